@@ -1,0 +1,93 @@
+"""The ``pipeline-steps`` command line: a click group whose commands load on first use.
+
+Why lazy: Jenkins calls the CLI many times per pipeline and users type ``--help``; importing
+kubernetes or aiohttp for that costs hundreds of milliseconds. ``COMMANDS`` names each command's
+module and one-line help, so listing commands imports nothing but click.
+
+Why here: this is the one place where ``PipelineStepsError`` becomes an exit code and a
+one-line message on stderr (README: "Exit codes").
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from pipeline_steps.errors import ExitCode, PipelineStepsError
+
+# name -> ("module:attribute", short help). Sorted; one line per command, no import side effects.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("pipeline_steps.commands.demo:demo", "Play the use case locally: v1, slow v2 stopped, v3 to production."),
+    "deploy": ("pipeline_steps.commands.deploy:deploy", "Deploy a version into a stage (direct or blue/green)."),
+    "evaluate": ("pipeline_steps.commands.evaluate:evaluate", "Judge a test run by its quality gate."),
+    "evaluation-done": (
+        "pipeline_steps.commands.evaluation_done:evaluation_done",
+        "Act on a verdict: promote, roll back or wait for approval.",
+    ),
+    "events": ("pipeline_steps.commands.events:events", "Write or inspect Keptn CloudEvents."),
+    "jenkins": ("pipeline_steps.commands.jenkins:jenkins", "Create jobs on Jenkins, Build Now and follow a build."),
+    "local": ("pipeline_steps.commands.local:local", "Start, inspect and stop the local platform (Envoy, Prometheus)."),
+    "report": ("pipeline_steps.commands.report:report", "Write the HTML history report of a service's evaluations."),
+    "rollback": ("pipeline_steps.commands.switch:rollback", "Route traffic back to the colour recorded before a flip."),
+    "run": ("pipeline_steps.commands.run:run", "Run the whole stage chain for a new version."),
+    "run-tests": ("pipeline_steps.commands.run_tests:run_tests", "Health, functional and performance tests."),
+    "status": ("pipeline_steps.commands.status:status", "Show colours, versions, readiness and weights of a stage."),
+    "switch": ("pipeline_steps.commands.switch:switch", "Set traffic weights between blue and green."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs, and maps our errors
+    to exit codes (so ``CliRunner`` tests see the same codes as a shell)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if ctx.resilient_parsing:
+            return click.Command(cmd_name, help=entry[1], short_help=entry[1])
+        module_name, attr = entry[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):  # pragma: no cover - programming error
+            raise TypeError(f"{entry[0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from ``COMMANDS`` without importing them (keeps ``--help`` fast)."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            rv = super().invoke(ctx)
+        except PipelineStepsError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(int(err.exit_code))
+        except KeyboardInterrupt:
+            click.echo("aborted", err=True)
+            ctx.exit(int(ExitCode.ABORTED))
+        if isinstance(rv, int) and rv != 0:
+            ctx.exit(int(rv))
+        return rv
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="pipeline-steps")
+def cli() -> None:
+    """Quality-gated blue/green delivery for Jenkins.
+
+    Each step reads the previous step's JSON (or the same facts as flags or Jenkins
+    parameters in the environment), does one thing, writes its own JSON and exits with a
+    documented code: 0 pass, 1 fail, 2 bad input, 3 warning, 4 infrastructure error,
+    5 approval required, 130 aborted.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry. Commands return an ``ExitCode`` (or None for OK)."""
+    cli.main(args=argv, prog_name="pipeline-steps")

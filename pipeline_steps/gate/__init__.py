@@ -1,0 +1,1 @@
+"""The quality gate: spec loading (perfspec.json, slo.yaml + sli.yaml), grading, scoring, history."""

@@ -1,0 +1,1 @@
+"""HTTP checks and the load generator used by run-tests."""

@@ -1,0 +1,1 @@
+"""Reports for humans and Jenkins: JUnit XML, one-screen summaries, the HTML history report."""

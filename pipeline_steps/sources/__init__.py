@@ -1,0 +1,1 @@
+"""Metric sources behind one Protocol: prometheus, dynatrace, testrun."""
