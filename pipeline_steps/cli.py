@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("pipeline_steps.commands.switch:rollback", "Route traffic back to the colour recorded before a flip."),
     "run": ("pipeline_steps.commands.run:run", "Run the whole stage chain for a new version."),
     "run-tests": ("pipeline_steps.commands.run_tests:run_tests", "Health, functional and performance tests."),
+    "shipyard": ("pipeline_steps.commands.shipyard:shipyard", "Validate a shipyard and look up stages (next stage, strategies)."),
     "status": ("pipeline_steps.commands.status:status", "Show colours, versions, readiness and weights of a stage."),
     "switch": ("pipeline_steps.commands.switch:switch", "Set traffic weights between blue and green."),
 }
