@@ -32,6 +32,14 @@ _CONTEXT_OPTIONS = [
         "--test-strategy", envvar="TESTSTRATEGY", default="", help="functional | performance [env TESTSTRATEGY]."
     ),
     click.option("--keptn-context", envvar="KEPTNCONTEXT", default="", help="shkeptncontext [env KEPTNCONTEXT]."),
+    click.option(
+        "--event",
+        "event_file",
+        envvar="EVENT_FILE",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="A Keptn CloudEvent JSON that fills context fields not given by flags/env [env EVENT_FILE].",
+    ),
 ]
 
 
@@ -43,17 +51,25 @@ def context_options(func: F) -> F:
 
 
 def context_from_options(options: dict[str, Any], source: str = "command line") -> StageContext:
-    """Build and validate a ``StageContext`` from the values of ``context_options``."""
-    return StageContext(
-        project=options.get("project") or "",
-        stage=options.get("stage") or "",
-        service=options.get("service") or "",
-        image=options.get("image") or "",
-        tag=options.get("tag") or "",
-        deployment_strategy=options.get("deployment_strategy") or "direct",
-        test_strategy=options.get("test_strategy") or "",
-        keptn_context=options.get("keptn_context") or "",
-    ).validate(source)
+    """Build and validate a ``StageContext`` from the values of ``context_options``.
+
+    Flags and environment win; an ``--event`` file fills the fields they leave empty, so a step
+    can be re-run by hand from the event a failed run left behind.
+    """
+    fields = ("project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")
+    values = {name: options.get(name) or "" for name in fields}
+    event_file = options.get("event_file")
+    if event_file:
+        from pipeline_steps.events import read_event  # json/re only; keeps --help import-light
+
+        event = read_event(event_file)
+        from_event = event.context(str(event_file)) if event.name != "problem" else None
+        if from_event is not None:
+            for name in fields:
+                values[name] = values[name] or getattr(from_event, name)
+            source = f"{source} + {event_file}"
+    values["deployment_strategy"] = values["deployment_strategy"] or "direct"
+    return StageContext(**values).validate(source)
 
 
 def platform_options(func: F) -> F:

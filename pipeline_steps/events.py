@@ -1,0 +1,156 @@
+"""Keptn 0.2 events between steps, as CloudEvents 1.0 JSON files.
+
+Why files: every step can be re-run by hand from the event a failed run left behind
+(``pipeline-steps deploy --event out/staging/events/configuration-changed.json``), and Keptn-era
+tooling that consumed these events keeps working. We write CloudEvents 1.0 envelopes with
+Keptn 0.2's types and data fields; we read 1.0 and Keptn 0.2's own 0.2 envelopes (Jenkins sent
+every value as a string and ``//`` comments appear in the documented examples).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps.context import StageContext
+from pipeline_steps.errors import BadInputError
+
+PREFIX = "sh.keptn.events."
+TYPES = ("new-artefact", "configuration-changed", "deployment-finished", "tests-finished", "evaluation-done", "problem")
+"""The Keptn 0.2 event names; the wire type is ``sh.keptn.events.<name>`` (British ``artefact``)."""
+
+# Keptn 0.2 data keys -> StageContext fields.
+_DATA_TO_CONTEXT = {
+    "project": "project",
+    "stage": "stage",
+    "service": "service",
+    "image": "image",
+    "tag": "tag",
+    "deploymentstrategy": "deployment_strategy",
+    "teststrategy": "test_strategy",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One CloudEvent: ``name`` is the short Keptn type (``tests-finished``)."""
+
+    name: str
+    data: dict[str, Any]
+    keptn_context: str = ""
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    source: str = "pipeline-steps"
+    time: str = field(default_factory=lambda: now_iso())
+
+    @property
+    def type(self) -> str:
+        return PREFIX + self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time,
+            "datacontenttype": "application/json",
+            "shkeptncontext": self.keptn_context,
+            "data": self.data,
+        }
+
+    def context(self, source: str = "event") -> StageContext:
+        """The StageContext the event describes (validated)."""
+        values = {ctx_key: _as_text(self.data.get(key, "")) for key, ctx_key in _DATA_TO_CONTEXT.items()}
+        values["keptn_context"] = self.keptn_context
+        values["deployment_strategy"] = values["deployment_strategy"] or "direct"
+        return StageContext(**values).validate(source)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def context_data(ctx: StageContext) -> dict[str, Any]:
+    """The eight Keptn 0.2 data fields every pipeline event carries."""
+    return {
+        "githuborg": "",
+        "project": ctx.project,
+        "teststrategy": ctx.test_strategy,
+        "deploymentstrategy": ctx.deployment_strategy,
+        "stage": ctx.stage,
+        "service": ctx.service,
+        "image": ctx.image,
+        "tag": ctx.tag,
+    }
+
+
+def make_event(name: str, ctx: StageContext, source: str, **extra: Any) -> Event:
+    """An event of Keptn type ``name`` for ``ctx`` with extra data fields (``startedat``, ...)."""
+    if name not in TYPES:
+        raise ValueError(f"unknown event type {name!r}")
+    return Event(name=name, data={**context_data(ctx), **extra}, keptn_context=ctx.keptn_context,
+                 source=f"pipeline-steps/{source}")
+
+
+def write_event(out_dir: str | Path, event: Event) -> Path:
+    """Write ``OUT/events/<name>.json`` atomically (a re-run overwrites, never half-writes)."""
+    path = Path(out_dir) / "events" / f"{event.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(event.to_json(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_event(path: str | Path) -> Event:
+    """Parse and validate an event file; errors name the file and the field."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
+    try:
+        raw = json.loads(_strip_line_comments(text))
+    except json.JSONDecodeError as err:
+        raise BadInputError(source, None, f"invalid JSON at line {err.lineno}: {err.msg}") from err
+    if not isinstance(raw, dict):
+        raise BadInputError(source, None, "must be a JSON object (a CloudEvent)")
+    if str(raw.get("specversion", "")) not in ("0.2", "1.0"):
+        raise BadInputError(source, "specversion", f"must be '1.0' (or Keptn's '0.2'), got {raw.get('specversion')!r}")
+    etype = raw.get("type")
+    if not isinstance(etype, str) or not etype.startswith(PREFIX) or etype[len(PREFIX):] not in TYPES:
+        raise BadInputError(source, "type", f"{etype!r} is not one of {', '.join(PREFIX + t for t in TYPES)}")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise BadInputError(source, "data", "must be an object")
+    name = etype[len(PREFIX):]
+    if name != "problem":
+        for key in ("project", "service"):
+            if not _as_text(data.get(key, "")):
+                raise BadInputError(source, f"data.{key}", "is required")
+    return Event(name=name, data=data, keptn_context=_as_text(raw.get("shkeptncontext", "")),
+                 id=_as_text(raw.get("id", "")), source=_as_text(raw.get("source", "")), time=_as_text(raw.get("time", "")))
+
+
+def truthy(value: Any) -> bool:
+    """Keptn's Jenkins sent booleans as strings: ``"true"`` -> True."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+_STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*')
+
+
+def _strip_line_comments(text: str) -> str:
+    """Drop ``// ...`` comments outside strings (Keptn's documented examples carry them)."""
+    return _STRING_OR_COMMENT.sub(lambda m: m.group(0) if m.group(0).startswith('"') else "", text)
