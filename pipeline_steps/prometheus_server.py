@@ -152,7 +152,8 @@ class PrometheusServer:
 
         Prometheus applies new targets on a ~5 s tick, so a fresh job needs about 5 s.
         """
-        expr = 'up{job="%s"} == 1' % job.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = job.replace("\\", "\\\\").replace('"', '\\"')
+        expr = f'up{{job="{escaped}"}} == 1'
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
