@@ -78,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
     server: CartsServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would flood the colour's log file under load
 
     def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
@@ -89,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         carts = self.server.carts
         path = self.path.split("?", 1)[0]
         if path == "/version":
@@ -109,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no route {path}"})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
