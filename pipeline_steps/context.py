@@ -18,7 +18,7 @@ DEPLOYMENT_STRATEGIES = ("blue_green_service", "direct")
 TEST_STRATEGIES = ("", "functional", "performance")
 
 # Kubernetes names (namespaces, Deployments) are DNS-1123 labels; we hold every name to that.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class StageContext:
             value = getattr(self, name)
             if not value:
                 raise BadInputError(source, name, "is required")
-            if not _NAME.match(value):
+            if not DNS_LABEL.match(value):
                 raise BadInputError(source, name, f"{value!r} is not a DNS-1123 label (a-z, 0-9, '-')")
         if self.deployment_strategy not in DEPLOYMENT_STRATEGIES:
             raise BadInputError(
