@@ -47,9 +47,23 @@ class BadInputError(PipelineStepsError):
     def __init__(self, source: str, field: str | None, message: str) -> None:
         self.source = source
         self.field = field
-        self.message = message
+        self.message = " ".join(message.split())  # one line, whatever the parser said
+        message = self.message
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {message}")
+
+
+def parser_problem(err: Exception) -> str:
+    """A parser error (YAML, JSON) as one short phrase with its line, for ``BadInputError``."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is not None and problem:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    lineno = getattr(err, "lineno", None)
+    msg = getattr(err, "msg", None)
+    if lineno is not None and msg:
+        return f"{msg} at line {lineno}"
+    return " ".join(str(err).split())
 
 
 class InfrastructureError(PipelineStepsError):

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from pipeline_steps.errors import BadInputError
+from pipeline_steps.errors import BadInputError, parser_problem
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def load_service(path: str | Path) -> ServiceSpec:
     except OSError as err:
         raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
-        raise BadInputError(source, None, f"invalid YAML: {err}") from err
+        raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
     if not isinstance(data, dict):
         raise BadInputError(source, None, "must be a mapping")
 

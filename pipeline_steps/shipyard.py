@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pipeline_steps.context import DEPLOYMENT_STRATEGIES, DNS_LABEL
-from pipeline_steps.errors import BadInputError
+from pipeline_steps.errors import BadInputError, parser_problem
 
 APPROVALS = ("automatic", "manual")
 SWITCHES = ("before_tests", "after_gate")
@@ -95,7 +95,7 @@ def load_shipyard(path: str | Path) -> Shipyard:
     except OSError as err:
         raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
-        raise BadInputError(source, None, f"invalid YAML: {err}") from err
+        raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
     return parse_shipyard(raw, source, base_dir=Path(path).resolve().parent)
 
 
