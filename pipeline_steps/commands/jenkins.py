@@ -1,0 +1,148 @@
+"""``pipeline-steps jenkins``: set up the jobs on a Jenkins from ``jenkins/jobs/`` and press
+"Build Now" from a terminal, following the build to its end.
+
+Why: the Jenkinsfiles are the product's Jenkins face; a user (or CI) needs to put them onto a
+controller and run them without clicking, and a script needs the build's result as an exit
+code it already knows (README "Exit codes"): SUCCESS 0, UNSTABLE 3, FAILURE 1, ABORTED 130.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import click
+
+from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
+from pipeline_steps.secrets import read_secret
+
+_PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SERVICE_TEMPLATE = "service"
+"""``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service``."""
+
+
+def _connection_options(func: Any) -> Any:
+    options = [
+        click.option("--url", envvar="JENKINS_URL", default="", help="Jenkins base URL [env JENKINS_URL]."),
+        click.option("--user", envvar="JENKINS_USER", default="", help="Jenkins user [env JENKINS_USER]."),
+        click.option("--token-env", default="JENKINS_API_TOKEN", show_default=True,
+                     help="Environment variable holding the user's API token."),
+        click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+                     help="File holding the API token (first line); wins over --token-env."),
+        click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                     help="Seconds per HTTP request."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _client(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float) -> JenkinsClient:
+    if not url:
+        raise BadInputError("--url", None, "Jenkins URL is required (--url or env JENKINS_URL)")
+    token = read_secret(env=token_env, file=token_file, what="Jenkins API token")
+    if user and not token:
+        raise BadInputError(token_file or token_env, None, f"no API token for Jenkins user {user!r}")
+    return JenkinsClient(JenkinsSettings(url=url, user=user, token=token, timeout_s=request_timeout))
+
+
+@click.group()
+def jenkins() -> None:
+    """Create jobs on Jenkins, Build Now and follow a build."""
+
+
+def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[str, str]:
+    """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); unknown ones are bad input."""
+    templates = sorted(jobs_dir.glob("*.xml"))
+    if not templates:
+        raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
+    rendered: dict[str, str] = {}
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if not values.get(m.group(1))})
+        if missing:
+            raise BadInputError(str(path), f"@{missing[0]}@", "no value given (see `pipeline-steps jenkins sync-jobs --help`)")
+        name = service if path.stem == SERVICE_TEMPLATE else path.stem
+        rendered[name] = _PLACEHOLDER.sub(lambda m: escape(values[m.group(1)]), text)
+    return rendered
+
+
+@jenkins.command("sync-jobs")
+@_connection_options
+@click.option("--jobs-dir", type=click.Path(file_okay=False, exists=True), default="jenkins/jobs", show_default=True,
+              help="Folder of config.xml templates (one job per file).")
+@click.option("--repo-url", envvar="PIPELINE_STEPS_REPO_URL", default="", help="Git URL of the repository holding "
+              "Jenkinsfiles/ (this one) [env PIPELINE_STEPS_REPO_URL].")
+@click.option("--branch", envvar="PIPELINE_STEPS_BRANCH", default="main", show_default=True,
+              help="Branch of --repo-url [env PIPELINE_STEPS_BRANCH].")
+@click.option("--service", envvar="SERVICE", default="carts", show_default=True,
+              help="Name of the service's multibranch job [env SERVICE].")
+@click.option("--service-repo-url", envvar="SERVICE_REPO_URL", default="", help="Git URL of the service's repository "
+              "(the multibranch job scans it) [env SERVICE_REPO_URL].")
+@click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repos.")
+@click.option("--dry-run", is_flag=True, help="Render and list the jobs without contacting Jenkins.")
+def sync_jobs(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
+              repo_url: str, branch: str, service: str, service_repo_url: str, git_credentials_id: str,
+              dry_run: bool) -> int:
+    """Create or update the jobs defined in --jobs-dir (deploy, run_tests, evaluation_done and the
+    service's multibranch job). Prints one line per job: created, updated or unchanged."""
+    values = {"PIPELINE_STEPS_REPO": repo_url, "PIPELINE_STEPS_BRANCH": branch, "SERVICE": service,
+              "SERVICE_REPO": service_repo_url, "GIT_CREDENTIALS_ID": git_credentials_id or "none"}
+    jobs = render_jobs(Path(jobs_dir), values, service)
+    if dry_run:
+        for name in jobs:
+            click.echo(f"{name}: would sync")
+        return int(ExitCode.OK)
+    client = _client(url, user, token_env, token_file, request_timeout)
+    for name, config_xml in jobs.items():
+        click.echo(f"{name}: {client.upsert_job(name, config_xml)}")
+    return int(ExitCode.OK)
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs -> dict; the value may contain ``=`` and anything else (it is sent, never run)."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not _PARAM_NAME.match(key):
+            raise BadInputError("-p", pair.split("=")[0] or pair, "must be KEY=VALUE with KEY a parameter name")
+        params[key] = value
+    return params
+
+
+@jenkins.command("trigger")
+@_connection_options
+@click.argument("job")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Build parameter (repeatable).")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Stream the console and wait for the result.")
+@click.option("--queue-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds to wait for the build to leave the queue.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+              help="Seconds to wait for the build to finish.")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
+def trigger(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
+            params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
+    """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,
+    stream its console, print the test summary and exit with the build's result:
+    SUCCESS 0, UNSTABLE 3, FAILURE/NOT_BUILT 1, ABORTED 130; unknown job 2; Jenkins
+    unreachable, credentials refused or timeouts 4."""
+    parameters = parse_params(params)
+    client = _client(url, user, token_env, token_file, request_timeout)
+    queue_id = client.trigger(job, parameters)
+    click.echo(f"{job}: queued (queue item {queue_id})", err=True)
+    number = client.wait_for_build(queue_id, queue_timeout, poll_s=poll)
+    click.echo(f"{job}: build #{number} started", err=True)
+    if not follow:
+        return int(ExitCode.OK)
+    client.stream_console(job, number, lambda text: click.echo(text, nl=False), timeout_s=timeout, poll_s=poll)
+    outcome = client.outcome(job, number, poll_s=poll)
+    click.echo(f"{job} #{number}: {outcome.result} {outcome.url}")
+    if outcome.tests is not None:
+        click.echo(outcome.tests.line())
+        for case in outcome.tests.failed_cases:
+            click.echo(f"  failed: {case}")
+    return int(outcome.exit_code)

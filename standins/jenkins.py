@@ -1,0 +1,418 @@
+"""A loopback Jenkins for tests: the REST endpoints python-jenkins (and our client) call, with the
+real shapes, headers and status codes.
+
+No Jenkins installs on this machine (no war, no Maven Central), so ``pipeline-steps jenkins``
+is tested against this. What it keeps from the real server:
+
+* every response carries ``X-Jenkins``; wrong credentials answer 401, none at all 403;
+* ``crumbIssuer/api/json`` hands out a crumb and every POST without it is refused (403);
+* ``createItem?name=`` (POST config.xml; 400 when the job exists), ``job/X/config.xml`` (GET/POST);
+* ``build``/``buildWithParameters`` answer 201 with ``Location: <url>queue/item/N/``; the queue
+  item has no ``executable`` until it leaves the queue after ``queue_delay_s``;
+* build info with ``building``/``result``/``duration``/parameters, ``consoleText``, the
+  progressive log ``logText/progressiveText?start=N`` with ``X-Text-Size``/``X-More-Data``, and
+  ``testReport/api/json`` (404 when the build published none);
+* ``job/X/B/stop`` aborts a running build; unknown jobs and builds answer 404.
+
+How a build of a job ends is scripted by tests with ``BuildScript`` (result, console lines
+released over ``duration_s``, test cases).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree
+
+VERSION = "2.440.3"
+CRUMB_FIELD = "Jenkins-Crumb"
+
+
+@dataclass
+class BuildScript:
+    """How the next builds of a job behave."""
+
+    result: str = "SUCCESS"
+    """SUCCESS | UNSTABLE | FAILURE | ABORTED | NOT_BUILT."""
+    console: list[str] = field(default_factory=lambda: ["[Pipeline] sh", "+ pipeline-steps deploy"])
+    duration_s: float = 0.4
+    """Console lines are released evenly over this time; the build ends after it."""
+    tests: list[tuple[str, str, str]] | None = None
+    """(suite, case, PASSED|FAILED|SKIPPED) for testReport; None: the build published no JUnit."""
+
+
+@dataclass
+class Build:
+    job: str
+    number: int
+    params: dict[str, str]
+    script: BuildScript
+    started: float
+    aborted_at: float | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def building(self) -> bool:
+        return self.aborted_at is None and self.elapsed() < self.script.duration_s
+
+    @property
+    def result(self) -> str | None:
+        if self.aborted_at is not None:
+            return "ABORTED"
+        return None if self.building else self.script.result
+
+    def log(self) -> str:
+        """The console so far: the lines released by now, then Jenkins' final line."""
+        lines = [f"Started by remote API; parameters: {', '.join(sorted(self.params))}"]
+        script_lines = self.script.console
+        if self.building:
+            shown = int(len(script_lines) * self.elapsed() / max(self.script.duration_s, 1e-6))
+            lines += script_lines[:shown]
+        else:
+            lines += script_lines
+            lines.append(f"Finished: {self.result}")
+        return "".join(line + "\n" for line in lines)
+
+
+@dataclass
+class QueueItem:
+    id: int
+    job: str
+    params: dict[str, str]
+    queued: float
+    build: Build | None = None
+
+
+@dataclass
+class Job:
+    name: str
+    config_xml: str
+    builds: list[Build] = field(default_factory=list)
+    script: BuildScript = field(default_factory=BuildScript)
+
+    def parameter_names(self) -> list[str]:
+        """Names from ``<parameterDefinitions>`` in config.xml (any *ParameterDefinition)."""
+        try:
+            root = ElementTree.fromstring(self.config_xml.encode("utf-8"))
+        except ElementTree.ParseError:
+            return []
+        return [n.text or "" for d in root.iter() if d.tag.endswith("ParameterDefinition") for n in d.findall("name")]
+
+
+class JenkinsStandIn:
+    """Start with ``start()`` (returns the base URL) or as a context manager; ``stop()`` ends it."""
+
+    def __init__(self, user: str = "admin", token: str = "s3cr3t-token", *, queue_delay_s: float = 0.3,
+                 csrf: bool = True) -> None:
+        self.user = user
+        self.token = token
+        self.queue_delay_s = queue_delay_s
+        self.csrf = csrf
+        self.crumb = "c7f1a2b3d4e5"
+        self.jobs: dict[str, Job] = {}
+        self.queue: dict[int, QueueItem] = {}
+        self.requests: list[tuple[str, str]] = []
+        """(method, path) of every request, so tests can see what the client did."""
+        self._next_queue_id = 1
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> str:
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> JenkinsStandIn:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test helpers ----------------------------------------------------------------------------
+    def add_job(self, name: str, config_xml: str = "<flow-definition/>", script: BuildScript | None = None) -> Job:
+        with self._lock:
+            job = self.jobs[name] = Job(name, config_xml, script=script or BuildScript())
+            return job
+
+    def script(self, name: str, script: BuildScript) -> None:
+        with self._lock:
+            self.jobs[name].script = script
+
+    # -- state changes (called by the handler under the lock) --------------------------------------
+    def enqueue(self, job: Job, params: dict[str, str]) -> QueueItem:
+        item = QueueItem(self._next_queue_id, job.name, params, time.monotonic())
+        self._next_queue_id += 1
+        self.queue[item.id] = item
+        return item
+
+    def advance(self, item: QueueItem) -> None:
+        """A queue item leaves the queue (becomes a build) once its quiet period is over."""
+        if item.build is None and time.monotonic() - item.queued >= self.queue_delay_s:
+            job = self.jobs[item.job]
+            item.build = Build(job.name, len(job.builds) + 1, item.params, job.script, time.monotonic())
+            job.builds.append(item.build)
+
+
+def _job_path(path: str) -> tuple[str, str]:
+    """``/job/a/job/b/rest`` -> ("a/b", "rest"): folders use repeated ``job/<name>/`` segments."""
+    parts = [p for p in path.split("/") if p]
+    names: list[str] = []
+    while len(parts) >= 2 and parts[0] == "job":
+        names.append(parts[1])
+        parts = parts[2:]
+    return "/".join(names), "/".join(parts)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: JenkinsStandIn
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read ``owner.requests`` instead of stderr."""
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _send(self, status: int, body: str | bytes = b"", content_type: str = "text/plain;charset=UTF-8",
+              headers: dict[str, str] | None = None) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("X-Jenkins", VERSION)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _json(self, payload: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(payload), "application/json;charset=utf-8")
+
+    def _not_found(self) -> None:
+        self._send(404, "<html><body>Not Found</body></html>", "text/html;charset=utf-8")
+
+    def _authorised(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            self._send(403, "Authentication required", headers={"X-You-Are-Authenticated-As": "anonymous"})
+            return False
+        try:
+            user, _, token = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except ValueError:
+            user, token = "", ""
+        if (user, token) != (self.owner.user, self.owner.token):
+            self._send(401, "Invalid password/token for user: " + user,
+                       headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
+            return False
+        return True
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        body = self._body() if method == "POST" else b""
+        owner = self.owner
+        owner.requests.append((method, split.path))
+        if not self._authorised():
+            return
+        if method == "POST" and owner.csrf and self.headers.get(CRUMB_FIELD) != owner.crumb:
+            self._send(403, "No valid crumb was included in the request")
+            return
+        with owner._lock:
+            self._route(method, split.path, query, body)
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+        owner = self.owner
+        if path in ("", "/"):
+            self._send(200, "<html>Dashboard</html>", "text/html;charset=utf-8")
+        elif path == "/api/json":
+            self._json({"_class": "hudson.model.Hudson", "jobs": [
+                {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": n, "url": f"{owner.url}job/{n}/",
+                 "color": "blue"} for n in sorted(owner.jobs)]})
+        elif path == "/me/api/json":
+            self._json({"_class": "hudson.model.User", "id": owner.user, "fullName": owner.user, "absoluteUrl":
+                        f"{owner.url}user/{owner.user}"})
+        elif path == "/crumbIssuer/api/json":
+            if not owner.csrf:
+                self._not_found()
+            else:
+                self._json({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": owner.crumb,
+                            "crumbRequestField": CRUMB_FIELD})
+        elif (m := re.fullmatch(r"/queue/item/(\d+)/api/json", path)) and method == "GET":
+            self._queue_item(int(m.group(1)))
+        elif path.startswith("/job/") or path.endswith("/createItem"):
+            self._job_route(method, path, query, body)
+        else:
+            self._not_found()
+
+    def _queue_item(self, number: int) -> None:
+        owner = self.owner
+        item = owner.queue.get(number)
+        if item is None:
+            self._not_found()
+            return
+        owner.advance(item)
+        payload: dict[str, Any] = {
+            "id": item.id, "task": {"name": item.job, "url": f"{owner.url}job/{item.job}/"},
+            "actions": [{"_class": "hudson.model.ParametersAction", "parameters": _param_values(item.params)}],
+            "blocked": False, "stuck": False, "inQueueSince": 0,
+        }
+        if item.build is None:
+            payload.update({"_class": "hudson.model.Queue$WaitingItem", "buildable": False,
+                            "why": "In the quiet period. Expires in 0.3 sec"})
+        else:
+            payload.update({"_class": "hudson.model.Queue$LeftItem", "cancelled": False,
+                            "executable": {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+                                           "number": item.build.number,
+                                           "url": f"{owner.url}job/{item.job}/{item.build.number}/"}})
+        self._json(payload)
+
+    def _job_route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+        owner = self.owner
+        name, rest = _job_path(path)
+        if rest == "createItem" and method == "POST":
+            new = f"{name}/{query.get('name', '')}" if name else query.get("name", "")
+            if not query.get("name"):
+                self._send(400, "Query parameter 'name' is required")
+            elif new in owner.jobs:
+                self._send(400, f"A job already exists with the name '{new}'")
+            else:
+                owner.jobs[new] = Job(new, body.decode("utf-8"))
+                self._send(200)
+            return
+        job = owner.jobs.get(name)
+        if job is None:
+            self._not_found()
+            return
+        if rest == "api/json":
+            self._json(_job_info(owner, job))
+        elif rest == "config.xml":
+            if method == "POST":
+                job.config_xml = body.decode("utf-8")
+                self._send(200)
+            else:
+                self._send(200, job.config_xml, "application/xml")
+        elif rest in ("build", "buildWithParameters") and method == "POST":
+            params = dict(query)
+            params.update(dict(parse_qsl(body.decode("utf-8"))))
+            params.pop("token", None)
+            if rest == "buildWithParameters" and not job.parameter_names() and params:
+                self._send(500, "java.lang.IllegalStateException: This build is not parameterized!")
+                return
+            item = owner.enqueue(job, params)
+            self._send(201, headers={"Location": f"{owner.url}queue/item/{item.id}/"})
+        else:
+            self._build_route(method, job, rest, query)
+
+    def _build_route(self, method: str, job: Job, rest: str, query: dict[str, str]) -> None:
+        m = re.fullmatch(r"(\d+)/(.*)", rest)
+        build = job.builds[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(job.builds) else None
+        if build is None or m is None:
+            self._not_found()
+            return
+        what = m.group(2)
+        if what == "api/json":
+            self._json(_build_info(self.owner, build))
+        elif what == "consoleText":
+            self._send(200, build.log())
+        elif what == "logText/progressiveText":
+            text = build.log().encode("utf-8")
+            start = int(query.get("start") or 0)
+            headers = {"X-Text-Size": str(len(text))}
+            if build.building:
+                headers["X-More-Data"] = "true"
+            self._send(200, text[start:], headers=headers)
+        elif what == "testReport/api/json":
+            if build.building or build.script.tests is None:
+                self._not_found()
+            else:
+                self._json(_test_report(build.script.tests))
+        elif what == "stop" and method == "POST":
+            if build.building:
+                build.aborted_at = build.elapsed()
+            self._send(302, headers={"Location": f"{self.owner.url}job/{job.name}/{build.number}/"})
+        else:
+            self._not_found()
+
+
+def _param_values(params: dict[str, str]) -> list[dict[str, str]]:
+    return [{"_class": "hudson.model.StringParameterValue", "name": k, "value": v} for k, v in sorted(params.items())]
+
+
+def _job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
+    url = f"{owner.url}job/{job.name}/"
+    builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number, "url": f"{url}{b.number}/"}
+              for b in reversed(job.builds)]
+    return {
+        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name, "fullName": job.name, "url": url,
+        "buildable": True, "builds": builds, "lastBuild": builds[0] if builds else None,
+        "nextBuildNumber": len(job.builds) + 1,
+        "inQueue": any(i.job == job.name and i.build is None for i in owner.queue.values()),
+        "property": [{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": [
+            {"_class": "hudson.model.StringParameterDefinition", "name": n, "type": "StringParameterDefinition"}
+            for n in job.parameter_names()]}],
+    }
+
+
+def _build_info(owner: JenkinsStandIn, build: Build) -> dict[str, Any]:
+    return {
+        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": build.number, "id": str(build.number),
+        "url": f"{owner.url}job/{build.job}/{build.number}/", "displayName": f"#{build.number}",
+        "fullDisplayName": f"{build.job} #{build.number}", "building": build.building, "result": build.result,
+        "duration": 0 if build.building else int(build.script.duration_s * 1000),
+        "estimatedDuration": int(build.script.duration_s * 1000), "timestamp": int(time.time() * 1000),
+        "actions": [{"_class": "hudson.model.ParametersAction", "parameters": _param_values(build.params)}],
+    }
+
+
+def _test_report(tests: list[tuple[str, str, str]]) -> dict[str, Any]:
+    suites: dict[str, list[dict[str, Any]]] = {}
+    for suite, case, status in tests:
+        suites.setdefault(suite, []).append({
+            "className": suite, "name": case, "status": status, "duration": 0.01,
+            "errorDetails": "threshold breached" if status == "FAILED" else None, "skipped": status == "SKIPPED"})
+    statuses = [t[2] for t in tests]
+    return {
+        "_class": "hudson.tasks.junit.TestResult", "duration": 0.01 * len(tests), "empty": not tests,
+        "failCount": statuses.count("FAILED"), "passCount": statuses.count("PASSED"), "skipCount": statuses.count("SKIPPED"),
+        "suites": [{"name": name, "cases": cases, "duration": 0.0} for name, cases in suites.items()],
+    }
