@@ -1,0 +1,73 @@
+"""``pipeline-steps run``: the whole stage chain for a new version, as Jenkins would run it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline_steps.commands.options import platform_options
+
+
+@click.command("run")
+@click.option("--shipyard", "shipyard_file", envvar="SHIPYARD", required=True, type=click.Path(dir_okay=False),
+              help="shipyard.yaml: stages in promotion order [env SHIPYARD].")
+@click.option("--service-config", envvar="SERVICE_CONFIG", default=None, type=click.Path(dir_okay=False),
+              help="The service's service.yaml (how it runs, its tests and gate) [env SERVICE_CONFIG].")
+@click.option("--project", envvar="PROJECT", required=True, help="Project [env PROJECT].")
+@click.option("--service", envvar="SERVICE", default="", help="Service (default: service.yaml name) [env SERVICE].")
+@click.option("--image", envvar="IMAGE", required=True, help="Image repository (local platform: artifact folder) [env IMAGE].")
+@click.option("--tag", envvar="TAG", required=True, help="The new version's tag [env TAG].")
+@click.option("--keptn-context", envvar="KEPTNCONTEXT", default="", help="Correlation id (default: a new UUID).")
+@click.option("--from-stage", default="", help="Start at this stage instead of the first.")
+@platform_options
+@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
+              help="Everything goes to OUT/<tag>/<stage>/: events, JUnit, evaluations.")
+@click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus for the gate [env PROMETHEUS_URL].")
+@click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="", help="Evaluation history (SQLite).")
+@click.option("--approval", type=click.Choice(["auto", "approve", "reject", "prompt"]), default="auto", show_default=True,
+              help="Answer to manual approvals; prompt asks on the terminal.")
+@click.option("--test-duration", default=None, help="Shorten performance tests (seconds), e.g. for demos.")
+@click.option("--users", default=None, help="Override the virtual users of performance tests.")
+def run(**options: Any) -> int:
+    """Deploy, test, judge and promote a version stage after stage; stop at the first failure.
+
+    Exit code: 0 when the version reached the end of the shipyard, else the failing step's code
+    (1 fail, 3 warning, 4 infrastructure, 5 approval required, 2 bad input).
+    """
+    from pipeline_steps.chain import ChainSettings, run_chain, summary_lines
+    from pipeline_steps.context import StageContext
+    from pipeline_steps.service import load_service
+    from pipeline_steps.shipyard import load_shipyard
+
+    shipyard = load_shipyard(options["shipyard_file"])
+    service_path = options.get("service_config")
+    service = load_service(service_path) if service_path else None
+    name = options["service"] or (service.name if service else "")
+    ctx = StageContext(project=options["project"], stage=shipyard.first.name, service=name, image=options["image"],
+                       tag=options["tag"], keptn_context=options["keptn_context"] or str(uuid.uuid4())).validate("run")
+    overrides: list[str] = []
+    if options.get("test_duration"):
+        overrides += ["--duration", str(options["test_duration"])]
+    if options.get("users"):
+        overrides += ["--users", str(options["users"])]
+    approval = options["approval"]
+    settings = ChainSettings(
+        out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
+        platform=options["platform_name"], state_dir=options["state_dir"], kubeconfig=options.get("kubeconfig"),
+        kube_context=options.get("kube_context"), prometheus_url=options["prometheus_url"], history=options["history"],
+        approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
+        default_gate=str(service.path(service.gate)) if service and service.gate else "",
+    )
+
+    def ask(stage: str, reason: str) -> str:
+        click.echo(f"[{stage}] {reason}")
+        return "approve" if click.confirm(f"Promote {ctx.tag} from {stage}?", default=False) else "reject"
+
+    result = run_chain(ctx, shipyard, settings, printer=click.echo, start_stage=options["from_stage"],
+                       ask=ask if approval == "prompt" else None)
+    for line in summary_lines(result, ctx):
+        click.echo(line)
+    return result.exit_code
