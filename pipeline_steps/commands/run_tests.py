@@ -1,0 +1,96 @@
+"""``pipeline-steps run-tests``: parse flags, validate everything, resolve targets, run the step.
+
+Everything that can be wrong with the input (workload file, overrides, target URL, context)
+is checked here before the first request, so bad input exits 2 having sent nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.errors import BadInputError
+
+
+def check_url(url: str, source: str) -> str:
+    """An absolute http(s) URL with a host and a valid port, without query or fragment."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError as err:
+        raise BadInputError(source, None, f"{url!r} is not a URL: {err}") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query or parts.fragment:
+        raise BadInputError(source, None, f"{url!r} is not an http(s)://host[:port][/path] URL")
+    return url.rstrip("/")
+
+
+@click.command("run-tests")
+@context_options
+@platform_options
+@click.option("--service-config", envvar="SERVICE_CONFIG", default=None, type=click.Path(dir_okay=False),
+              help="service.yaml: its `tests` names the workload and `health_path` the health check [env SERVICE_CONFIG].")
+@click.option("--workload", default=None, type=click.Path(dir_okay=False),
+              help="Workload YAML (health, functional, performance); default: service.yaml `tests`.")
+@click.option("--target", default=None, help="Base URL for every test, instead of the platform's addresses.")
+@click.option("--users", type=int, default=None, help="Override the performance test's users (connections).")
+@click.option("--loops", type=int, default=None, help="Override loops per user (drops the file's duration).")
+@click.option("--duration", type=float, default=None, help="Override the performance test's duration in seconds.")
+@click.option("--health-timeout", type=float, default=None, help="Override how long the health check waits (seconds).")
+@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
+              help="Where testrun.json and junit-tests.xml go [env OUT_DIR].")
+def run_tests(**options: Any) -> int:
+    """Health check, then functional checks (test strategy functional) or a performance test
+    (performance), judged by the workload's acceptance limits.
+
+    Writes OUT/testrun.json (the quality gate's window and statistics) and OUT/junit-tests.xml.
+    Exit code: 0 passed, 1 failed (health, a check, or a limit), 2 bad input (nothing sent),
+    130 interrupted (partial results written).
+    """
+    from dataclasses import replace
+
+    from pipeline_steps.load.workload import HealthSpec, check_overrides, load_workload, with_overrides
+    from pipeline_steps.run_tests import TestPlan
+    from pipeline_steps.run_tests import run_tests as run_step
+    from pipeline_steps.service import ServiceSpec, load_service
+
+    ctx = context_from_options(options)
+    check_overrides(users=options["users"], loops=options["loops"], duration_s=options["duration"])
+    service = load_service(options["service_config"]) if options.get("service_config") else ServiceSpec.minimal(ctx.service)
+    workload_path = options.get("workload") or (str(service.path(service.tests)) if service.tests else "")
+    workload = load_workload(workload_path) if workload_path else None
+    strategy = ctx.test_strategy
+    if strategy and workload is None:
+        raise BadInputError("--workload", None, f"test strategy {strategy!r} needs a workload file "
+                                                "(--workload, or `tests:` in service.yaml)")
+    if strategy == "functional" and workload is not None and not workload.functional:
+        raise BadInputError(workload.source, "functional", "test strategy 'functional' needs at least one request here")
+    performance = None
+    if strategy == "performance" and workload is not None:
+        if workload.performance is None:
+            raise BadInputError(workload.source, "performance", "test strategy 'performance' needs this section")
+        performance = with_overrides(workload.performance, users=options["users"], loops=options["loops"],
+                                     duration_s=options["duration"])
+    health = workload.health if workload is not None else HealthSpec(path=service.health_path)
+    if options["health_timeout"] is not None:
+        if options["health_timeout"] <= 0:
+            raise BadInputError("command line", "--health-timeout", "must be positive")
+        health = replace(health, timeout_s=options["health_timeout"])
+
+    if options.get("target"):
+        functional_url = performance_url = check_url(options["target"], "--target")
+    else:
+        from pipeline_steps.platforms import PlatformSettings, make_platform
+
+        platform = make_platform(options["platform_name"], PlatformSettings(
+            state_dir=options["state_dir"], kubeconfig=options["kubeconfig"], kube_context=options["kube_context"]))
+        endpoints = platform.endpoints(ctx)
+        functional_url = check_url(endpoints.internal_url, f"platform {platform.name}: internal_url")
+        performance_url = check_url(endpoints.public_url, f"platform {platform.name}: public_url")
+
+    plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
+                    functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))
+    return int(run_step(plan))
