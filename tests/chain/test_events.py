@@ -76,3 +76,19 @@ def test_malformed_events(tmp_path: Path, event: object, field: str | None) -> N
 
 def test_keptn_string_booleans() -> None:
     assert truthy("true") and truthy(True) and not truthy("false") and not truthy("")
+
+
+def test_cli_writes_and_shows_a_new_artefact(tmp_path: Path) -> None:
+    from pipeline_steps.cli import cli
+
+    runner = CliRunner()
+    made = runner.invoke(cli, ["events", "new-artefact", "--project", "sockshop", "--service", "carts", "--image", "reg/carts",
+                               "--tag", "0.7.3", "--keptn-context", "k9", "--out-dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    raw = json.loads((tmp_path / "events/new-artefact.json").read_text())
+    assert raw["type"] == "sh.keptn.events.new-artefact" and raw["data"]["stage"] == "" and raw["data"]["tag"] == "0.7.3"
+    shown = runner.invoke(cli, ["events", "show", str(tmp_path / "events/new-artefact.json")])
+    assert shown.exit_code == 0 and "sh.keptn.events.new-artefact (shkeptncontext k9" in shown.output
+    (tmp_path / "bad.json").write_text('{"specversion": "1.0", "type": "sh.keptn.events.new-artefact", "data": {}}')
+    bad = runner.invoke(cli, ["events", "show", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "data.project: is required" in bad.output
