@@ -1,0 +1,106 @@
+"""Detached local processes (a colour of a service, an Envoy) that later CLI invocations can judge.
+
+A process started by ``deploy`` is checked by ``status`` minutes later in another process, so
+nothing can ``wait()`` for it. Three facts make that safe:
+
+- the recorded command line: a pid whose ``/proc/<pid>/cmdline`` differs is someone else's
+  (pids are reused), so it is neither reported as ours nor ever signalled;
+- an exit file: the command runs under ``sh``, which writes the exit code when the service
+  ends by itself, so a crash is reported with its code, not just as "gone";
+- the log file, whose tail goes into every "not ready" message.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import urlopen
+
+from pipeline_steps.procs import pid_alive, spawn, stop_pid
+
+_WRAPPER = 'exit_file="$1"; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
+
+
+@dataclass(frozen=True)
+class Started:
+    """What is recorded about a started process (``to_dict`` goes into state.json)."""
+
+    pid: int
+    argv: tuple[str, ...]
+    """The full command line as /proc shows it (wrapper included): the identity check."""
+    log: str
+    exit_file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "argv": list(self.argv), "log": self.log, "exit_file": self.exit_file}
+
+
+def start(command: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str] | None = None) -> Started:
+    """Start ``command`` detached (own session) in ``cwd``; its exit code lands next to ``log``."""
+    exit_file = log.with_suffix(".exit")
+    exit_file.unlink(missing_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = ("sh", "-c", _WRAPPER, "sh", str(exit_file), *command)
+    with open(log, "ab") as out:
+        out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {shlex.join(command)}\n".encode())
+    proc = spawn(argv, log_path=log, cwd=cwd, env=env)
+    return Started(proc.pid, argv, str(log), str(exit_file))
+
+
+def is_ours(record: Mapping[str, Any] | None) -> bool:
+    """True while the recorded pid is alive and still runs the recorded command line."""
+    if not record or not record.get("pid"):
+        return False
+    pid = int(record["pid"])
+    if not pid_alive(pid):
+        return False
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return raw.rstrip(b"\0").split(b"\0") == [a.encode() for a in record.get("argv", [])]
+
+
+def stop(record: Mapping[str, Any] | None, timeout_s: float = 5.0) -> bool:
+    """Stop the recorded process group if it is still ours; True if something was stopped."""
+    if not is_ours(record):
+        return False
+    assert record is not None
+    stop_pid(int(record["pid"]), timeout_s)
+    return True
+
+
+def exit_reason(record: Mapping[str, Any]) -> str:
+    """Why a recorded process is not running: its exit code if it ended by itself, plus the log tail."""
+    exit_file = Path(str(record.get("exit_file", "")))
+    try:
+        code = exit_file.read_text().strip()
+        reason = f"process {record.get('pid')} exited with code {code}"
+    except OSError:
+        reason = f"process {record.get('pid')} is gone (killed, or its pid now runs something else)"
+    return reason + log_tail(record)
+
+
+def log_tail(record: Mapping[str, Any], lines: int = 5) -> str:
+    path = Path(str(record.get("log", "")))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return f"; log {path}: " + " | ".join(text) if text else ""
+
+
+def probe(url: str, timeout_s: float = 2.0) -> str:
+    """"" if ``url`` answers 200, else a short reason (HTTP status or connection error)."""
+    try:
+        with urlopen(url, timeout=timeout_s) as resp:
+            return "" if resp.status == 200 else f"{url} answered HTTP {resp.status}"
+    except HTTPError as err:
+        return f"{url} answered HTTP {err.code}"
+    except (URLError, OSError) as err:
+        return f"{url}: {getattr(err, 'reason', err)}"

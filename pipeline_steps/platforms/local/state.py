@@ -1,0 +1,142 @@
+"""The local platform's memory between CLI invocations: JSON files in a state folder, and the lock.
+
+Jenkins runs ``deploy``, ``run-tests`` and ``evaluation-done`` as separate processes, and a user
+runs ``switch`` or ``status`` from another shell; all of them must see which colour runs which
+version on which port. Each service in each stage has one ``state.json`` (written atomically:
+temp file + rename, so a reader never sees half a document) next to its logs and Envoy files::
+
+    <state-dir>/prometheus.json                       the Prometheus process (pid, port, url)
+    <state-dir>/stages/<project>-<stage>/<service>/   state.json, lock, envoy/, logs/
+
+The lock is a record (holder, pid, process start time, expiry) guarded by ``fcntl.flock``: a
+holder that died or outlived its ttl is taken over; a pid reused by another process does not
+count as the holder, because its start time differs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline_steps.context import StageContext
+from pipeline_steps.errors import BadInputError, ConflictError
+
+SCHEMA = "pipeline-steps/local-stage/v1"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` so that readers see the old or the new document, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """The document at ``path`` or None when absent; a corrupt file is bad input naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise BadInputError(str(path), None, f"unreadable local platform state: {err}") from err
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (clock ticks since boot), "" when it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22, counted after the parenthesised command name (which may contain spaces).
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class StateDir:
+    """Paths inside one state folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    @property
+    def prometheus_file(self) -> Path:
+        return self.root / "prometheus.json"
+
+    @property
+    def prometheus_dir(self) -> Path:
+        return self.root / "prometheus"
+
+    def stage_dir(self, ctx: StageContext) -> Path:
+        return self.root / "stages" / ctx.namespace / ctx.service
+
+    def stage_file(self, ctx: StageContext) -> Path:
+        return self.stage_dir(ctx) / "state.json"
+
+    def load_stage(self, ctx: StageContext) -> dict[str, Any]:
+        """The stage's state, or an empty one (not deployed)."""
+        data = read_json(self.stage_file(ctx))
+        if data is None:
+            return {"schema": SCHEMA, "project": ctx.project, "stage": ctx.stage, "service": ctx.service,
+                    "strategy": "", "colours": {}, "weights": None, "envoy": None}
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise BadInputError(str(self.stage_file(ctx)), "schema", f"expected {SCHEMA}")
+        return data
+
+    def save_stage(self, ctx: StageContext, data: dict[str, Any]) -> None:
+        write_json(self.stage_file(ctx), data)
+
+    def all_stage_files(self) -> list[Path]:
+        return sorted((self.root / "stages").glob("*/*/state.json"))
+
+    @contextmanager
+    def lock(self, ctx: StageContext, holder: str, ttl_s: float) -> Iterator[None]:
+        """Hold the service-and-stage lock; ``ConflictError`` names a live holder."""
+        folder = self.stage_dir(ctx)
+        record_path = folder / "lock.json"
+        token = f"{os.getpid()}-{time.monotonic_ns()}"
+        with _flocked(folder / "lock"):
+            current = read_json(record_path)
+            if isinstance(current, dict) and _holds(current):
+                raise ConflictError(
+                    "local", f"{ctx.namespace}/{ctx.service} is locked by {current.get('holder')!r} "
+                    f"(pid {current.get('pid')}, since {time.strftime('%H:%M:%S', time.localtime(current.get('since', 0)))})")
+            write_json(record_path, {"holder": holder, "pid": os.getpid(), "start": process_start_time(os.getpid()),
+                                     "since": time.time(), "expires": time.time() + ttl_s, "token": token})
+        try:
+            yield
+        finally:
+            with _flocked(folder / "lock"):
+                current = read_json(record_path)
+                if isinstance(current, dict) and current.get("token") == token:
+                    record_path.unlink(missing_ok=True)
+
+
+def _holds(record: dict[str, Any]) -> bool:
+    """A lock record still binds while its process lives (same start time) and its ttl runs."""
+    pid = int(record.get("pid") or 0)
+    alive = pid > 0 and process_start_time(pid) == record.get("start")
+    return alive and float(record.get("expires") or 0) > time.time()
+
+
+@contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
