@@ -26,6 +26,8 @@ from pipeline_steps.commands.options import platform_options
 @click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
               help="Everything goes to OUT/<tag>/<stage>/: events, JUnit, evaluations.")
 @click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus for the gate [env PROMETHEUS_URL].")
+@click.option("--gate", envvar="GATE", default="", type=click.Path(dir_okay=False),
+              help="Gate spec for stages without their own (default: service.yaml gate) [env GATE].")
 @click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="", help="Evaluation history (SQLite).")
 @click.option("--approval", type=click.Choice(["auto", "approve", "reject", "prompt"]), default="auto", show_default=True,
               help="Answer to manual approvals; prompt asks on the terminal.")
@@ -59,7 +61,8 @@ def run(**options: Any) -> int:
         platform=options["platform_name"], state_dir=options["state_dir"], kubeconfig=options.get("kubeconfig"),
         kube_context=options.get("kube_context"), prometheus_url=options["prometheus_url"], history=options["history"],
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
-        default_gate=str(service.path(service.gate)) if service and service.gate else "",
+        default_gate=str(Path(options["gate"]).resolve()) if options["gate"] else (
+            str(service.path(service.gate)) if service and service.gate else ""),
     )
 
     def ask(stage: str, reason: str) -> str:
