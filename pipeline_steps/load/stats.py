@@ -87,6 +87,8 @@ class Recorder:
         reasons = []
         if requests == 0:
             reasons.append("no requests were completed")
+        elif errors == requests:
+            reasons.append("no request succeeded")
         if expected is not None and 0 < requests < expected:
             reasons.append(f"only {requests} of {expected} requests were sent")
         if error_rate > limits.error_rate:
