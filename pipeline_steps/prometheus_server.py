@@ -21,7 +21,9 @@ Stable API (also used by the local platform, issue 6)::
 
 A scrape config is a dict with ``job_name`` (required), ``targets`` (list of ``host:port``,
 required), and optionally ``labels`` (dict), ``metrics_path`` (default ``/metrics``) and
-``scrape_interval`` (default: the server's, 1 s).
+``scrape_interval`` (default: the server's, 1 s). Several target groups with their own labels in
+one job (blue and green in job ``carts-sockshop-dev``, told apart by a ``colour`` label): give
+``static_configs: [{"targets": [...], "labels": {...}}, ...]`` instead of ``targets``/``labels``.
 """
 
 from __future__ import annotations
@@ -55,13 +57,14 @@ def render_config(scrape_configs: Sequence[Mapping[str, Any]], *, scrape_interva
     """``prometheus.yml`` text for the given scrape configs (JSON is valid YAML, so no yaml import)."""
     jobs = []
     for cfg in scrape_configs:
-        if not cfg.get("job_name") or not isinstance(cfg.get("targets"), (list, tuple)):
+        groups = cfg.get("static_configs") or [{"targets": cfg.get("targets"), "labels": cfg.get("labels")}]
+        if not cfg.get("job_name") or not all(isinstance(g.get("targets"), (list, tuple)) for g in groups):
             raise ValueError(f"a scrape config needs job_name and a list of targets: {dict(cfg)!r}")
         job: dict[str, Any] = {
             "job_name": str(cfg["job_name"]),
             "metrics_path": str(cfg.get("metrics_path") or "/metrics"),
-            "static_configs": [{"targets": [str(t) for t in cfg["targets"]],
-                                "labels": {str(k): str(v) for k, v in (cfg.get("labels") or {}).items()}}],
+            "static_configs": [{"targets": [str(t) for t in g["targets"]],
+                                "labels": {str(k): str(v) for k, v in (g.get("labels") or {}).items()}} for g in groups],
         }
         if cfg.get("scrape_interval"):
             job["scrape_interval"] = str(cfg["scrape_interval"])
@@ -188,8 +191,7 @@ class PrometheusServer:
             try:
                 loaded = json.loads(config_path.read_text(encoding="utf-8"))
                 server.scrape_configs = [
-                    {"job_name": j["job_name"], "targets": j["static_configs"][0]["targets"],
-                     "labels": j["static_configs"][0].get("labels", {}), "metrics_path": j.get("metrics_path"),
+                    {"job_name": j["job_name"], "static_configs": j["static_configs"], "metrics_path": j.get("metrics_path"),
                      "scrape_interval": j.get("scrape_interval")}
                     for j in loaded.get("scrape_configs", [])
                 ]

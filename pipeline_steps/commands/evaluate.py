@@ -1,0 +1,147 @@
+"""``pipeline-steps evaluate``: parse flags and files at the edge, then call the gate step.
+
+Only click and our light modules are imported at module level; the step (and with it
+``requests`` and ``yaml``) loads when the command runs, so ``pipeline-steps --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline_steps.commands.options import context_from_options, context_options
+from pipeline_steps.errors import BadInputError, ExitCode
+
+
+def parse_time(text: str, flag: str) -> float:
+    """Unix seconds from ``1795687260``, ``1795687260.5`` or ISO-8601 (``2026-11-26T10:01:00Z``)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInputError("command line", flag, f"{text!r} is neither unix seconds nor an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def read_testrun(path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise BadInputError(path, None, f"cannot read: {err.strerror}") from err
+    except ValueError as err:
+        raise BadInputError(path, None, f"invalid JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise BadInputError(path, None, "must be a JSON object")
+    return doc
+
+
+def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | None, end: str | None) -> tuple[float, float]:
+    """The evaluation window: flags win over testrun.json; end must be after start."""
+    t_start = t_end = None
+    if testrun is not None:
+        for key in ("start", "end"):
+            raw = testrun.get(f"{key}_unix", testrun.get(key))
+            if raw is None:
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+                raise BadInputError(testrun_path, f"{key}_unix", "must be unix seconds")
+            value = float(raw) if isinstance(raw, (int, float)) else parse_time(raw, f"{testrun_path}: {key}")
+            if key == "start":
+                t_start = value
+            else:
+                t_end = value
+    if start:
+        t_start = parse_time(start, "--start")
+    if end:
+        t_end = parse_time(end, "--end")
+    if t_start is None or t_end is None:
+        raise BadInputError("command line", "--start/--end", "the window needs --testrun FILE or both --start and --end")
+    if t_end <= t_start:
+        field = "end_unix" if testrun is not None and not end else "--end"
+        raise BadInputError(testrun_path if field == "end_unix" else "command line", field,
+                            f"window end ({t_end:.0f}) must be after its start ({t_start:.0f})")
+    return t_start, t_end
+
+
+@click.command("evaluate")
+@context_options
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Pitometer perfspec.json.")
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False), help="Keptn slo.yaml (with --sli).")
+@click.option("--sli", "sli_path", type=click.Path(dir_okay=False), help="Keptn sli.yaml: SLI name -> query.")
+@click.option("--sli-provider", type=click.Choice(["prometheus", "dynatrace", "testrun"]), default="prometheus",
+              show_default=True, help="Source of the queries in sli.yaml.")
+@click.option("--testrun", "testrun_path", envvar="TESTRUN", type=click.Path(dir_okay=False),
+              help="testrun.json: window (start_unix/end_unix), context, and the testrun source [env TESTRUN].")
+@click.option("--start", help="Window start: unix seconds or ISO-8601 (overrides --testrun).")
+@click.option("--end", help="Window end: unix seconds or ISO-8601 (overrides --testrun).")
+@click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus base URL [env PROMETHEUS_URL].")
+@click.option("--prometheus-token-env", metavar="NAME", help="Environment variable holding a Prometheus bearer token.")
+@click.option("--prometheus-token-file", type=click.Path(dir_okay=False), help="File holding a Prometheus bearer token.")
+@click.option("--prometheus-user", default="", help="Prometheus basic-auth user (password via --prometheus-password-env).")
+@click.option("--prometheus-password-env", metavar="NAME", help="Environment variable holding the basic-auth password.")
+@click.option("--dynatrace-url", envvar="DT_TENANT_URL", default="", help="Dynatrace tenant URL [env DT_TENANT_URL].")
+@click.option("--dynatrace-token-env", metavar="NAME", default="DT_API_TOKEN", show_default=True,
+              help="Environment variable holding the Dynatrace API token.")
+@click.option("--dynatrace-token-file", type=click.Path(dir_okay=False), help="File holding the Dynatrace API token.")
+@click.option("--history", "history_path", envvar="PIPELINE_STEPS_HISTORY", default=".pipeline-steps/history.sqlite",
+              show_default=True, help="SQLite evaluation history [env PIPELINE_STEPS_HISTORY].")
+@click.option("--no-history", is_flag=True, help="Neither read nor write the history.")
+@click.option("--keptn-minutes", is_flag=True,
+              help="Substitute $DURATION_MINUTESm with whole minutes rounded up, exactly as Keptn 0.2 (see docs/gate.md).")
+@click.option("--colour", envvar="COLOUR", default="", help="Colour under test; fills $DEPLOYMENT [env COLOUR].")
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True, help="Per-request timeout (s).")
+@click.option("--retry-budget", "retry_budget_s", type=float, default=15.0, show_default=True,
+              help="Total time one query may spend retrying transient errors (s).")
+@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help="Where the documents go [env OUT_DIR].")
+def evaluate(**options: Any) -> int:
+    """Judge a test run by its quality gate (perfspec.json or slo.yaml + sli.yaml).
+
+    Writes OUT/evaluation.json, OUT/junit-evaluation.xml and OUT/evaluation-summary.txt, prints
+    the summary, and exits 0 PASS, 3 WARNING, 1 FAIL, 4 ERROR (a source was down), 2 bad input.
+    """
+    from pipeline_steps.evaluate import GateRun, evaluate_perfspec, evaluate_slo
+    from pipeline_steps.gate.history import HistoryStore
+    from pipeline_steps.gate.model import Window
+    from pipeline_steps.gate.perfspec import load_perfspec
+    from pipeline_steps.gate.slo import load_slo
+    from pipeline_steps.secrets import read_secret
+    from pipeline_steps.sources.base import SourceSettings
+
+    spec_path, slo_path, sli_path = options["spec_path"], options["slo_path"], options["sli_path"]
+    if bool(spec_path) == bool(slo_path):
+        raise BadInputError("command line", "--spec/--slo", "give exactly one of --spec perfspec.json or --slo slo.yaml")
+    if slo_path and not sli_path:
+        raise BadInputError("command line", "--sli", "--slo needs --sli sli.yaml (SLI name -> query)")
+    testrun_path = options["testrun_path"] or ""
+    testrun = read_testrun(testrun_path) if testrun_path else None
+    merged = dict(testrun.get("context") or {}) if testrun and isinstance(testrun.get("context"), dict) else {}
+    merged.update({k: v for k, v in options.items() if v and k in (
+        "project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")})
+    context = context_from_options(merged, source=testrun_path or "command line")
+    start, end = window_from(testrun, testrun_path, options["start"], options["end"])
+    spec = load_perfspec(spec_path) if spec_path else None
+    slo = load_slo(slo_path, sli_path) if slo_path else None
+    prom_token = read_secret(env=options["prometheus_token_env"], file=options["prometheus_token_file"], what="Prometheus token")
+    prom_password = read_secret(env=options["prometheus_password_env"], what="Prometheus password")
+    dt_token = read_secret(env=options["dynatrace_token_env"], file=options["dynatrace_token_file"], what="Dynatrace token")
+    settings = SourceSettings(
+        context=context, prometheus_url=options["prometheus_url"], prometheus_token=prom_token,
+        prometheus_user=options["prometheus_user"], prometheus_password=prom_password,
+        dynatrace_url=options["dynatrace_url"], dynatrace_token=dt_token, testrun=testrun, testrun_path=testrun_path,
+        timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
+    history = None if options["no_history"] else HistoryStore(options["history_path"])
+    run = GateRun(context=context, window=Window(start, end), settings=settings, out_dir=Path(options["out_dir"]),
+                  history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
+    outcome = evaluate_perfspec(spec, run) if spec is not None else evaluate_slo(slo, run, options["sli_provider"])  # type: ignore[arg-type]
+    click.echo(outcome.summary)
+    click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}")
+    return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

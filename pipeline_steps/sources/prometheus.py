@@ -1,0 +1,84 @@
+"""Prometheus source: instant queries at the window end through the HTTP API.
+
+Why instant at ``time=end``: Pitometer posted to ``/api/v1/query`` without ``time``, so
+Prometheus evaluated at "now" — whenever the evaluation happened to run. The window is
+expressed inside the PromQL (``[$DURATION_MINUTESm]``) and anchored here at the test's end.
+Series whose value is NaN (an idle colour: 0/0) are dropped; an empty vector is "no values".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.gate.model import Fetched, Window, finite_samples
+from pipeline_steps.secrets import Secret
+from pipeline_steps.sources.base import SourceSettings
+
+
+class PrometheusSource:
+    name = "prometheus"
+
+    def __init__(self, url: str, *, token: Secret | None = None, user: str = "", password: Secret | None = None,
+                 timeout_s: float = 10.0, retry_budget_s: float = 15.0) -> None:
+        from pipeline_steps.sources import http
+
+        self._http = http
+        self.url = url.rstrip("/")
+        self.token = token
+        self.user = user
+        self.password = password
+        self.timeout_s = timeout_s
+        self.retry_budget_s = retry_budget_s
+        self._session = http.session()
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token.reveal()}"
+        elif user:
+            self._session.auth = (user, password.reveal() if password else "")
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> PrometheusSource:
+        url = settings.prometheus_url
+        if not url:
+            raise BadInputError("command line", "--prometheus-url", "required by indicators with source prometheus "
+                                                                    "[env PROMETHEUS_URL]")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise BadInputError("command line", "--prometheus-url", f"{url!r} is not an http(s) URL")
+        return cls(url, token=settings.prometheus_token, user=settings.prometheus_user,
+                   password=settings.prometheus_password, timeout_s=settings.timeout_s,
+                   retry_budget_s=settings.retry_budget_s)
+
+    @staticmethod
+    def check_query(query: Any) -> str | None:
+        return None if isinstance(query, str) and query.strip() else "must be a PromQL string"
+
+    def describe(self, query: Any) -> str:
+        return str(query)
+
+    def fetch(self, query: Any, window: Window) -> Fetched:
+        try:
+            status, body = self._http.request_json(
+                self._session, "POST", f"{self.url}/api/v1/query", what=f"prometheus at {self.url}",
+                timeout_s=self.timeout_s, budget_s=self.retry_budget_s, secrets=[self.token, self.password],
+                data={"query": str(query), "time": f"{window.end:.3f}"})
+        except self._http.SourceHTTPError as err:
+            return Fetched(error=str(err))
+        if not isinstance(body, dict):
+            return Fetched(error=f"prometheus answered HTTP {status} without a JSON body")
+        if body.get("status") != "success":
+            return Fetched(error=f"prometheus answered HTTP {status}: {body.get('errorType', '')}: {body.get('error', '')}")
+        data = body.get("data") or {}
+        kind = data.get("resultType")
+        result = data.get("result")
+        if kind == "vector" and isinstance(result, list):
+            return finite_samples([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
+                                   for r in result])
+        if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+            return finite_samples([("", result[1])])
+        return Fetched(error=f"prometheus returned a {kind} result; the gate needs an instant vector or scalar")
+
+    def close(self) -> None:
+        self._session.close()

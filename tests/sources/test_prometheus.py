@@ -1,0 +1,101 @@
+"""The Prometheus source against a real Prometheus scraping apps the test drives.
+
+Aspects: instant query at the window end returns the scraped value as a number; series keys are
+the label sets as compact JSON; NaN series (an idle colour, 0/0) are dropped and counted; an empty
+vector is no samples; a bad query and an unreachable server become errors (never values); the
+retry budget bounds the time spent on a dead server; a matrix result is refused; bearer auth is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pipeline_steps.gate.model import Window
+from pipeline_steps.procs import free_port
+from pipeline_steps.secrets import Secret
+from pipeline_steps.sources.prometheus import PrometheusSource
+from tests.sources.prom_env import JOB, PromEnv, Traffic, prom_env
+
+__all__ = ["prom_env"]
+
+
+def test_instant_query_returns_the_scraped_value_at_the_window_end(prom_env: PromEnv) -> None:
+    prom_env.blue.gauge.labels(name="latency").set(0.75)
+    seen = prom_env.wait_for(f'gate_test_value{{name="latency",job="{JOB}"}}', 0.75)
+    source = PrometheusSource(prom_env.url)
+    got = source.fetch('gate_test_value{name="latency"}', Window(seen - 60, seen + 0.5))
+    assert got.error is None
+    assert [s.value for s in got.samples] == [0.75]
+    key = json.loads(got.samples[0].key)
+    assert key["colour"] == "blue" and key["job"] == JOB
+
+
+def test_the_window_end_selects_older_samples(prom_env: PromEnv) -> None:
+    gauge = prom_env.blue.gauge.labels(name="moving")
+    gauge.set(1.0)
+    first = prom_env.wait_for('gate_test_value{name="moving"}', 1.0)
+    time.sleep(1.5)
+    gauge.set(2.0)
+    prom_env.wait_for('gate_test_value{name="moving"}', 2.0)
+    source = PrometheusSource(prom_env.url)
+    assert source.fetch('gate_test_value{name="moving"}', Window(first - 10, first + 0.5)).values == [1.0]
+
+
+def test_nan_series_of_the_idle_colour_is_dropped(prom_env: PromEnv) -> None:
+    query = f"rate(requests_latency_seconds_sum{{job='{JOB}'}}[3s])/rate(requests_latency_seconds_count{{job='{JOB}'}}[3s])"
+    with Traffic(prom_env.blue, 0.25):
+        time.sleep(4.5)
+        end = time.time()
+    got = PrometheusSource(prom_env.url).fetch(query, Window(end - 4, end))
+    assert got.error is None
+    assert got.dropped == 1, "green had no traffic: 0/0 = NaN must be dropped"
+    assert len(got.samples) == 1 and abs(got.samples[0].value - 0.25) < 1e-6
+    assert '"colour":"green"' not in got.samples[0].key
+
+
+def test_empty_vector_is_no_samples_and_bad_query_is_an_error(prom_env: PromEnv) -> None:
+    source = PrometheusSource(prom_env.url)
+    now = time.time()
+    empty = source.fetch('gate_test_value{name="never-set"}', Window(now - 10, now))
+    assert empty.error is None and empty.samples == [] and empty.dropped == 0
+    bad = source.fetch("rate(", Window(now - 10, now))
+    assert bad.error is not None and "bad_data" in bad.error
+    matrix = source.fetch("up[1m]", Window(now - 10, now))
+    assert matrix.error is not None and "matrix" in matrix.error
+
+
+def test_unreachable_server_is_an_error_within_the_retry_budget() -> None:
+    source = PrometheusSource(f"http://127.0.0.1:{free_port()}", retry_budget_s=1.0, timeout_s=0.5)
+    started = time.monotonic()
+    got = source.fetch("up", Window(0, 10))
+    elapsed = time.monotonic() - started
+    assert got.error is not None and "unreachable" in got.error
+    assert elapsed < 3.0
+
+
+def test_bearer_token_is_sent_and_never_in_errors() -> None:
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = PrometheusSource(f"http://127.0.0.1:{server.server_port}", token=Secret("s3cr3t-token"), retry_budget_s=0.5)
+        got = source.fetch("up", Window(0, 10))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen and all(h == "Bearer s3cr3t-token" for h in seen)
+    assert len(seen) >= 2, "503 is transient and must be retried"
+    assert got.error is not None and "s3cr3t" not in got.error and "HTTP 503" in got.error
