@@ -55,7 +55,7 @@ def test_health_fails_with_the_last_answer() -> None:
 
 
 def test_functional_chain_with_extracted_values() -> None:
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"name": "add", "method": "POST", "path": "/carts/${cart}/items", "json": {"itemId": "abc"}, "expect_status": 201,
          "assert": [{"type": "json_path", "path": "$.itemId", "equals": "abc"}], "extract": {"new_id": "$.id"}},
         {"name": "read", "path": "/carts/${cart}/items", "expect_status": 200,
@@ -70,7 +70,7 @@ def test_functional_chain_with_extracted_values() -> None:
 
 
 def test_functional_failures_say_why() -> None:
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"name": "wrong status", "path": "/status/500", "expect_status": 200},
         {"name": "wrong value", "path": "/ok", "assert": [{"type": "json_path", "path": "$.name", "equals": "x"}]},
         {"name": "no id", "path": "/ok", "extract": {"id": "$.id"}},

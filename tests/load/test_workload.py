@@ -66,9 +66,11 @@ BAD: list[tuple[str, Any, str, str]] = [
      "functional[0].path", "${id}"),
     ("bad regex", {"functional": [{**REQ, "assert": [{"type": "text_regex", "pattern": "("}]}]},
      "functional[0].assert[0].pattern", "regular expression"),
-    ("two assertion ops", {"functional": [{**REQ, "assert": [{"type": "json_path", "path": "$.a", "equals": 1, "exists": True}]}]},
+    ("two assertion ops",
+     {"functional": [{**REQ, "assert": [{"type": "json_path", "path": "$.a", "equals": 1, "exists": True}]}]},
      "functional[0].assert[0].exists", "one of equals"),
-    ("extract in performance", perf(requests=[{**REQ, "extract": {"a": "$.a"}}]), "performance.requests[0].extract", "functional"),
+    ("extract in performance", perf(requests=[{**REQ, "extract": {"a": "$.a"}}]),
+     "performance.requests[0].extract", "functional"),
     ("zero weight", perf(requests=[{**REQ, "weight": 0}]), "performance.requests[0].weight", "at least 1"),
     ("health timeout zero", {"health": {"timeout_s": 0}}, "health.timeout_s", "positive"),
 ]
@@ -105,7 +107,7 @@ def test_overrides_replace_loops_or_duration_and_reject_nonsense() -> None:
     assert (fewer.loops, fewer.duration_s, fewer.users) == (1, 0.0, 7)
     for kwargs, flag in (({"users": 0}, "--users"), ({"loops": 0}, "--loops"), ({"duration_s": -1.0}, "--duration")):
         with pytest.raises(BadInputError) as info:
-            with_overrides(spec, **kwargs)  # type: ignore[arg-type]
+            with_overrides(spec, **kwargs)
         assert info.value.field == flag
 
 
