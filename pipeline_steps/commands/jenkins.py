@@ -56,16 +56,17 @@ def jenkins() -> None:
 
 
 def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[str, str]:
-    """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); unknown ones are bad input."""
+    """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); a placeholder
+    without a value is bad input naming the template."""
     templates = sorted(jobs_dir.glob("*.xml"))
     if not templates:
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
     rendered: dict[str, str] = {}
     for path in templates:
         text = path.read_text(encoding="utf-8")
-        missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if not values.get(m.group(1))})
+        missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in values})
         if missing:
-            raise BadInputError(str(path), f"@{missing[0]}@", "no value given (see `pipeline-steps jenkins sync-jobs --help`)")
+            raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
         name = service if path.stem == SERVICE_TEMPLATE else path.stem
         rendered[name] = _PLACEHOLDER.sub(lambda m: escape(values[m.group(1)]), text)
     return rendered
@@ -74,24 +75,31 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
 @jenkins.command("sync-jobs")
 @_connection_options
 @click.option("--jobs-dir", type=click.Path(file_okay=False, exists=True), default="jenkins/jobs", show_default=True,
-              help="Folder of config.xml templates (one job per file).")
+              help="Folder of config.xml templates (one job per file; service.xml is the multibranch job).")
 @click.option("--repo-url", envvar="PIPELINE_STEPS_REPO_URL", default="", help="Git URL of the repository holding "
-              "Jenkinsfiles/ (this one) [env PIPELINE_STEPS_REPO_URL].")
+              "Jenkinsfiles/ (this one) [env PIPELINE_STEPS_REPO_URL]. Required.")
 @click.option("--branch", envvar="PIPELINE_STEPS_BRANCH", default="main", show_default=True,
-              help="Branch of --repo-url [env PIPELINE_STEPS_BRANCH].")
+              help="Branch of --repo-url the jobs run [env PIPELINE_STEPS_BRANCH].")
 @click.option("--service", envvar="SERVICE", default="carts", show_default=True,
-              help="Name of the service's multibranch job [env SERVICE].")
+              help="Service name; names the multibranch job [env SERVICE].")
 @click.option("--service-repo-url", envvar="SERVICE_REPO_URL", default="", help="Git URL of the service's repository "
-              "(the multibranch job scans it) [env SERVICE_REPO_URL].")
-@click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repos.")
-@click.option("--dry-run", is_flag=True, help="Render and list the jobs without contacting Jenkins.")
+              "[env SERVICE_REPO_URL]; empty: --repo-url (the sample service in examples/).")
+@click.option("--service-jenkinsfile", default=None, help="Path of the Jenkinsfile in the service repository "
+              "[default: Jenkinsfile; examples/SERVICE/Jenkinsfile when the service lives in --repo-url].")
+@click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repositories.")
+@click.option("--dry-run", is_flag=True, help="Render the jobs and print their names without contacting Jenkins.")
 def sync_jobs(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
-              repo_url: str, branch: str, service: str, service_repo_url: str, git_credentials_id: str,
-              dry_run: bool) -> int:
-    """Create or update the jobs defined in --jobs-dir (deploy, run_tests, evaluation_done and the
-    service's multibranch job). Prints one line per job: created, updated or unchanged."""
+              repo_url: str, branch: str, service: str, service_repo_url: str, service_jenkinsfile: str | None,
+              git_credentials_id: str, dry_run: bool) -> int:
+    """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done and the
+    service's multibranch job. Prints one line per job: created, updated or unchanged."""
+    if not repo_url:
+        raise BadInputError("--repo-url", None, "the Git URL of the repository holding Jenkinsfiles/ is required")
+    if service_jenkinsfile is None:
+        service_jenkinsfile = "Jenkinsfile" if service_repo_url else f"examples/{service}/Jenkinsfile"
     values = {"PIPELINE_STEPS_REPO": repo_url, "PIPELINE_STEPS_BRANCH": branch, "SERVICE": service,
-              "SERVICE_REPO": service_repo_url, "GIT_CREDENTIALS_ID": git_credentials_id or "none"}
+              "SERVICE_REPO": service_repo_url or repo_url, "SERVICE_JENKINSFILE": service_jenkinsfile,
+              "GIT_CREDENTIALS_ID": git_credentials_id}
     jobs = render_jobs(Path(jobs_dir), values, service)
     if dry_run:
         for name in jobs:
