@@ -1,0 +1,82 @@
+"""Pitometer 1.0.x scoring (threshold grader 1.0.1), pinned by tables with no HTTP.
+
+Aspects: inclusive breaches; a threshold of 0 ignored (truthiness); lower and upper checks
+independent (two warnings quarter the score); minimum over series; halving on warning; no values
+scores 0 with a violation unless ignoreEmpty; total is a plain uncapped sum; pass/warning
+objectives; the run document reproduces real Pitometer output captured in the Keptn 0.2.2 docs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline_steps.gate import pitometer
+from pipeline_steps.gate.model import Fetched, Sample
+from pipeline_steps.gate.perfspec import Grading
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fetched(*values: float) -> Fetched:
+    return Fetched(samples=[Sample(f"s{i}", v) for i, v in enumerate(values)])
+
+
+@pytest.mark.parametrize(("thresholds", "values", "score", "breaches"), [
+    ({"upperSevere": 0.8}, [0.79], 100, []),
+    ({"upperSevere": 0.8}, [0.8], 0, ["upperSevere"]),                       # inclusive
+    ({"upperSevere": 0.8, "upperWarning": 0.5}, [0.5], 50, ["upperWarning"]),  # inclusive, halved
+    ({"upperSevere": 0.8, "upperWarning": 0.5}, [0.9], 0, ["upperSevere"]),    # severe wins, no warning listed
+    ({"lowerSevere": 0}, [-5.0], 100, []),                                    # 0 is ignored (truthiness)
+    ({"upperSevere": 0}, [3.0], 100, []),
+    ({"lowerWarning": 10, "upperWarning": 5}, [7.0], 25, ["lowerWarning", "upperWarning"]),  # independent
+    ({"lowerSevere": 10, "upperSevere": 5}, [7.0], 0, ["lowerSevere", "upperSevere"]),
+    ({"lowerSevere": 1}, [1.0], 0, ["lowerSevere"]),                          # inclusive lower
+    ({}, [1e9], 100, []),
+])
+def test_threshold_grader_quirks(thresholds: dict[str, float], values: list[float], score: float, breaches: list[str]) -> None:
+    result = pitometer.grade(fetched(*values), Grading(thresholds, 100))
+    assert result.score == score
+    assert [v["breach"] for v in result.violations] == breaches
+
+
+def test_minimum_over_series_and_every_violation_listed() -> None:
+    result = pitometer.grade(fetched(0.1, 0.6, 0.9, 0.2), Grading({"upperSevere": 0.8, "upperWarning": 0.5}, 40))
+    assert result.score == 0
+    assert [(v["key"], v["breach"]) for v in result.violations] == [("s1", "upperWarning"), ("s2", "upperSevere")]
+    assert result.status == "fail"
+
+
+def test_no_values_scores_zero_unless_ignore_empty() -> None:
+    empty = pitometer.grade(Fetched(), Grading({"upperSevere": 1}, 30))
+    assert (empty.score, empty.status) == (0, "no_data")
+    assert empty.violations == [{"breach": "The indicator returned no values"}]
+    ignored = pitometer.grade(Fetched(dropped=2), Grading({"upperSevere": 1}, 30, ignore_empty=True))
+    assert (ignored.score, ignored.violations) == (30, [])
+
+
+def test_metadata_is_copied_into_violations_first() -> None:
+    result = pitometer.grade(fetched(5), Grading({"upperSevere": 2}, 10, metadata={"playbookhints": ["x"]}))
+    assert list(result.violations[0]) == ["metadata", "value", "key", "breach", "threshold"]
+
+
+@pytest.mark.parametrize(("scores", "result"), [
+    ([100], "pass"), ([90], "pass"), ([89.5], "warning"), ([75], "warning"), ([74], "fail"),
+    ([100, 100, -150], "fail"), ([50, 50, 40], "pass"),  # a plain sum, 140 is not capped
+])
+def test_total_and_result(scores: list[float], result: str) -> None:
+    total, word = pitometer.total_and_result(scores, {"pass": 90, "warning": 75})
+    assert total == sum(scores) and word == result
+
+
+def test_run_document_matches_real_pitometer_output() -> None:
+    text = (FIXTURES / "evaluation-done-fail.jsonc").read_text()
+    expected = json.loads("\n".join(line.split("//")[0] for line in text.splitlines()))["data"]["evaluationdetails"]
+    grading = Grading({"upperSevere": 1000000, "upperWarning": 800000}, 100)
+    graded = pitometer.grade(Fetched(samples=[Sample("SERVICE-64F930D2B8E888FF", 1014676.0082135524)]), grading)
+    total, word = pitometer.total_and_result([graded.score], {"pass": 90, "warning": 75})
+    doc = pitometer.run_document(1557839081, 1557839741, total, {"pass": 90, "warning": 75},
+                                 [("ResponseTime_Backend", graded)], word)
+    assert json.dumps(doc) == json.dumps(expected)
