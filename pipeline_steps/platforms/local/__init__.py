@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.context import StageContext
-from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
+from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms import PlatformSettings
-from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights
+from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights, iter_colours
 from pipeline_steps.platforms.local import envoy, monitoring, processes
 from pipeline_steps.platforms.local.build import artifact_folder
 from pipeline_steps.platforms.local.state import StateDir, read_json
@@ -77,7 +77,7 @@ class LocalPlatform:
         data["strategy"] = ctx.deployment_strategy
         keys = [_key(colour)]
         if ctx.blue_green and not data["colours"]:
-            keys, data["weights"] = list(COLOURS), Weights.all_to("blue").to_dict()
+            keys, data["weights"] = list(COLOURS), Weights.all_to(str(colour)).to_dict()
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
@@ -167,6 +167,39 @@ class LocalPlatform:
             data = read_json(path) or {}
             yield StageContext(project=data["project"], stage=data["stage"], service=data["service"],
                                deployment_strategy=data.get("strategy") or "direct")
+
+    def revive(self, ctx: StageContext) -> str:
+        """Restart the stage's Envoy if it died (same listener port, recorded weights); its public URL.
+        Colour processes are not restarted: a crash stays visible in ``status`` until the next deploy."""
+        data = self.state.load_stage(ctx)
+        if not data["colours"]:
+            return ""
+        if not processes.is_ours((data.get("envoy") or {}).get("process")):
+            data["version"] = int(data.get("version") or 0) + 1
+            self._route(ctx, data, [], strategy_changed=True)
+            self.state.save_stage(ctx, data)
+            monitoring.refresh(self.state)
+        return _url(int(data["envoy"]["listener_port"]))
+
+    def describe(self, ctx: StageContext) -> dict[str, Any]:
+        """One stage as a JSON-ready dict for ``local status``; a broken switch is an ``error``, not a crash."""
+        data = self.state.load_stage(ctx)
+        ports = {("" if k == envoy.DIRECT else k): int(r["port"]) for k, r in data["colours"].items()}
+        error, weights, colours = "", None, []
+        try:
+            status = self.status(ctx)
+            colours, weights = list(iter_colours(status)), status.weights
+        except PipelineStepsError as err:
+            error = str(err)
+            colours = [self._colour_state(k, r) for k, r in sorted(data["colours"].items())]
+        listener = (data.get("envoy") or {}).get("listener_port")
+        return {
+            "project": ctx.project, "stage": ctx.stage, "service": ctx.service, "namespace": ctx.namespace,
+            "strategy": data.get("strategy", ""), "public_url": _url(int(listener)) if listener else "",
+            "weights": weights.to_dict() if weights else None, "error": error,
+            "colours": [{"colour": c.colour, "image": c.image, "tag": c.tag, "url": _url(ports[c.colour]),
+                         "available": c.available, "mark": c.mark, "reasons": list(c.reasons)} for c in colours],
+        }
 
     def stop_stage(self, ctx: StageContext) -> int:
         """Stop the stage's processes (only those still ours) and forget it; returns how many stopped."""

@@ -49,7 +49,19 @@ def start(command: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str
     with open(log, "ab") as out:
         out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {shlex.join(command)}\n".encode())
     proc = spawn(argv, log_path=log, cwd=cwd, env=env)
+    # Popen returns during execve, when /proc/<pid>/cmdline can still be empty for a moment:
+    # wait for it, or the identity check right after the start would call our process a stranger.
+    deadline = time.monotonic() + 2.0
+    while not _cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
     return Started(proc.pid, argv, str(log), str(exit_file))
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def is_ours(record: Mapping[str, Any] | None) -> bool:
@@ -59,10 +71,7 @@ def is_ours(record: Mapping[str, Any] | None) -> bool:
     pid = int(record["pid"])
     if not pid_alive(pid):
         return False
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    raw = _cmdline(pid)
     return raw.rstrip(b"\0").split(b"\0") == [a.encode() for a in record.get("argv", [])]
 
 

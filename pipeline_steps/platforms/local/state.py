@@ -10,7 +10,8 @@ temp file + rename, so a reader never sees half a document) next to its logs and
 
 The lock is a record (holder, pid, process start time, expiry) guarded by ``fcntl.flock``: a
 holder that died or outlived its ttl is taken over; a pid reused by another process does not
-count as the holder, because its start time differs.
+count as the holder, because its start time differs. The same holder name may take it again
+(a re-run of the same Jenkins build), as a Kubernetes Lease lets its holder renew.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class StateDir:
         token = f"{os.getpid()}-{time.monotonic_ns()}"
         with _flocked(folder / "lock"):
             current = read_json(record_path)
-            if isinstance(current, dict) and _holds(current):
+            if isinstance(current, dict) and _holds(current) and current.get("holder") != holder:
                 raise ConflictError(
                     "local", f"{ctx.namespace}/{ctx.service} is locked by {current.get('holder')!r} "
                     f"(pid {current.get('pid')}, since {time.strftime('%H:%M:%S', time.localtime(current.get('since', 0)))})")

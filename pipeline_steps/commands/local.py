@@ -1,0 +1,116 @@
+"""``pipeline-steps local up|down|status|build``: run the local platform by hand and from the demo.
+
+The steps (deploy, switch, ...) start what they need through the platform; these commands are
+for people and scripts around them: start Prometheus before a run (``up``), see every stage and
+the Prometheus URL for the gate (``status --output json``), stop everything that was started and
+nothing else (``down``), and "build an image" for the local platform (``build``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline_steps.errors import ExitCode, PipelineStepsError
+
+_STATE_DIR = click.option(
+    "--state-dir", envvar="PIPELINE_STEPS_STATE_DIR", default=".pipeline-steps", show_default=True,
+    help="Folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR].",
+)
+
+
+@click.group()
+def local() -> None:
+    """Start, inspect and stop the local platform (Envoy per stage, Prometheus, a process per colour)."""
+
+
+@local.command()
+@_STATE_DIR
+def up(state_dir: str) -> int:
+    """Start Prometheus, and the traffic switch (Envoy) of any deployed stage whose Envoy is down."""
+    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+
+    platform = LocalPlatform(state_dir)
+    if monitoring.installed():
+        server = monitoring.ensure_started(platform.state)
+        click.echo(f"prometheus: {server.url}")
+    else:
+        click.echo("prometheus: not installed (apt-get install prometheus); gates can only use the testrun source", err=True)
+    for ctx in platform.contexts():
+        url = platform.revive(ctx)
+        click.echo(f"{ctx.namespace}/{ctx.service}: {url}")
+    return ExitCode.OK
+
+
+@local.command()
+@_STATE_DIR
+def down(state_dir: str) -> int:
+    """Stop every process this state folder started (checked by pid and command line) and forget the stages."""
+    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+
+    platform = LocalPlatform(state_dir)
+    stopped = 0
+    for ctx in list(platform.contexts()):
+        stopped += platform.stop_stage(ctx)
+        click.echo(f"stopped {ctx.namespace}/{ctx.service}")
+    if monitoring.stop(platform.state):
+        stopped += 1
+        click.echo("stopped prometheus")
+    click.echo(f"{stopped} process(es) stopped")
+    return ExitCode.OK
+
+
+@local.command()
+@_STATE_DIR
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(state_dir: str, output: str) -> int:
+    """Every stage: colours, versions, health, weights, URLs; and the Prometheus URL."""
+    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+
+    platform = LocalPlatform(state_dir)
+    doc: dict[str, Any] = {
+        "schema": "pipeline-steps/local-status/v1", "state_dir": str(platform.state.root),
+        "prometheus_url": platform.prometheus_url(),
+        "prometheus": "running" if platform.prometheus_url() else ("stopped" if monitoring.installed() else "not installed"),
+        "stages": [platform.describe(ctx) for ctx in platform.contexts()],
+    }
+    if output == "json":
+        click.echo(json.dumps(doc, indent=2))
+        return ExitCode.OK
+    click.echo(f"prometheus: {doc['prometheus_url'] or doc['prometheus']}")
+    if not doc["stages"]:
+        click.echo("no stage deployed")
+    for stage in doc["stages"]:
+        weights = stage["weights"]
+        split = f"blue {weights['blue']} / green {weights['green']}" if weights else "-"
+        click.echo(f"{stage['namespace']}/{stage['service']} ({stage['strategy']}) {stage['public_url']}  weights: {split}")
+        if stage["error"]:
+            click.echo(f"  ! {stage['error']}")
+        for colour in stage["colours"]:
+            state = "available" if colour["available"] else "NOT AVAILABLE"
+            mark = f" [{colour['mark']}]" if colour["mark"] else ""
+            click.echo(f"  {colour['colour'] or 'direct':6} {colour['tag']:10} {colour['url']:24} {state}{mark}")
+            for reason in colour["reasons"]:
+                click.echo(f"         {reason}")
+    return ExitCode.OK
+
+
+@local.command()
+@click.option("--source", type=click.Path(path_type=Path), required=True, help="The service's source folder.")
+@click.option("--image", required=True, help="Artifact root (the local 'repository'), e.g. .pipeline-steps/images/carts.")
+@click.option("--tag", required=True, help="Version; the build lands in IMAGE/TAG/.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override in application.properties (repeatable).")
+def build(source: Path, image: str, tag: str, sets: tuple[str, ...]) -> int:
+    """Make the folder IMAGE/TAG/ from SOURCE with properties overridden (the local 'docker build')."""
+    from pipeline_steps.platforms.local.build import build as build_folder
+    from pipeline_steps.platforms.local.build import parse_sets
+
+    try:
+        target = build_folder(source, image, tag, parse_sets(sets))
+    except OSError as err:
+        raise PipelineStepsError(f"build of {image}:{tag} failed: {err}") from err
+    click.echo(str(target))
+    return ExitCode.OK
