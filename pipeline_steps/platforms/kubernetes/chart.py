@@ -1,0 +1,102 @@
+"""Render the service chart (``charts/service``) into Kubernetes objects for one stage and version.
+
+The chart is the single description of what runs (users can ``helm template`` it too); the
+platform renders it and applies the objects itself, so it controls the order (namespace, then
+Deployments, then routes) and never lets a re-apply reset live route weights. Rendering uses
+the ``helm`` CLI when it is on PATH, else the Helm library bundled in ``helm-python-sdk``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline_steps.context import StageContext
+from pipeline_steps.errors import BadInputError, InfrastructureError
+from pipeline_steps.platforms.base import Weights
+from pipeline_steps.service import ServiceSpec
+
+COLOUR_LABEL = "pipeline-steps.io/colour"
+
+
+def chart_dir() -> Path:
+    """``$PIPELINE_STEPS_CHART`` or the repository's ``charts/service``."""
+    override = os.environ.get("PIPELINE_STEPS_CHART")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "charts" / "service"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
+
+
+def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None = None) -> dict[str, Any]:
+    """Chart values: the service's own ``chart.values`` under the facts of this deploy (which win)."""
+    ours: dict[str, Any] = {
+        "name": ctx.service, "project": ctx.project, "stage": ctx.stage, "strategy": ctx.deployment_strategy,
+        "image": {"repository": ctx.image, "tag": ctx.tag},
+        "replicas": service.replicas, "port": service.port, "healthPath": service.health_path,
+    }
+    if weights is not None:
+        ours["weights"] = weights.to_dict()
+    return _deep_merge(service.chart_values, ours)
+
+
+def render(values: dict[str, Any], namespace: str, directory: Path | None = None) -> list[dict[str, Any]]:
+    """Render the chart; returns the objects in file order (bad values -> ``BadInputError``)."""
+    directory = directory or chart_dir()
+    helm = shutil.which("helm")
+    texts = _render_cli(helm, directory, values, namespace) if helm else _render_library(directory, values, namespace)
+    objects: list[dict[str, Any]] = []
+    for text in texts:
+        try:
+            objects.extend(doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict))
+        except yaml.YAMLError as err:
+            raise InfrastructureError("helm", f"chart {directory} rendered invalid YAML: {err}") from err
+    return objects
+
+
+def _render_library(directory: Path, values: dict[str, Any], namespace: str) -> list[str]:
+    import helm_python
+
+    try:
+        chart = helm_python.Chart.load(directory)
+        rendered = chart.render(values, name=str(values.get("name", "release")), namespace=namespace)
+    except helm_python.HelmValuesError as err:
+        raise BadInputError("chart.values", None, str(err)) from err
+    except helm_python.HelmError as err:
+        raise InfrastructureError("helm", f"cannot render {directory}: {err}") from err
+    return [rendered[path] for path in sorted(rendered) if path.endswith((".yaml", ".yml"))]
+
+
+def _render_cli(helm: str, directory: Path, values: dict[str, Any], namespace: str) -> list[str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(values, handle)
+    try:
+        proc = subprocess.run([helm, "template", str(values.get("name", "release")), str(directory),
+                               "--namespace", namespace, "--values", handle.name],
+                              capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise InfrastructureError("helm", f"helm template {directory} failed: {proc.stderr.strip()[:300]}")
+    return [proc.stdout]
+
+
+def colour_of(obj: dict[str, Any]) -> str | None:
+    """The colour an object belongs to (``direct`` for the direct unit), or None if shared."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(COLOUR_LABEL)
+    return str(value) if value else None

@@ -1,0 +1,97 @@
+"""A Kubernetes Lease (coordination.k8s.io/v1) per service and stage: one pipeline flips at a time.
+
+Two Jenkins builds of the same service must not interleave "read live colour, deploy, flip".
+The lock is the Lease ``<service>-pipeline-steps`` in the stage's namespace: creating it takes
+the lock; a Lease held by someone else whose ``renewTime + leaseDurationSeconds`` has passed is
+stale (its build died) and is taken over with a replace guarded by its resourceVersion, so two
+takers cannot both win. Release deletes it only if we still hold it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pipeline_steps.context import StageContext
+from pipeline_steps.errors import ConflictError
+from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError
+
+
+def lease_name(ctx: StageContext) -> str:
+    return f"{ctx.service}-pipeline-steps"
+
+
+def _micro(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _body(ctx: StageContext, holder: str, ttl_s: float, now: dt.datetime, transitions: int = 0) -> dict[str, Any]:
+    return {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": lease_name(ctx), "namespace": ctx.namespace,
+                     "labels": {"app.kubernetes.io/name": ctx.service, "app.kubernetes.io/managed-by": "pipeline-steps"}},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": max(1, int(ttl_s)), "acquireTime": _micro(now),
+                 "renewTime": _micro(now), "leaseTransitions": transitions},
+    }
+
+
+@contextmanager
+def lease_lock(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> Iterator[None]:
+    acquire(kube, ctx, holder, ttl_s)
+    try:
+        yield
+    finally:
+        release(kube, ctx, holder)
+
+
+def acquire(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> None:
+    api, name, ns = kube.coordination, lease_name(ctx), ctx.namespace
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        kube.call(f"create Lease {name}", api.create_namespaced_lease, ns, _body(ctx, holder, ttl_s, now))
+        return
+    except KubeApiError as err:
+        if err.status != 409:
+            raise
+    live = kube.call(f"read Lease {name}", api.read_namespaced_lease, name, ns)
+    spec = live.get("spec") or {}
+    current = spec.get("holderIdentity") or ""
+    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+    expires = renewed + dt.timedelta(seconds=int(spec.get("leaseDurationSeconds") or 0)) if renewed else None
+    if current and current != holder and expires is not None and expires > now:
+        left = (expires - now).total_seconds()
+        raise ConflictError(BACKEND, f"{ctx.service} in {ns} is locked by {current!r} (Lease {name}, expires in "
+                                     f"{left:.0f}s); wait for that pipeline or delete the Lease if it is dead")
+    body = _body(ctx, holder, ttl_s, now, int(spec.get("leaseTransitions") or 0) + (current != holder))
+    body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+    try:
+        kube.call(f"take over Lease {name}", api.replace_namespaced_lease, name, ns, body)
+    except KubeApiError as err:
+        if err.status == 409:
+            raise ConflictError(BACKEND, f"{ctx.service} in {ns}: another pipeline took the stale lock "
+                                         f"{name} at the same moment") from None
+        raise
+
+
+def release(kube: Kube, ctx: StageContext, holder: str) -> None:
+    api, name = kube.coordination, lease_name(ctx)
+    try:
+        live = kube.call(f"read Lease {name}", api.read_namespaced_lease, name, ctx.namespace)
+        if (live.get("spec") or {}).get("holderIdentity") == holder:
+            kube.call(f"delete Lease {name}", api.delete_namespaced_lease, name, ctx.namespace)
+    except KubeApiError:
+        # Releasing is best effort: a Lease we fail to delete expires after its ttl.
+        pass
