@@ -344,13 +344,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._build_route(method, job, rest, query)
 
     def _build_route(self, method: str, job: Job, rest: str, query: dict[str, str]) -> None:
-        m = re.fullmatch(r"(\d+)/(.*)", rest)
+        m = re.fullmatch(r"(\d+)(?:/(.*))?", rest)
         build = job.builds[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(job.builds) else None
         if build is None or m is None:
             self._not_found()
             return
-        what = m.group(2)
-        if what == "api/json":
+        what = m.group(2) or ""
+        if what == "":
+            self._send(200, f"<html>{job.name} #{build.number}</html>", "text/html;charset=utf-8")
+        elif what == "api/json":
             self._json(_build_info(self.owner, build))
         elif what == "consoleText":
             self._send(200, build.log())

@@ -1,0 +1,132 @@
+"""``pipeline-steps jenkins sync-jobs`` and ``trigger`` through the CLI, against the stand-in.
+
+Aspects: sync-jobs creates the four jobs from jenkins/jobs with the placeholders filled and
+XML-escaped, a second run changes nothing, an unknown placeholder or a missing --repo-url is
+bad input; trigger streams the console, prints the test summary and exits with the build's
+result code; the token (from env or --token-file) never appears in any output; malformed
+-p pairs, a missing URL and an unknown job exit 2, refused credentials exit 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pipeline_steps.cli import cli
+from pipeline_steps.errors import ExitCode
+from standins.jenkins import BuildScript, JenkinsStandIn
+from tests.jenkins.groovy import ROOT
+
+TOKEN = "tok-9f8e7d6c5b4a"
+REPO = "https://git.example.com/team/pipeline-steps.git?a=1&b=2"
+
+
+@pytest.fixture()
+def standin() -> Iterator[JenkinsStandIn]:
+    with JenkinsStandIn(token=TOKEN, queue_delay_s=0.1) as server:
+        yield server
+
+
+def invoke(standin: JenkinsStandIn, *args: str, token: str = TOKEN) -> Result:
+    env = {"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": token}
+    return CliRunner().invoke(cli, ["jenkins", *args], env=env, catch_exceptions=False)
+
+
+def sync(standin: JenkinsStandIn, *extra: str) -> Result:
+    return invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--repo-url", REPO, *extra)
+
+
+def test_sync_jobs_creates_the_four_jobs_then_changes_nothing(standin: JenkinsStandIn) -> None:
+    first = sync(standin, "--service", "carts", "--git-credentials-id", "github")
+    assert first.exit_code == 0, first.output
+    assert sorted(first.output.split("\n")[:-1]) == [
+        "carts: created", "deploy: created", "evaluation_done: created", "run_tests: created"]
+    assert sorted(standin.jobs) == ["carts", "deploy", "evaluation_done", "run_tests"]
+
+    deploy = ElementTree.fromstring(standin.jobs["deploy"].config_xml.encode())
+    assert deploy.findtext(".//userRemoteConfigs//url") == REPO  # escaped in the XML, intact once parsed
+    assert deploy.findtext(".//credentialsId") == "github"
+    assert deploy.findtext(".//scriptPath") == "Jenkinsfiles/deploy"
+    assert "@" not in standin.jobs["run_tests"].config_xml.replace("@...@", "")
+    carts = ElementTree.fromstring(standin.jobs["carts"].config_xml.encode())
+    assert carts.findtext(".//source/remote") == REPO  # the sample service lives in this repository
+    assert carts.findtext(".//factory/scriptPath") == "examples/carts/Jenkinsfile"
+    assert "TIMESTAMP" in standin.jobs["run_tests"].parameter_names()
+
+    second = sync(standin, "--service", "carts", "--git-credentials-id", "github")
+    assert second.exit_code == 0 and second.output.count("unchanged") == 4, second.output
+    third = sync(standin, "--service", "carts", "--branch", "release")
+    assert "deploy: updated" in third.output
+
+
+def test_sync_jobs_for_a_separate_service_repository(standin: JenkinsStandIn) -> None:
+    result = sync(standin, "--service", "orders", "--service-repo-url", "https://git.example.com/team/orders.git")
+    assert result.exit_code == 0, result.output
+    orders = ElementTree.fromstring(standin.jobs["orders"].config_xml.encode())
+    assert orders.findtext(".//source/remote") == "https://git.example.com/team/orders.git"
+    assert orders.findtext(".//factory/scriptPath") == "Jenkinsfile"
+
+
+def test_sync_jobs_bad_input_changes_nothing(standin: JenkinsStandIn, tmp_path: Path) -> None:
+    (tmp_path / "deploy.xml").write_text("<flow-definition><url>@NOPE@</url></flow-definition>")
+    bad = invoke(standin, "sync-jobs", "--jobs-dir", str(tmp_path), "--repo-url", REPO)
+    assert bad.exit_code == ExitCode.BAD_INPUT
+    assert "deploy.xml: @NOPE@" in bad.output
+    missing = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"))
+    assert missing.exit_code == ExitCode.BAD_INPUT and "--repo-url" in missing.output
+    assert standin.jobs == {}
+
+
+def test_sync_jobs_dry_run_does_not_contact_jenkins(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["jenkins", "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"),
+                                      "--repo-url", REPO, "--dry-run"], env={"JENKINS_URL": ""})
+    assert result.exit_code == 0, result.output
+    assert "deploy: would sync" in result.output
+
+
+@pytest.mark.parametrize(("result", "code"), [
+    ("SUCCESS", ExitCode.OK), ("UNSTABLE", ExitCode.WARNING), ("FAILURE", ExitCode.FAIL), ("ABORTED", ExitCode.ABORTED),
+])
+def test_trigger_streams_console_prints_tests_and_exits_with_the_result(
+        standin: JenkinsStandIn, result: str, code: ExitCode) -> None:
+    sync(standin)
+    standin.script("run_tests", BuildScript(
+        result=result, console=["+ pipeline-steps run-tests", "+ pipeline-steps evaluate"], duration_s=0.3,
+        tests=[("gate", "response_time", "FAILED" if result != "SUCCESS" else "PASSED"), ("health", "health", "PASSED")]))
+    out = invoke(standin, "trigger", "run_tests", "-p", "STAGE=staging", "-p", "TAG=0.7.2=rc1", "--poll", "0.05")
+    assert out.exit_code == code, out.output
+    assert "+ pipeline-steps evaluate" in out.output and f"Finished: {result}" in out.output
+    assert f"run_tests #1: {result}" in out.output
+    failed = 0 if result == "SUCCESS" else 1
+    assert f"tests: {2 - failed} passed, {failed} failed, 0 skipped" in out.output
+    assert standin.jobs["run_tests"].builds[0].params == {"STAGE": "staging", "TAG": "0.7.2=rc1"}
+    assert TOKEN not in out.output
+
+
+def test_trigger_reads_the_token_from_a_file_and_never_prints_it(standin: JenkinsStandIn, tmp_path: Path) -> None:
+    sync(standin)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    standin.script("deploy", BuildScript(console=[f"echo {TOKEN}"], duration_s=0.1))  # a build that leaks it
+    out = invoke(standin, "trigger", "deploy", "--token-file", str(token_file), "--poll", "0.05", token="")
+    assert out.exit_code == 0, out.output
+    assert TOKEN not in out.output and "echo ***" in out.output
+
+
+def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None:
+    sync(standin)
+    assert invoke(standin, "trigger", "deploy", "-p", "no-equals-sign").exit_code == ExitCode.BAD_INPUT
+    unknown = invoke(standin, "trigger", "nope")
+    assert unknown.exit_code == ExitCode.BAD_INPUT and "nope" in unknown.output
+    refused = invoke(standin, "trigger", "deploy", token="wrong-token")
+    assert refused.exit_code == ExitCode.INFRA and "401" in refused.output and "wrong-token" not in refused.output
+    no_url = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"], env={"JENKINS_URL": ""})
+    assert no_url.exit_code == ExitCode.BAD_INPUT and "JENKINS_URL" in no_url.output
+    no_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"],
+                                  env={"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": ""})
+    assert no_token.exit_code == ExitCode.BAD_INPUT and "API token" in no_token.output
+    assert all(not job.builds for job in standin.jobs.values())
