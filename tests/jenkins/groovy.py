@@ -100,3 +100,24 @@ def sh_call_count(text: str) -> int:
     """How many ``sh`` calls the file makes in any form (to catch ones ``shell_steps`` cannot read)."""
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
     return len(_ANY_SH.findall(code))
+
+
+def environment(text: str) -> dict[str, str]:
+    """The pipeline's ``environment { KEY = 'value' }`` constants."""
+    block = re.search(r"^(\s*)environment \{\n(.*?)^\1\}", text, re.S | re.M)
+    return dict(re.findall(r"^\s*([A-Z_]+) = '([^']*)'", block.group(2), re.M)) if block else {}
+
+
+def stage_text(text: str, name: str) -> str:
+    """The source of one ``stage('name') { ... }`` (up to the next stage or the end of stages)."""
+    starts = [(m.start(), m.group(1)) for m in _STAGE.finditer(text)]
+    for i, (pos, stage) in enumerate(starts):
+        if stage == name:
+            end = starts[i + 1][0] if i + 1 < len(starts) else text.find("\n    post {", pos)
+            return text[pos:end if end > 0 else len(text)]
+    raise KeyError(name)
+
+
+def shell_variables(script: str) -> set[str]:
+    """Names the shell expands in ``script`` ($NAME, ${NAME...})."""
+    return set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", script))
