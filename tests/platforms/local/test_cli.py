@@ -1,0 +1,90 @@
+"""``pipeline-steps local ...`` as separate processes, the way Jenkins and a shell call it.
+
+Aspects: ``local build`` makes IMAGE/TAG; state written by one process (a deploy) is what
+``local status`` in another process shows (versions, weights, URLs; after a flip the new
+weights); a crashed colour shows as NOT AVAILABLE with its exit code; ``local up`` starts
+Prometheus and ``status --output json`` names its URL; ``local down`` stops every recorded
+process (none left alive) and a second ``down`` finds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline_steps.platforms.base import Weights
+from pipeline_steps.platforms.local import LocalPlatform, processes
+from pipeline_steps.service import ServiceSpec
+from tests.platforms.local.conftest import CARTS, context, recorded_processes
+
+
+def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline_steps", "local", *args, "--state-dir", str(state_dir)]
+                          if args[0] != "build" else [sys.executable, "-m", "pipeline_steps", "local", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def status_json(state_dir: Path) -> dict[str, object]:
+    result = cli("status", "--output", "json", state_dir=state_dir)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_build_then_state_is_shared_across_invocations(make_platform: Callable[..., LocalPlatform], tmp_path: Path,
+                                                       carts_service: ServiceSpec) -> None:
+    image = str(tmp_path / "images" / "carts")
+    for tag, version in (("1", "v1"), ("3", "v3")):
+        built = cli("build", "--source", str(CARTS), "--image", image, "--tag", tag, "--set", f"version={version}",
+                    state_dir=tmp_path)
+        assert built.returncode == 0, built.stderr
+        assert Path(built.stdout.strip()) == Path(image) / tag
+    platform = make_platform("cli")
+    state_dir = platform.state.root
+    assert status_json(state_dir)["stages"] == []
+
+    platform.apply(context(image, "1"), "blue", carts_service)
+    platform.wait_available(context(image, "1"), "green", 15)
+    platform.apply(context(image, "3"), "green", carts_service)
+    platform.wait_available(context(image, "3"), "green", 15)
+    (stage,) = status_json(state_dir)["stages"]  # type: ignore[misc]
+    assert stage["namespace"] == "sockshop-staging" and stage["weights"] == {"blue": 100, "green": 0}
+    assert [(c["colour"], c["tag"], c["available"]) for c in stage["colours"]] == [("blue", "1", True), ("green", "3", True)]
+
+    platform.set_weights(context(image, "3"), Weights(0, 100))
+    (stage,) = status_json(state_dir)["stages"]  # type: ignore[misc]
+    assert stage["weights"] == {"blue": 0, "green": 100}
+
+    blue = json.loads(platform.state.stage_file(context(image, "1")).read_text())["colours"]["blue"]["process"]
+    processes.stop(blue)
+    text = cli("status", state_dir=state_dir).stdout
+    assert "blue   1" in text and "NOT AVAILABLE" in text and "is gone" in text
+
+    records = recorded_processes(platform)
+    assert len(records) == 3  # green, envoy (blue was stopped above but is still recorded)
+    down = cli("down", state_dir=state_dir)
+    assert down.returncode == 0 and "2 process(es) stopped" in down.stdout, down.stdout + down.stderr
+    assert not any(processes.is_ours(r) for r in records)
+    assert status_json(state_dir)["stages"] == []
+    assert "0 process(es) stopped" in cli("down", state_dir=state_dir).stdout
+
+
+def test_up_starts_prometheus_and_down_stops_it(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    try:
+        up = cli("up", state_dir=state_dir)
+        assert up.returncode == 0, up.stderr
+        doc = status_json(state_dir)
+        assert doc["prometheus"] == "running" and str(doc["prometheus_url"]).startswith("http://127.0.0.1:")
+        assert f"prometheus: {doc['prometheus_url']}" in up.stdout
+        record = json.loads((state_dir / "prometheus.json").read_text())["process"]
+        assert processes.is_ours(record)
+        assert cli("up", state_dir=state_dir).returncode == 0
+        assert json.loads((state_dir / "prometheus.json").read_text())["process"] == record  # not a second one
+    finally:
+        down = cli("down", state_dir=state_dir)
+    assert "stopped prometheus" in down.stdout
+    assert not processes.is_ours(record)
+    assert status_json(state_dir)["prometheus"] == "stopped"

@@ -1,0 +1,74 @@
+"""Processes of the local platform are reported when they crash and are never confused with strangers.
+
+Aspects: a colour that exits at start fails wait_available with its exit code and log tail, and
+status shows it as not available with the reason; a colour killed later is reported as gone;
+a recorded pid that now runs another command line is neither "ours" nor signalled; bad input
+(no built folder, no local.command, a colour that does not fit the strategy) starts nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline_steps.errors import BadInputError, NotReadyError
+from pipeline_steps.platforms.local import LocalPlatform, processes
+from pipeline_steps.service import ServiceSpec
+from tests.platforms.local.conftest import context
+
+CRASHING = ("{python}", "-c", "import sys; print('cannot open the cart database'); sys.exit(3)")
+
+
+def test_crash_at_start_is_reported_with_exit_code_and_log(platform: LocalPlatform, carts_image: str,
+                                                           carts_service: ServiceSpec) -> None:
+    broken = dataclasses.replace(carts_service, local_command=CRASHING)
+    ctx = context(carts_image, "1", stage="dev", strategy="direct")
+    platform.apply(ctx, None, broken)
+    started = time.monotonic()
+    with pytest.raises(NotReadyError) as err:
+        platform.wait_available(ctx, None, timeout_s=30)
+    assert time.monotonic() - started < 10, "a crashed process must fail fast, not wait for the timeout"
+    assert "exited with code 3" in str(err.value) and "cannot open the cart database" in str(err.value)
+    (state,) = platform.status(ctx).colours
+    assert not state.available and state.ready == 0 and "exited with code 3" in state.reasons[0]
+
+
+def test_killed_colour_is_reported_gone(platform: LocalPlatform, carts_image: str, carts_service: ServiceSpec) -> None:
+    ctx = context(carts_image, "1", stage="dev", strategy="direct")
+    platform.apply(ctx, None, carts_service)
+    assert platform.wait_available(ctx, None, 15).available
+    record = json.loads(platform.state.stage_file(ctx).read_text())["colours"]["direct"]["process"]
+    assert processes.stop(record)
+    (state,) = platform.status(ctx).colours
+    assert not state.available and "is gone" in state.reasons[0]
+    with pytest.raises(NotReadyError, match="is gone"):
+        platform.wait_available(ctx, None, 5)
+
+
+def test_a_reused_pid_is_not_ours_and_not_signalled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        record = {"pid": stranger.pid, "argv": ["sh", "-c", "something we started once"]}
+        assert not processes.is_ours(record)
+        assert processes.stop(record) is False
+        time.sleep(0.2)
+        assert stranger.poll() is None, "a process that is not ours was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_bad_input_starts_nothing(platform: LocalPlatform, carts_image: str, carts_service: ServiceSpec) -> None:
+    with pytest.raises(BadInputError, match="not a built folder"):
+        platform.apply(context(carts_image, "9.9.9"), "blue", carts_service)
+    with pytest.raises(BadInputError, match=r"local\.command"):
+        platform.apply(context(carts_image, "1"), "blue", dataclasses.replace(carts_service, local_command=()))
+    with pytest.raises(BadInputError, match="colour"):
+        platform.apply(context(carts_image, "1"), None, carts_service)
+    assert platform.state.all_stage_files() == []
+    assert not platform.status(context(carts_image, "1")).deployed
