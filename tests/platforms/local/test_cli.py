@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline_steps.platforms.base import Weights
 from pipeline_steps.platforms.local import LocalPlatform, processes
@@ -27,10 +28,11 @@ def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def status_json(state_dir: Path) -> dict[str, object]:
+def status_json(state_dir: Path) -> dict[str, Any]:
     result = cli("status", "--output", "json", state_dir=state_dir)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
 
 
 def test_build_then_state_is_shared_across_invocations(make_platform: Callable[..., LocalPlatform], tmp_path: Path,
@@ -49,12 +51,12 @@ def test_build_then_state_is_shared_across_invocations(make_platform: Callable[.
     platform.wait_available(context(image, "1"), "green", 15)
     platform.apply(context(image, "3"), "green", carts_service)
     platform.wait_available(context(image, "3"), "green", 15)
-    (stage,) = status_json(state_dir)["stages"]  # type: ignore[misc]
+    (stage,) = status_json(state_dir)["stages"]
     assert stage["namespace"] == "sockshop-staging" and stage["weights"] == {"blue": 100, "green": 0}
     assert [(c["colour"], c["tag"], c["available"]) for c in stage["colours"]] == [("blue", "1", True), ("green", "3", True)]
 
     platform.set_weights(context(image, "3"), Weights(0, 100))
-    (stage,) = status_json(state_dir)["stages"]  # type: ignore[misc]
+    (stage,) = status_json(state_dir)["stages"]
     assert stage["weights"] == {"blue": 0, "green": 100}
 
     blue = json.loads(platform.state.stage_file(context(image, "1")).read_text())["colours"]["blue"]["process"]
