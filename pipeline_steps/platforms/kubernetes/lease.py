@@ -28,14 +28,14 @@ def _micro(moment: dt.datetime) -> str:
 
 
 def _parse(text: Any) -> dt.datetime | None:
+    """RFC 3339 as the API server writes MicroTime (``...Z``) or the client re-serialises it (``+00:00``)."""
     if not isinstance(text, str) or not text:
         return None
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
-        except ValueError:
-            continue
-    return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _body(ctx: StageContext, holder: str, ttl_s: float, now: dt.datetime, transitions: int = 0) -> dict[str, Any]:

@@ -1,0 +1,59 @@
+"""``pipeline-steps deploy``: parse flags, check them, build the platform, run the deploy step.
+
+Input errors (context, service.yaml) are found before the platform is even built, so bad input
+exits 2 with nothing deployed and no traffic moved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+
+
+@click.command("deploy")
+@context_options
+@platform_options
+@click.option("--service-config", envvar="SERVICE_CONFIG", default=None, type=click.Path(dir_okay=False),
+              help="service.yaml: port, health path, replicas, chart values [env SERVICE_CONFIG].")
+@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
+              help="Where deployment.json goes [env OUT_DIR].")
+@click.option("--no-switch", is_flag=True, help="Deploy and wait, but leave the traffic where it is.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds to wait for the new colour to become available.")
+def deploy(**options: Any) -> int:
+    """Deploy IMAGE:TAG into the stage: direct, or blue/green into the colour that takes no traffic.
+
+    Blue/green: traffic moves to the new colour only once all its replicas are available, and is
+    verified by reading it back. OUT/deployment.json is written before the flip (with the weights
+    to roll back to) and again after it. Exit 0 deployed, 2 bad input (nothing changed),
+    4 platform error or the new colour never became ready (traffic unchanged).
+    """
+    from pipeline_steps.deploy import DeployOptions
+    from pipeline_steps.deploy import deploy as run_deploy
+    from pipeline_steps.platforms import PlatformSettings, make_platform
+    from pipeline_steps.service import ServiceSpec, load_service
+
+    ctx = context_from_options(options)
+    if not ctx.image or not ctx.tag:
+        from pipeline_steps.errors import BadInputError
+
+        raise BadInputError("command line", "--image" if not ctx.image else "--tag", "is required to deploy")
+    service = load_service(options["service_config"]) if options.get("service_config") else ServiceSpec.minimal(ctx.service)
+    platform = make_platform(options["platform_name"], PlatformSettings(
+        state_dir=options["state_dir"], kubeconfig=options["kubeconfig"], kube_context=options["kube_context"]))
+    out = Path(options["out_dir"]) / "deployment.json"
+    record = run_deploy(platform, ctx, service, out, DeployOptions(switch=not options["no_switch"],
+                                                                   timeout_s=options["timeout_s"]))
+    where = f"{ctx.service} {ctx.image}:{ctx.tag} in {record.namespace}"
+    if not record.colour:
+        click.echo(f"deployed {where} (direct)")
+    elif record.switched:
+        click.echo(f"deployed {where} as {record.colour}; traffic {record.weights_before} -> {record.weights_after} (verified)")
+    else:
+        click.echo(f"deployed {where} as {record.colour}; traffic stays {record.weights_before}")
+    click.echo(f"wrote {out}")
+    return 0

@@ -1,0 +1,132 @@
+"""The Kubernetes platform against the API stand-in, through the real ``kubernetes`` client.
+
+Aspects: the first deploy creates namespace, both colour Deployments, Services, DestinationRule,
+Gateway and a 100/0 route, labelled app.kubernetes.io/*; the next deploy replaces only the free
+colour and flips after it is available; the flip touches only this service's route (a user's
+other routes and hosts stay) and is read, write, read-back; idempotent switch writes nothing;
+weight to an unavailable colour is refused; status shows versions, readiness, reasons and
+marks; the Lease lock refuses a live holder, takes over a stale one and is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_steps.deploy import DeployOptions, deploy
+from pipeline_steps.errors import ConflictError, NotReadyError
+from pipeline_steps.platforms.base import Weights
+from pipeline_steps.platforms.kubernetes import KubernetesPlatform
+from pipeline_steps.service import ServiceSpec
+from pipeline_steps.traffic import switch
+from standins.kubeapi import KubeApiStandIn
+from tests.kubernetes.conftest import bg
+
+SERVICE = ServiceSpec.minimal("carts")
+NS = "sockshop-staging"
+
+
+def stored(api: KubeApiStandIn, plural: str, name: str, group: str = "") -> dict[str, Any]:
+    return api.store.objects[(group, plural, NS, name)]
+
+
+def vs(api: KubeApiStandIn) -> dict[str, Any]:
+    return stored(api, "virtualservices", "carts", "networking.istio.io")
+
+
+def test_first_deploy_creates_everything_with_route_to_blue(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                            tmp_path: Path) -> None:
+    record = deploy(platform, bg("0.7.1"), SERVICE, tmp_path / "d.json")
+    assert record.colour == "blue" and record.namespace == NS and not record.switched
+    kinds = sorted((k[1], k[3]) for k in api.store.objects if k[2] == NS and k[1] != "pods")
+    assert kinds == [("deployments", "carts-blue"), ("deployments", "carts-green"), ("destinationrules", "carts"),
+                     ("gateways", "carts-gateway"), ("services", "carts"), ("services", "carts-blue"),
+                     ("services", "carts-green"), ("virtualservices", "carts")]
+    blue = stored(api, "deployments", "carts-blue", "apps")
+    assert blue["metadata"]["labels"]["app.kubernetes.io/name"] == "carts"
+    assert blue["spec"]["template"]["metadata"]["labels"]["deployment"] == "carts-blue"
+    assert blue["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/keptnexamples/carts:0.7.1"
+    assert [d["weight"] for d in vs(api)["spec"]["http"][0]["route"]] == [100, 0]
+    assert ("coordination.k8s.io", "leases", NS, "carts-pipeline-steps") not in api.store.objects  # released
+
+
+def test_second_deploy_replaces_free_colour_then_flips(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                       tmp_path: Path) -> None:
+    deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+    blue_rv = stored(api, "deployments", "carts-blue", "apps")["metadata"]["resourceVersion"]
+    api.requests.clear()
+    record = deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json")
+    assert (record.colour, record.weights_after) == ("green", Weights(0, 100))
+    assert stored(api, "deployments", "carts-blue", "apps")["metadata"]["resourceVersion"] == blue_rv
+    assert stored(api, "deployments", "carts-green", "apps")["spec"]["template"]["spec"]["containers"][0][
+        "image"].endswith(":2")
+    methods = [(r.method, r.path.split("?")[0].rsplit("/", 2)[-2:]) for r in api.requests]
+    replace_green = methods.index(("PUT", ["deployments", "carts-green"]))
+    vs_write = methods.index(("PATCH", ["virtualservices", "carts"]))
+    assert replace_green < vs_write
+    status = platform.status(bg("2"))
+    assert status.live == "green" and {c.colour: c.tag for c in status.colours} == {"blue": "1", "green": "2"}
+
+
+def test_flip_touches_only_this_route_and_is_read_write_readback(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                                 tmp_path: Path) -> None:
+    deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json", DeployOptions(switch=False))
+    deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json", DeployOptions(switch=False))
+    user_route = {"name": "debug", "match": [{"headers": {"x-colour": {"exact": "green"}}}],
+                  "route": [{"destination": {"host": "carts.sockshop-staging.svc.cluster.local", "subset": "green"}}],
+                  "fault": {"delay": {"fixedDelay": "1s", "percentage": {"value": 1.0}}}}
+    live = vs(api)
+    live["spec"]["http"].insert(0, user_route)
+    live["spec"]["hosts"].append("carts.example.org")
+    api.requests.clear()
+    platform.routes.round_trips = 0
+    assert platform.set_weights(bg(), Weights(10, 90)) == Weights(10, 90)
+    after = vs(api)["spec"]
+    assert after["http"][0] == user_route and "carts.example.org" in after["hosts"]
+    assert [d["weight"] for d in after["http"][1]["route"]] == [10, 90]
+    assert platform.routes.round_trips == 3
+    assert [r.method for r in api.requests if "virtualservices" in r.path] == ["GET", "PATCH", "GET"]
+    rv = vs(api)["metadata"]["resourceVersion"]
+    assert switch(platform, bg(), Weights(10, 90)).changed is False
+    assert vs(api)["metadata"]["resourceVersion"] == rv
+
+
+def test_refuses_weight_to_unavailable_colour_and_status_names_reasons(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                                       tmp_path: Path) -> None:
+    deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+    api.deployments.set_unready(NS, "carts-green", "CrashLoopBackOff", "back-off 10s restarting failed container")
+    with pytest.raises(NotReadyError, match="carts-green is not available"):
+        platform.set_weights(bg(), Weights(0, 100))
+    assert [d["weight"] for d in vs(api)["spec"]["http"][0]["route"]] == [100, 0]
+    green = platform.status(bg()).colour("green")
+    assert green is not None and not green.available
+    assert any("CrashLoopBackOff (back-off 10s" in r for r in green.reasons)
+
+
+def test_marks_show_in_status_and_new_version_clears_them(platform: KubernetesPlatform, tmp_path: Path) -> None:
+    deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+    deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json")
+    platform.mark(bg(), "green", "failed")
+    assert platform.status(bg()).colour("green").mark == "failed"  # type: ignore[union-attr]
+    platform.set_weights(bg(), Weights(100, 0))
+    deploy(platform, bg("3"), SERVICE, tmp_path / "d3.json")
+    assert platform.status(bg()).colour("green").mark == ""  # type: ignore[union-attr]
+
+
+def test_lease_lock_refuses_live_holder_takes_over_stale(api: KubeApiStandIn, platform: KubernetesPlatform) -> None:
+    with platform.lock(bg(), "build-1"):
+        with pytest.raises(ConflictError, match="locked by 'build-1'"), platform.lock(bg(), "build-2"):
+            pass
+        lease = stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")
+        assert lease["spec"]["holderIdentity"] == "build-1"
+    assert ("coordination.k8s.io", "leases", NS, "carts-pipeline-steps") not in api.store.objects
+    with platform.lock(bg(), "dead-build", ttl_s=1):
+        lease = stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")
+        old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lease["spec"]["renewTime"] = lease["spec"]["acquireTime"] = old
+        with platform.lock(bg(), "build-3"):
+            taken = stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")
+            assert taken["spec"]["holderIdentity"] == "build-3" and taken["spec"]["leaseTransitions"] == 1
