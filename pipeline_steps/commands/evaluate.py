@@ -126,10 +126,10 @@ def evaluate(**options: Any) -> int:
     merged = dict(testrun.get("context") or {}) if testrun and isinstance(testrun.get("context"), dict) else {}
     merged.update({k: v for k, v in options.items() if v and k in (
         "project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")})
-    context = context_from_options(merged, source=testrun_path or "command line")
-    start, end = window_from(testrun, testrun_path, options["start"], options["end"])
     spec = load_perfspec(spec_path) if spec_path else None
     slo = load_slo(slo_path, sli_path) if slo_path else None
+    context = context_from_options(merged, source=testrun_path or "command line")
+    start, end = window_from(testrun, testrun_path, options["start"], options["end"])
     prom_token = read_secret(env=options["prometheus_token_env"], file=options["prometheus_token_file"], what="Prometheus token")
     prom_password = read_secret(env=options["prometheus_password_env"], what="Prometheus password")
     dt_token = read_secret(env=options["dynatrace_token_env"], file=options["dynatrace_token_file"], what="Dynatrace token")

@@ -157,6 +157,10 @@ def load_slo(slo_path: Path | str, sli_path: Path | str) -> SloSpec:
     if not isinstance(filters, dict):
         raise BadInputError(name, "filter", "must be a mapping of key: value")
     indicators = _load_sli(sli_path)
+    for i, objective in enumerate(objectives):
+        if objective.sli not in indicators:
+            raise BadInputError(str(sli_path), "indicators",
+                                f"no query for sli {objective.sli!r} (used by {name}: objectives[{i}])")
     return SloSpec(name, tuple(objectives), comparison, total_pass, total_warning,
                    {str(k): str(v) for k, v in filters.items()}, indicators, str(sli_path), text)
 

@@ -122,7 +122,9 @@ def test_no_value_fails_the_objective_and_only_pass_criteria_count_to_the_maximu
 
 
 def test_real_slo_fixtures_load_with_lighthouse_defaults(tmp_path: Path) -> None:
-    loaded = load_slo(FIXTURES / "slo.yaml", FIXTURES / "sli-config-prometheus.yaml")
+    sli = tmp_path / "sli.yaml"
+    sli.write_text("indicators:\n  request_latency_p95: q1\n  error_rate: q2\n")
+    loaded = load_slo(FIXTURES / "slo.yaml", sli)
     assert [o.sli for o in loaded.objectives] == ["request_latency_p95", "error_rate"]
     assert loaded.objectives[1].weight == 2 and loaded.total_pass == 90 and loaded.total_warning == 75
     assert loaded.comparison.pool_size == 1 and loaded.comparison.include_result_with_score == "pass"
@@ -131,6 +133,7 @@ def test_real_slo_fixtures_load_with_lighthouse_defaults(tmp_path: Path) -> None
     assert gates.objectives[0].passing[0][0].relative and gates.objectives[0].display_name == "Response time P95"
     bare = tmp_path / "slo.yaml"
     bare.write_text("objectives:\n  - sli: rt\n    weight: 0\n    pass: [{criteria: ['<1']}]\ntotal_score: {pass: 90%}\n")
-    defaults = load_slo(bare, FIXTURES / "sli-config-prometheus.yaml")
+    sli.write_text("indicators: {rt: q}\n")
+    defaults = load_slo(bare, sli)
     assert defaults.comparison == Comparison("single_result", "all", 1, "avg") and defaults.objectives[0].weight == 1
     assert defaults.total_warning is None
