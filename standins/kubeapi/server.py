@@ -129,15 +129,17 @@ class KubeApiStandIn:
         return sum(1 for r in list(self.requests) if (method is None or r.method == method) and re.search(path, r.path))
 
     # -- request handling (called from handler threads) ------------------------------------
-    def due_fault(self, method: str, path: str) -> Fault | None:
+    def due_faults(self, method: str, path: str) -> list[Fault]:
+        """Count this request against every matching fault; return those whose turn it is."""
+        due = []
         with self.store.lock:
             for fault in self.faults:
                 if not fault.fired and fault.method == method and re.search(fault.path, path):
                     fault.seen += 1
                     if fault.seen == fault.nth:
                         fault.fired = True
-                        return fault
-        return None
+                        due.append(fault)
+        return due
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any, content_type: str) -> tuple[int, Obj]:
         if path in ("/version", "/version/"):
@@ -205,9 +207,10 @@ def _handler_for(api: KubeApiStandIn) -> type[BaseHTTPRequestHandler]:
             api.requests.append(record)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            fault = api.due_fault(self.command, split.path)
-            if fault is not None and fault.action == "call" and fault.callback is not None:
-                fault.callback()
+            due = api.due_faults(self.command, split.path)
+            for call in (f for f in due if f.action == "call" and f.callback is not None):
+                call.callback()  # type: ignore[misc]
+            fault = next((f for f in due if f.action != "call"), None)
             if fault is not None and fault.action == "hang":
                 api.stopping.wait(120)
                 self.close_connection = True
