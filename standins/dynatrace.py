@@ -1,0 +1,167 @@
+"""A loopback Dynatrace for tests: ``GET /api/v2/metrics/query`` in the documented v2 shape.
+
+No Dynatrace tenant exists here, so the Dynatrace source is tested against this. What it keeps
+from the real API:
+
+* ``Authorization: Api-Token <token>`` is required: none or a wrong one answers 401 with the
+  ``{"error": {"code", "message"}}`` body;
+* ``metricSelector`` is required (400 without); a metric key it does not know answers 404;
+  ``from``/``to`` are epoch milliseconds and ``to`` must be after ``from`` (400);
+* ``entitySelector`` understands ``type(T)``, ``entityId("A","B")`` and ``tag("k:v")`` (ANDed);
+* transformations ``:avg :min :max :sum :count :median :percentile(N)`` and ``:merge(...)``;
+* ``resolution=Inf`` returns one value per entity aggregated over the data points inside
+  ``from``..``to``; an entity without points in the window gets ``null`` (as the real API does);
+* the body: ``{totalCount, nextPageKey, resolution, result: [{metricId, dataPointCountRatio,
+  dimensionCountRatio, data: [{dimensions, dimensionMap, timestamps, values}]}]}``.
+
+Every request is recorded in ``requests`` (path, params, headers) for tests to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+_TRANSFORM = re.compile(r":(avg|min|max|sum|count|median|percentile\((\d+(?:\.\d+)?)\)|merge\([^)]*\))")
+_TYPE = re.compile(r"type\(\"?([A-Z_]+)\"?\)")
+_ENTITY_IDS = re.compile(r"entityId\(([^)]*)\)")
+_TAG = re.compile(r'tag\("((?:[^"~]|~.)*)"\)|tag\(([^)"]*)\)')
+_QUOTED = re.compile(r'"((?:[^"~]|~.)*)"')
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"~(.)", r"\1", text)
+
+
+@dataclass
+class Entity:
+    id: str
+    type: str = "SERVICE"
+    tags: list[str] = field(default_factory=list)
+    points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    """metric key -> [(timestamp ms, value)]"""
+
+
+class DynatraceStandIn:
+    """Start with ``start()``; ``url`` is the tenant base URL; stop with ``stop()``."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.entities: dict[str, Entity] = {}
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> DynatraceStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add_points(self, entity_id: str, metric: str, points: list[tuple[float, float]], *, entity_type: str = "SERVICE",
+                   tags: list[str] | None = None) -> None:
+        """Data points ``(unix seconds, value)`` of ``metric`` for an entity (created on first use)."""
+        with self._lock:
+            entity = self.entities.setdefault(entity_id, Entity(entity_id, entity_type, list(tags or [])))
+            entity.points.setdefault(metric, []).extend((int(t * 1000), v) for t, v in points)
+
+    # --- the API -------------------------------------------------------------------------------
+
+    def _select(self, selector: str) -> list[Entity]:
+        chosen = list(self.entities.values())
+        type_match = _TYPE.search(selector)
+        if type_match:
+            chosen = [e for e in chosen if e.type == type_match.group(1)]
+        ids_match = _ENTITY_IDS.search(selector)
+        if ids_match:
+            ids = {_unquote(m) for m in _QUOTED.findall(ids_match.group(1))}
+            chosen = [e for e in chosen if e.id in ids]
+        for quoted, bare in _TAG.findall(selector):
+            tag = _unquote(quoted) if quoted else bare
+            chosen = [e for e in chosen if tag in e.tags]
+        return chosen
+
+    def query(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        selector = params.get("metricSelector", "")
+        if not selector:
+            return 400, {"error": {"code": 400, "message": "metricSelector must not be empty"}}
+        try:
+            start, end = int(params.get("from", "0")), int(params.get("to", "0"))
+        except ValueError:
+            return 400, {"error": {"code": 400, "message": "from/to must be epoch milliseconds"}}
+        if end <= start:
+            return 400, {"error": {"code": 400, "message": "'to' must be after 'from'"}}
+        key = selector.split(":", 2)
+        metric = ":".join(key[:2]) if selector.startswith("builtin:") else key[0]
+        transforms = _TRANSFORM.findall(selector[len(metric):])
+        known = {m for e in self.entities.values() for m in e.points}
+        if metric not in known:
+            return 404, {"error": {"code": 404, "message": f"Metric selector {selector!r}: metric {metric!r} not found"}}
+        scope = params.get("entitySelector", "")
+        entities = self._select(scope) if scope else list(self.entities.values())
+        entities = [e for e in entities if metric in e.points]
+        merge = any(t[0].startswith("merge") for t in transforms)
+        aggregation = next((t for t in transforms if not t[0].startswith("merge")), ("avg", ""))
+        groups: dict[str, list[float]] = {}
+        for entity in entities:
+            inside = [v for t, v in entity.points[metric] if start <= t <= end]
+            groups.setdefault("" if merge else entity.id, []).extend(inside)
+        data = []
+        for entity_id, values in groups.items():
+            value = _aggregate(values, aggregation) if values else None
+            dims = [entity_id] if entity_id else []
+            dim_map = {f"dt.entity.{entities[0].type.lower()}": entity_id} if entity_id else {}
+            data.append({"dimensions": dims, "dimensionMap": dim_map, "timestamps": [end], "values": [value]})
+        body = {"totalCount": len(data), "nextPageKey": None, "resolution": params.get("resolution", "Inf"),
+                "result": [{"metricId": selector, "dataPointCountRatio": 0.0001, "dimensionCountRatio": 0.001, "data": data}]}
+        return 200, body
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                params = dict(parse_qsl(parts.query, keep_blank_values=True))
+                with standin._lock:
+                    standin.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
+                    if self.headers.get("Authorization") != f"Api-Token {standin.token}":
+                        status, body = 401, {"error": {"code": 401, "message": "Missing or invalid authorization"}}
+                    elif parts.path != "/api/v2/metrics/query":
+                        status, body = 404, {"error": {"code": 404, "message": "Not found"}}
+                    else:
+                        status, body = standin.query(params)
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        return Handler
+
+
+def _aggregate(values: list[float], aggregation: tuple[str, str]) -> float:
+    name, pct = aggregation
+    if name.startswith("percentile"):
+        ordered = sorted(values)
+        index = max(0, min(len(ordered) - 1, round(float(pct) / 100 * (len(ordered) - 1))))
+        return ordered[index]
+    return {"avg": statistics.fmean, "min": min, "max": max, "sum": sum, "count": len,
+            "median": statistics.median}[name](values)
