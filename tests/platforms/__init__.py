@@ -1,0 +1,1 @@
+"""Tests every platform must pass (the contract), run once per platform."""
