@@ -239,6 +239,7 @@ class LocalPlatform:
                 envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
             admin = envoy.Admin(int(current["admin_port"]))
         else:
+            processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
             envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
             listener, admin_port = current.get("listener_port") or free_port(), free_port()
             started = envoy.start(folder, int(listener), admin_port)

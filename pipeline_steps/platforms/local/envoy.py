@@ -68,6 +68,8 @@ def bootstrap(folder: Path, listener_port: int, admin_port: int, node: str = "pi
         "static_resources": {"listeners": [{
             "name": "ingress",
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
+            # a second Envoy on the same port must fail, not share the traffic with stale weights
+            "enable_reuse_port": False,
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
         }]},
     }

@@ -12,7 +12,9 @@ nothing can ``wait()`` for it. Three facts make that safe:
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,12 +78,51 @@ def is_ours(record: Mapping[str, Any] | None) -> bool:
 
 
 def stop(record: Mapping[str, Any] | None, timeout_s: float = 5.0) -> bool:
-    """Stop the recorded process group if it is still ours; True if something was stopped."""
-    if not is_ours(record):
+    """Stop the recorded process group if it is still ours; True if something was stopped.
+
+    If the wrapper was killed on its own, the service may live on in the wrapper's process
+    group; it is stopped too, but only a member whose command line is the recorded command.
+    """
+    if not record or not record.get("pid"):
         return False
-    assert record is not None
-    stop_pid(int(record["pid"]), timeout_s)
-    return True
+    if is_ours(record):
+        stop_pid(int(record["pid"]), timeout_s)
+        return True
+    orphans = orphans_of(record)
+    for pid in orphans:
+        _stop_one(pid, timeout_s)  # not a group leader: stop_pid's killpg would miss it
+    return bool(orphans)
+
+
+def _stop_one(pid: int, timeout_s: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def orphans_of(record: Mapping[str, Any]) -> list[int]:
+    """Processes still in the recorded (wrapper's) process group that run the recorded command."""
+    pgid, command = int(record.get("pid") or 0), [a.encode() for a in list(record.get("argv", []))[5:]]
+    if pgid <= 0 or not command:
+        return []
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(stat[2]) == pgid and _cmdline(int(proc.name)).rstrip(b"\0").split(b"\0") == command:
+            found.append(int(proc.name))
+    return found
 
 
 def exit_reason(record: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Aspects: a colour that exits at start fails wait_available with its exit code and log tail, and
 status shows it as not available with the reason; a colour killed later is reported as gone;
-a recorded pid that now runs another command line is neither "ours" nor signalled; bad input
+a recorded pid that now runs another command line is neither "ours" nor signalled; a service
+whose wrapper was killed is reported gone, and stopped (Envoy: replaced on the same port); bad input
 (no built folder, no local.command, a colour that does not fit the strategy) starts nothing.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ import pytest
 
 from pipeline_steps.errors import BadInputError, NotReadyError
 from pipeline_steps.platforms.local import LocalPlatform, processes
+from pipeline_steps.procs import pid_alive
 from pipeline_steps.service import ServiceSpec
 from tests.platforms.local.conftest import context
 
@@ -72,3 +76,29 @@ def test_bad_input_starts_nothing(platform: LocalPlatform, carts_image: str, car
         platform.apply(context(carts_image, "1"), None, carts_service)
     assert platform.state.all_stage_files() == []
     assert not platform.status(context(carts_image, "1")).deployed
+
+
+def test_service_outliving_its_killed_wrapper_is_reported_and_stopped(platform: LocalPlatform, carts_image: str,
+                                                                      carts_service: ServiceSpec) -> None:
+    ctx = context(carts_image, "1")
+    platform.apply(ctx, "blue", carts_service)
+    platform.wait_available(ctx, "blue", 15)
+    data = json.loads(platform.state.stage_file(ctx).read_text())
+    for record in (data["colours"]["green"]["process"], data["envoy"]["process"]):
+        os.kill(record["pid"], signal.SIGKILL)  # the sh wrapper only: carts / envoy live on
+        processes.pid_alive(record["pid"])  # reap our child
+    green = data["colours"]["green"]["process"]
+    (orphan,) = processes.orphans_of(green)
+    assert not processes.is_ours(green)
+    described = platform.describe(ctx)
+    assert "traffic switch of sockshop-staging/carts is not running" in described["error"]
+    assert [c["available"] for c in described["colours"]] == [True, False]
+    assert "is gone" in described["colours"][1]["reasons"][0]
+
+    old_envoy = processes.orphans_of(data["envoy"]["process"])
+    assert platform.revive(ctx) == platform.endpoints(ctx).public_url  # a fresh Envoy on the same port
+    assert old_envoy and not any(pid_alive(p) for p in old_envoy)
+    assert platform.status(ctx).weights is not None
+
+    assert platform.stop_stage(ctx) >= 2
+    assert not pid_alive(orphan) and processes.orphans_of(green) == []
