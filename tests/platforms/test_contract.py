@@ -48,6 +48,7 @@ class Subject:
 SUBJECTS: dict[str, str] = {
     "fake": "tests.platforms.test_contract:fake_subject",
     "kubernetes": "tests.platforms.test_contract:kubernetes_subject",
+    "local": "tests.platforms.local.contract:local_subject",
 }
 
 
