@@ -235,9 +235,11 @@ class LocalPlatform:
         envoy.write_clusters(folder, ports, data["version"])
         current = data.get("envoy") or {}
         if processes.is_ours(current.get("process")):
+            admin = envoy.Admin(int(current["admin_port"]))
             if strategy_changed:
                 envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-            admin = envoy.Admin(int(current["admin_port"]))
+                if weights:
+                    admin.set_weights(weights)  # the runtime still holds the previous life's weights
         else:
             processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
             envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])

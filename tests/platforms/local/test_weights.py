@@ -6,7 +6,7 @@ reading Envoy's runtime back; a split routes roughly by weight; set_weights is i
 it refuses a colour that is not available and leaves the weights as they were; a new version
 in the free colour moves that colour's cluster endpoint without touching the live colour;
 endpoints name Envoy (public), the live colour (internal) and each colour; a direct stage has
-one cluster and no weights.
+one cluster and no weights; switching a stage's strategy starts it afresh (no stale weights).
 """
 
 from __future__ import annotations
@@ -119,3 +119,19 @@ def test_direct_stage_has_one_cluster_and_no_weights(platform: LocalPlatform, ca
     platform.apply(context(carts_image, "3", stage="dev", strategy="direct"), None, carts_service)
     platform.wait_available(ctx, None, 15)
     assert versions(endpoints.public_url, 5) == Counter({"v3": 5})
+
+
+def test_strategy_change_restarts_the_stage_cleanly(platform: LocalPlatform, carts_image: str,
+                                                    carts_service: ServiceSpec) -> None:
+    deploy_v1_then_v3_to_green(platform, carts_image, carts_service)
+    platform.set_weights(context(carts_image, "3"), Weights(0, 100))
+    direct = context(carts_image, "1", strategy="direct")
+    platform.apply(direct, None, carts_service)
+    platform.wait_available(direct, None, 15)
+    assert [c.colour for c in platform.status(direct).colours] == [""]
+    assert versions(platform.endpoints(direct).public_url, 5) == Counter({"v1": 5})
+    again = context(carts_image, "3")
+    platform.apply(again, "blue", carts_service)
+    platform.wait_available(again, "blue", 15)
+    assert platform.status(again).weights == Weights(100, 0)  # not the 0/100 of the earlier blue/green life
+    assert versions(platform.endpoints(again).public_url, 5) == Counter({"v3": 5})
