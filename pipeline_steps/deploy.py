@@ -55,7 +55,8 @@ def deploy(platform: Platform, ctx: StageContext, service: ServiceSpec, out_path
     started = time.time()
     if not ctx.blue_green:
         return _deploy_direct(platform, ctx, service, out_path, options, started)
-    with platform.lock(ctx, options.holder or lock_holder(ctx)):
+    # The lock must outlive the wait for readiness, or a second pipeline could take it over as stale.
+    with platform.lock(ctx, options.holder or lock_holder(ctx), ttl_s=max(300.0, options.timeout_s + 120.0)):
         return _deploy_blue_green(platform, ctx, service, out_path, options, started)
 
 

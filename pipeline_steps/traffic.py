@@ -53,6 +53,9 @@ def check_targets(platform: Platform, status: StageStatus, weights: Weights) -> 
 
 def switch(platform: Platform, ctx: StageContext, weights: Weights, holder: str = "") -> TrafficChange:
     """Set ``weights`` (verified). Running it twice changes nothing the second time."""
+    # Refuse before locking: taking the lock may create state (a namespace for the Lease), and a
+    # refused switch must change nothing. Checked again under the lock, where it counts.
+    check_targets(platform, platform.status(ctx), weights)
     with platform.lock(ctx, holder or lock_holder(ctx)):
         status = platform.status(ctx)
         check_targets(platform, status, weights)

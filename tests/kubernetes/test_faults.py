@@ -95,8 +95,8 @@ def test_write_lands_but_answer_lost_then_rollback(api: KubeApiStandIn, platform
 
 def test_read_back_that_hangs(api: KubeApiStandIn, platform: KubernetesPlatform, deployed: Path) -> None:
     deploy(platform, bg("2"), SERVICE, deployed, DeployOptions(switch=False))
-    # switch: status reads the VS (1), the flip reads (2), writes, reads back (3: hangs).
-    api.fault("GET", VS_PATH, nth=3, action="hang")
+    # switch: status before (1) and under the lock (2), the flip reads (3), writes, reads back (4: hangs).
+    api.fault("GET", VS_PATH, nth=4, action="hang")
     with pytest.raises(InfrastructureError, match=r"read VirtualService carts: timed out.*blue 0 / green 100"):
         switch(platform, bg(), Weights(0, 100))
     assert weights(api) == [0, 100]

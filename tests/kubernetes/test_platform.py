@@ -130,3 +130,9 @@ def test_lease_lock_refuses_live_holder_takes_over_stale(api: KubeApiStandIn, pl
         with platform.lock(bg(), "build-3"):
             taken = stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")
             assert taken["spec"]["holderIdentity"] == "build-3" and taken["spec"]["leaseTransitions"] == 1
+
+
+def test_switch_on_missing_namespace_refuses_and_creates_nothing(api: KubeApiStandIn, platform: KubernetesPlatform) -> None:
+    with pytest.raises(NotReadyError, match="no blue/green deployment"):
+        switch(platform, bg(), Weights(0, 100))
+    assert api.store.objects == {} and not [r for r in api.requests if r.method != "GET"]

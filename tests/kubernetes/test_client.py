@@ -1,0 +1,77 @@
+"""Where the platform gets its cluster from, and what its errors look like.
+
+Aspects: ``--context`` picks a context from a kubeconfig with several; an unknown context is
+bad input naming the file and context (no credentials in the message); without a kubeconfig but
+inside a pod the service account is used (https to KUBERNETES_SERVICE_HOST with the pod token);
+with neither it is bad input; the client's exceptions never escape (500 and a refused
+connection become KubeApiError, an InfrastructureError, exit 4) and the token never shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline_steps.errors import BadInputError, InfrastructureError
+from pipeline_steps.platforms.kubernetes.client import Kube, KubeApiError, api_client
+from standins.kubeapi import KubeApiStandIn
+
+TOKEN = "s3cret-token-value"
+
+
+def two_context_kubeconfig(path: Path, good: str, dead: str) -> Path:
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: good\n  cluster: {{server: '{good}'}}\n- name: dead\n  cluster: {{server: '{dead}'}}\n"
+        f"users:\n- name: u\n  user: {{token: {TOKEN}}}\n"
+        "contexts:\n- name: good\n  context: {cluster: good, user: u}\n- name: dead\n  context: {cluster: dead, user: u}\n"
+        "current-context: dead\n", encoding="utf-8")
+    return path
+
+
+def test_context_selection_and_errors(api: KubeApiStandIn, tmp_path: Path) -> None:
+    kubeconfig = two_context_kubeconfig(tmp_path / "kc", api.url, "http://127.0.0.1:9")
+    kube = Kube(api_client(str(kubeconfig), "good"), timeout_s=2)
+    assert kube.call("list namespaces", kube.core.list_namespace)["kind"] == "NamespaceList"
+    assert api.requests[-1].path.startswith("/api/v1/namespaces")
+
+    dead = Kube(api_client(str(kubeconfig), None), timeout_s=2)  # current-context: dead
+    with pytest.raises(KubeApiError) as refused:
+        dead.call("list namespaces", dead.core.list_namespace)
+    assert isinstance(refused.value, InfrastructureError) and refused.value.status == 0
+    assert "could not reach the API server" in str(refused.value) and TOKEN not in str(refused.value)
+
+    with pytest.raises(BadInputError) as unknown:
+        api_client(str(kubeconfig), "nope")
+    assert str(kubeconfig) in str(unknown.value) and "nope" in str(unknown.value) and TOKEN not in str(unknown.value)
+
+
+def test_api_errors_are_wrapped(api: KubeApiStandIn, tmp_path: Path) -> None:
+    kubeconfig = two_context_kubeconfig(tmp_path / "kc", api.url, "http://127.0.0.1:9")
+    kube = Kube(api_client(str(kubeconfig), "good"), timeout_s=2)
+    api.fault("GET", r"/api/v1/namespaces$", action="500")
+    with pytest.raises(KubeApiError, match=r"list namespaces: HTTP 500 InternalError: Internal error occurred") as err:
+        kube.call("list namespaces", kube.core.list_namespace)
+    assert err.value.exit_code == 4 and TOKEN not in str(err.value)
+
+
+def test_in_cluster_config_when_no_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubernetes.config.incluster_config as incluster
+
+    token, cert = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text(TOKEN)
+    cert.write_text("-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(cert))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    client = api_client(None, None)
+    assert client.configuration.host == "https://10.0.0.1:443"
+    assert client.configuration.api_key["BearerToken"].endswith(TOKEN)
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(BadInputError, match="no kubeconfig"):
+        api_client(None, None)
