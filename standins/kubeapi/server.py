@@ -156,7 +156,7 @@ class KubeApiStandIn:
         if method == "GET" and r.name is None:
             return 200, st.list(r.res, r.namespace, r.version, query.get("labelSelector", ""), query.get("fieldSelector", ""))
         if method == "GET":
-            return 200, st.get(r.res, r.namespace or "", r.name, r.version)
+            return 200, st.get(r.res, r.namespace or "", r.name or "", r.version)
         if method == "POST" and r.name is None:
             namespace = r.namespace if r.namespace is not None else ""
             if r.res.namespaced and not namespace:
@@ -177,15 +177,15 @@ class KubeApiStandIn:
 def _patcher(res: Resource, content_type: str, body: Any) -> Callable[[Obj], Obj]:
     kind = content_type.split(";")[0].strip()
     if kind == "application/merge-patch+json":
-        return lambda old: patches.merge_patch(old, body)  # type: ignore[no-any-return]
+        return lambda old: patches.merge_patch(old, body)
     if kind == "application/json-patch+json":
-        return lambda old: patches.json_patch(old, body)  # type: ignore[no-any-return]
+        return lambda old: patches.json_patch(old, body)
     if kind == "application/strategic-merge-patch+json":
         if res.group not in ("", "apps", "coordination.k8s.io"):
             raise ApiError(415, "UnsupportedMediaType",
                            "the body of the request was in an unknown format - accepted media types include: "
                            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
-        return lambda old: patches.strategic_merge_patch(old, body)  # type: ignore[no-any-return]
+        return lambda old: patches.strategic_merge_patch(old, body)
     raise ApiError(415, "UnsupportedMediaType", f"patch type {kind!r} is not supported by this stand-in")
 
 

@@ -36,7 +36,7 @@ def deployment(name: str, labels: dict[str, str] | None = None) -> dict[str, Any
 
 
 def status_of(err: client.ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(err.body)
+    body: dict[str, Any] = json.loads(err.body or "{}")
     return body
 
 
