@@ -47,7 +47,11 @@ _INSTALL_HINT = "install it with apt-get install prometheus"
 
 def find_binary(binary: str | None = None) -> str:
     """The Prometheus executable to run; ``InfrastructureError`` with the install hint when absent."""
-    for candidate in (binary, DEFAULT_BINARY, shutil.which("prometheus")):
+    if binary:
+        if Path(binary).is_file():
+            return binary
+        raise InfrastructureError("prometheus", f"{binary} was not found; {_INSTALL_HINT}")
+    for candidate in (DEFAULT_BINARY, shutil.which("prometheus")):
         if candidate and Path(candidate).is_file():
             return candidate
     raise InfrastructureError("prometheus", f"the prometheus binary was not found; {_INSTALL_HINT}")

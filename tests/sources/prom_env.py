@@ -3,7 +3,7 @@
 Why: gate queries must run against real PromQL over real samples. The apps expose the carts
 metric names (``requests_latency_seconds`` summary) plus a labelled gauge ``gate_test_value``
 whose value a test sets and then reads back through Prometheus, so expected values are known.
-One Prometheus per test module (the first scrape takes ~5 s).
+One Prometheus per test session (the first scrape takes ~5 s).
 """
 
 from __future__ import annotations
@@ -99,12 +99,19 @@ def start_env(tmp: Path) -> PromEnv:
     return PromEnv(server, blue, green)
 
 
+def stop_env(env: PromEnv) -> None:
+    env.server.stop()
+    env.blue.stop()
+    env.green.stop()
+
+
 @pytest.fixture(scope="module")
-def prom_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromEnv]:
-    env = start_env(tmp_path_factory.mktemp("prom"))
-    try:
-        yield env
-    finally:
-        env.server.stop()
-        env.blue.stop()
-        env.green.stop()
+def prom_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromEnv]:
+    """One rig for the whole session, however many modules import this fixture (each import would
+    otherwise be its own fixture with its own 5 s start); stopped when the session ends."""
+    env: PromEnv | None = getattr(request.config, "_pipeline_steps_prom_env", None)
+    if env is None:
+        env = start_env(tmp_path_factory.mktemp("prom"))
+        request.config._pipeline_steps_prom_env = env  # type: ignore[attr-defined]
+        request.config.add_cleanup(lambda: stop_env(env))
+    yield env
