@@ -280,7 +280,13 @@ def _write_summary(out_dir: Path, ctx: StageContext, outcomes: list[StageOutcome
 
 def summary_lines(result: ChainResult, ctx: StageContext) -> list[str]:
     """A per-stage table for the end of a run."""
-    lines = [f"{ctx.service} {ctx.tag}: " + (f"serves {result.reached}" if result.reached else "stopped before any stage")]
+    if result.exit_code == ExitCode.OK:
+        head = f"arrived: serves {result.reached}"
+    else:
+        last = result.outcomes[-1] if result.outcomes else None
+        head = f"stopped in {last.stage if last else '?'} (exit {result.exit_code})" + (
+            f"; passed up to {result.reached}" if result.reached else "")
+    lines = [f"{ctx.service} {ctx.tag}: {head}"]
     for o in result.outcomes:
         steps = ", ".join(f"{name} {code}" for name, code in o.steps)
         lines.append(f"  {o.stage:<12} {o.verdict or '-':<14} {o.action or '-':<14} {o.detail}  [{steps}]")
