@@ -51,6 +51,8 @@ def deploy(**options: Any) -> int:
     where = f"{ctx.service} {ctx.image}:{ctx.tag} in {record.namespace}"
     if not record.colour:
         click.echo(f"deployed {where} (direct)")
+    elif not record.previous_colour:
+        click.echo(f"deployed {where}: first deployment, blue and green both run {ctx.tag}; blue is live")
     elif record.switched:
         click.echo(f"deployed {where} as {record.colour}; traffic {record.weights_before} -> {record.weights_after} (verified)")
     else:

@@ -128,3 +128,27 @@ def test_validation_can_fail() -> None:
     dep["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(dep)
+
+
+def test_helm_cli_is_used_when_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``helm`` on PATH renders (here a recording shim that answers like ``helm template``)."""
+    import os
+    import sys
+
+    log = tmp_path / "argv.json"
+    shim = tmp_path / "bin" / "helm"
+    shim.parent.mkdir()
+    shim.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, helm_python\n"
+        f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+        "_, name, chart, _, ns, _, values = sys.argv[1:]\n"
+        "out = helm_python.Chart.load(chart).render(json.load(open(values)), name=name, namespace=ns)\n"
+        "print('\\n---\\n'.join(out[k] for k in sorted(out) if k.endswith('.yaml')))\n", encoding="utf-8")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    via_cli = rendered()
+    argv = json.loads(log.read_text())
+    assert argv[:3] == ["template", "carts", str(chart_dir())] and argv[3:5] == ["--namespace", "sockshop-production"]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert via_cli == rendered()
