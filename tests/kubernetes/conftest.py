@@ -29,8 +29,8 @@ def kubeconfig(api: KubeApiStandIn, tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def platform(kubeconfig: Path) -> KubernetesPlatform:
-    # Short timeouts and polls: faults must surface in well under a second or two.
-    return KubernetesPlatform(Kube(api_client(str(kubeconfig), None), timeout_s=1.5), poll_s=0.05)
+    # Short timeouts and polls so hung requests surface in seconds; 3 s leaves room on a busy 2-core box.
+    return KubernetesPlatform(Kube(api_client(str(kubeconfig), None), timeout_s=3.0), poll_s=0.05)
 
 
 def bg(tag: str = "1", service: str = "carts") -> StageContext:

@@ -136,3 +136,23 @@ def test_switch_on_missing_namespace_refuses_and_creates_nothing(api: KubeApiSta
     with pytest.raises(NotReadyError, match="no blue/green deployment"):
         switch(platform, bg(), Weights(0, 100))
     assert api.store.objects == {} and not [r for r in api.requests if r.method != "GET"]
+
+
+def test_flip_waits_until_new_colour_is_available(tmp_path: Path) -> None:
+    """With a controller that needs time, the route changes only once green is available (no 503 window)."""
+    from pipeline_steps.platforms.kubernetes.client import Kube, api_client
+    from pipeline_steps.platforms.kubernetes.readiness import is_available
+    from standins.kubeapi import write_kubeconfig
+
+    with KubeApiStandIn(ready_delay_s=0.4) as slow:
+        kubeconfig = write_kubeconfig(slow.url, tmp_path / "kc")
+        platform = KubernetesPlatform(Kube(api_client(str(kubeconfig), None), timeout_s=2), poll_s=0.05)
+        deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+        seen: list[bool] = []
+        slow.fault("PATCH", r"/virtualservices/carts$", action="call",
+                   callback=lambda: seen.append(is_available(stored(slow, "deployments", "carts-green", "apps"))))
+        slow.requests.clear()
+        record = deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json")
+        assert record.weights_after == Weights(0, 100) and seen == [True]
+        polls = [r for r in slow.requests if r.method == "GET" and r.path.endswith("/deployments/carts-green")]
+        assert len(polls) >= 3  # it had to wait: the pods took 0.4 s
