@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_steps.load.engine import LoadEngine  # noqa: E402
+from pipeline_steps.load.engine import LoadEngine, LoadOutcome, run_loop  # noqa: E402
 from pipeline_steps.load.workload import parse_workload  # noqa: E402
 from pipeline_steps.procs import free_port, stop_pid, wait_http  # noqa: E402
 
@@ -60,7 +60,10 @@ def run_ours(url: str, connections: int, duration: int) -> tuple[float, float, f
     spec = parse_workload({"performance": {"users": connections, "duration_s": duration,
                                            "requests": [{"name": "r", "path": "/" + path}]}}, "bench").performance
     assert spec is not None
-    outcome = asyncio.run(LoadEngine(base, spec, {}).run(asyncio.Event()))
+    async def main() -> LoadOutcome:
+        return await LoadEngine(base, spec, {}).run(asyncio.Event())
+
+    outcome = run_loop(main())
     result = outcome.result
     if result.errors:
         raise SystemExit(f"our engine saw errors: {result.first_errors}")

@@ -60,7 +60,9 @@ def run_tests(plan: TestPlan, *, stream: TextIO | None = None, tty: bool | None 
     """Run the plan, write OUT/testrun.json and OUT/junit-tests.xml, return the exit code."""
     out = stream or sys.stdout
     start = time.time()
-    outcome = asyncio.run(_run(plan, out, tty))
+    from pipeline_steps.load.engine import run_loop
+
+    outcome = run_loop(_run(plan, out, tty))
     end = time.time()
     failed = [c for c in outcome.checks if not c.passed]
     perf_ok = outcome.performance is None or outcome.performance.limits_passed

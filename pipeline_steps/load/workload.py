@@ -43,6 +43,7 @@ from pipeline_steps.load.jsonpath import JsonPath, JsonPathSyntaxError, parse_js
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 ASSERTION_TYPES = ("header", "json_path", "text_contains", "text_regex")
 MODELS = ("closed", "open")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -258,6 +259,9 @@ class _Reader:
         if not isinstance(path, str) or not path.startswith("/"):
             raise self.fail(f"{where}.path", "must be a string starting with '/'")
         headers = self.mapping(data.get("headers", {}), f"{where}.headers")
+        for key, val in headers.items():
+            if not _TOKEN.match(str(key)) or any(c in str(val) for c in "\r\n\0"):
+                raise self.fail(f"{where}.headers.{key}", "is not a valid header (name must be a token, value one line)")
         if "json" in data and "body" in data:
             raise self.fail(f"{where}.body", "give either json or body, not both")
         body = data.get("body")

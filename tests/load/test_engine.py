@@ -62,7 +62,9 @@ def test_status_and_assertion_errors_are_classified_and_limit_the_run() -> None:
     requests = [
         {"name": "fails", "path": "/status/503"},
         {"name": "wrong body", "path": "/ok", "assert": [{"type": "json_path", "path": "$.name", "equals": "other"}]},
-        {"name": "fine", "path": "/ok", "expect_status": 200, "assert": [{"type": "text_contains", "value": "loopback"}]},
+        {"name": "fine", "path": "/ok", "expect_status": 200, "assert": [{"type": "text_contains", "value": "loopback"},
+                                                                          {"type": "header", "name": "content-type",
+                                                                           "contains": "application/json"}]},
     ]
     with serve() as server:
         result = run(server.url, spec(users=3, loops=3, requests=requests, limits={"error_rate": 0.5})).result

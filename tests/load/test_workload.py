@@ -72,6 +72,8 @@ BAD: list[tuple[str, Any, str, str]] = [
     ("extract in performance", perf(requests=[{**REQ, "extract": {"a": "$.a"}}]),
      "performance.requests[0].extract", "functional"),
     ("zero weight", perf(requests=[{**REQ, "weight": 0}]), "performance.requests[0].weight", "at least 1"),
+    ("header with a newline", {"functional": [{**REQ, "headers": {"X-A": "1\r\nX-B: 2"}}]}, "functional[0].headers.X-A",
+     "not a valid header"),
     ("health timeout zero", {"health": {"timeout_s": 0}}, "health.timeout_s", "positive"),
 ]
 

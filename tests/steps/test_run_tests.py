@@ -216,7 +216,7 @@ def test_sigterm_stops_cleanly_and_writes_what_was_measured(tmp_path: Path) -> N
     assert proc.returncode == 130, output
     doc = json.loads((out / "testrun.json").read_text())
     assert doc["aborted"] is True and doc["result"] == "fail"
-    assert 50 <= doc["performance"]["requests"] <= sent
+    assert sent - 2 <= doc["performance"]["requests"] <= sent  # at most the 2 in-flight requests are cancelled
     assert doc["performance"]["duration_s"] < 30
     failure = next(c for c in junit(out) if c.get("name") == "performance").find("failure")
     assert failure is not None

@@ -1,0 +1,149 @@
+"""The lean HTTP/1.1 client of the load engine, against a scripted raw TCP server.
+
+Aspects: request bytes (Host, Content-Length, user headers); response framing by
+Content-Length split across packets, chunked with extensions and trailers, read-until-close,
+no body for HEAD/204, informational 1xx skipped; keep-alive reuses one connection and
+``Connection: close`` reconnects; refused connections, early closes and malformed answers are
+``connect`` errors; the watchdog turns a silent server into a ``timeout`` and drops the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request, parse_headers
+from pipeline_steps.procs import free_port
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+def exchange(answers: list[list[bytes]], requests: int, *, head: bool = False,
+             timeout_s: float = 2.0) -> tuple[list[tuple[int, bytes, bytes] | str], list[bytes], int]:
+    """Serve ``answers`` (each a list of packets, b"" = close) to ``requests`` sends of one client;
+    return the results (or error kind: message), the raw requests seen and the connection count."""
+    seen: list[bytes] = []
+    connections = 0
+
+    async def main() -> list[tuple[int, bytes, bytes] | str]:
+        queue = list(answers)
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            try:
+                while queue:
+                    seen.append(await _read_request(reader))
+                    for packet in queue.pop(0):
+                        if packet == b"":
+                            writer.close()
+                            return
+                        writer.write(packet)
+                        await writer.drain()
+                        await asyncio.sleep(0.01)  # separate packets
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+
+        port = free_port()
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        watchdog = Watchdog(timeout_s)
+        dog = asyncio.create_task(watchdog.run())
+        client = Client(Origin.parse(f"http://127.0.0.1:{port}"), timeout_s, watchdog)
+        raw = build_request(client.origin, "HEAD" if head else "POST", "/carts/1/items", {"X-Test": "1"},
+                            None if head else b'{"a": 1}')
+        results: list[tuple[int, bytes, bytes] | str] = []
+        for _ in range(requests):
+            try:
+                results.append(await client.send(raw, head))
+            except TransportError as err:
+                results.append(f"{err.kind}: {err}")
+        client.close()
+        dog.cancel()
+        server.close()
+        return results
+
+    return asyncio.run(main()), seen, connections
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+
+
+def test_request_bytes() -> None:
+    origin = Origin.parse("http://example.test:8080/base")
+    raw = build_request(origin, "POST", "/base/x", {"Content-Type": "application/json"}, b"{}")
+    assert raw.startswith(b"POST /base/x HTTP/1.1\r\nHost: example.test:8080\r\n")
+    assert b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" in raw
+    assert Origin.parse("https://example.test").host_header == "example.test"
+    assert Origin.parse("https://example.test").port == 443
+
+
+def test_keep_alive_and_split_content_length() -> None:
+    split = [b"HTTP/1.1 201 Created\r\nContent-Le", b"ngth: 11\r\n\r\nhello", b" world"]
+    results, seen, connections = exchange([[OK], split, [OK]], 3)
+    assert results == [(200, OK[:OK.index(b"\r\n\r\n")], b"hello"), (201, b"HTTP/1.1 201 Created\r\nContent-Length: 11",
+                                                                      b"hello world"), results[2]]
+    assert connections == 1
+    assert seen[0].endswith(b'Content-Length: 8\r\n\r\n{"a": 1}') and b"X-Test: 1" in seen[0]
+
+
+def test_chunked_with_extensions_and_trailers() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answers = [[chunked, b"5;ext=1\r\nhello\r\n", b"6\r\n world\r\n0\r\n\r\n"],
+               [chunked + b"3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"], [OK]]
+    results, _, connections = exchange(answers, 3)
+    assert [r[2] for r in results] == [b"hello world", b"abc", b"hello"]  # type: ignore[index]
+    assert connections == 1  # the connection stayed in sync after each chunked body
+
+
+def test_no_body_answers_and_informational() -> None:
+    results, _, _ = exchange([[b"HTTP/1.1 204 No Content\r\n\r\n"],
+                              [b"HTTP/1.1 100 Continue\r\n\r\n", OK]], 2)
+    assert [(r[0], r[2]) for r in results] == [(204, b""), (200, b"hello")]  # type: ignore[index]
+    head, _, _ = exchange([[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"], [OK[:-5]]], 2, head=True)
+    assert [(r[0], r[2]) for r in head] == [(200, b""), (200, b"")]  # type: ignore[index]
+
+
+def test_connection_close_and_read_until_close_reconnect() -> None:
+    close_after = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    until_close = b"HTTP/1.0 200 OK\r\n\r\nall of it"
+    results, _, connections = exchange([[close_after], [until_close, b""], [OK]], 3)
+    assert [r[2] for r in results] == [b"ok", b"all of it", b"hello"]  # type: ignore[index]
+    assert connections == 3
+
+
+def test_errors_are_classified() -> None:
+    results, _, _ = exchange([[b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", b""],
+                              [b"SMTP ready\r\n\r\n"], [OK]], 3)
+    assert str(results[0]).startswith("connect: server closed the connection")
+    assert str(results[1]).startswith("connect: malformed HTTP response")
+    assert results[2][0] == 200  # type: ignore[index]
+
+    async def refused() -> str:
+        client = Client(Origin.parse(f"http://127.0.0.1:{free_port()}"), 1.0, Watchdog(1.0))
+        with pytest.raises(TransportError) as info:
+            await client.send(b"GET / HTTP/1.1\r\n\r\n")
+        return f"{info.value.kind}: {info.value}"
+    assert asyncio.run(refused()).startswith("connect: cannot connect")
+
+
+def test_watchdog_times_out_a_silent_server_and_drops_the_connection() -> None:
+    results, _, connections = exchange([[b"HTTP/1.1 200 OK\r\n"], [OK]], 2, timeout_s=0.3)
+    assert results[0] == "timeout: no answer in time"
+    assert results[1][0] == 200  # type: ignore[index]
+    assert connections == 2
+
+
+def test_parse_headers() -> None:
+    headers = parse_headers(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2")
+    assert headers["content-type"] == "application/json" and headers.getall("X-A") == ["1", "2"]
