@@ -152,3 +152,11 @@ def test_helm_cli_is_used_when_on_path(tmp_path: Path, monkeypatch: pytest.Monke
     assert argv[:3] == ["template", "carts", str(chart_dir())] and argv[3:5] == ["--namespace", "sockshop-production"]
     monkeypatch.setenv("PATH", "/nonexistent")
     assert via_cli == rendered()
+
+
+def test_missing_chart_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline_steps.errors import BadInputError
+
+    monkeypatch.setenv("PIPELINE_STEPS_CHART", str(tmp_path))
+    with pytest.raises(BadInputError, match=r"PIPELINE_STEPS_CHART: no Helm chart"):
+        rendered()

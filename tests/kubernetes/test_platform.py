@@ -156,3 +156,12 @@ def test_flip_waits_until_new_colour_is_available(tmp_path: Path) -> None:
         assert record.weights_after == Weights(0, 100) and seen == [True]
         polls = [r for r in slow.requests if r.method == "GET" and r.path.endswith("/deployments/carts-green")]
         assert len(polls) >= 3  # it had to wait: the pods took 0.4 s
+
+
+def test_redeploy_keeps_user_edits_to_istio_objects(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                    tmp_path: Path) -> None:
+    deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+    policy = {"loadBalancer": {"simple": "LEAST_REQUEST"}}
+    stored(api, "destinationrules", "carts", "networking.istio.io")["spec"]["trafficPolicy"] = policy
+    deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json")
+    assert stored(api, "destinationrules", "carts", "networking.istio.io")["spec"]["trafficPolicy"] == policy

@@ -101,6 +101,10 @@ class KubernetesPlatform:
             if obj["kind"] == "VirtualService":
                 if not vs_exists:
                     self.objects.create_if_absent(obj)  # weights belong to switch once it exists
+            elif obj["kind"] in ("DestinationRule", "Gateway"):
+                # Created once, then left to their owners: users add traffic policies, TLS or fault
+                # injection there, and a redeploy must not take them over (Flagger #703, #1715).
+                self.objects.create_if_absent(obj)
             elif owner is not None and owner != mine:
                 self.objects.create_if_absent(obj)  # the other colour: created once, then left alone
             else:

@@ -57,6 +57,8 @@ def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None 
 def render(values: dict[str, Any], namespace: str, directory: Path | None = None) -> list[dict[str, Any]]:
     """Render the chart; returns the objects in file order (bad values -> ``BadInputError``)."""
     directory = directory or chart_dir()
+    if not (directory / "Chart.yaml").is_file():
+        raise BadInputError("PIPELINE_STEPS_CHART", None, f"no Helm chart (Chart.yaml) in {directory}")
     helm = shutil.which("helm")
     texts = _render_cli(helm, directory, values, namespace) if helm else _render_library(directory, values, namespace)
     objects: list[dict[str, Any]] = []

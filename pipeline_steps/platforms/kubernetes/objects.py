@@ -2,8 +2,8 @@
 
 Why create/replace with ``resourceVersion`` and not server-side apply: (1) with SSA we would
 co-own the VirtualService's route weights, and every re-apply of the chart would reset the
-weights that ``switch`` set and verified; here the VirtualService is only ever *created* by
-apply, and its weights change on exactly one path (``routes.py``, read/write/read-back);
+weights that ``switch`` set and verified; here the VirtualService (like the DestinationRule
+and Gateway) is only ever *created* by apply, and its weights change on exactly one path (``routes.py``, read/write/read-back);
 (2) a replace carrying the live ``resourceVersion`` fails with 409 if anyone changed the object
 since we read it, which is the same optimistic concurrency the flip uses, so there is one model
 to reason about; (3) it behaves the same on every API server version and on the test stand-in.
