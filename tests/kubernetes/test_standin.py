@@ -181,3 +181,25 @@ def test_kubectl_get_and_patch(api: KubeApiStandIn, kubeconfig: Path, tmp_path: 
     kubectl("patch", "virtualservice", "web", "-n", "demo", "--type", "merge", "-p", '{"spec":{"hosts":["web","b"]}}')
     assert custom.get_namespaced_custom_object("networking.istio.io", "v1", "demo", "virtualservices", "web")[
         "spec"]["hosts"] == ["web", "b"]
+
+
+def test_patch_and_selector_semantics_table() -> None:
+    from standins.kubeapi.patches import PatchError, json_patch, merge_patch, parse_selector, selector_matches
+
+    doc = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
+    assert merge_patch(doc, {"a": {"b": None, "c": [3]}, "e": 1}) == {"a": {"c": [3]}, "d": "x", "e": 1}
+    assert json_patch(doc, [{"op": "add", "path": "/a/c/-", "value": 3}, {"op": "move", "from": "/d", "path": "/f"},
+                            {"op": "copy", "from": "/f", "path": "/g"}, {"op": "remove", "path": "/a/b"}]) == {
+        "a": {"c": [1, 2, 3]}, "f": "x", "g": "x"}
+    assert doc == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}  # the input is never modified
+    for bad in ([{"op": "replace", "path": "/nope", "value": 1}], [{"op": "remove", "path": "/a/c/5"}],
+                [{"op": "test", "path": "/d", "value": "y"}], {"op": "add"}):
+        with pytest.raises(PatchError):
+            json_patch(doc, bad)
+    labels = {"app": "web", "tier": "front"}
+    table = {"app=web": True, "app=db": False, "app!=db": True, "missing!=x": True, "app in (a, web)": True,
+             "app notin (web)": False, "tier,app": True, "!tier": False, "!missing": True, "app=web,tier=back": False}
+    for selector, expected in table.items():
+        assert selector_matches(parse_selector(selector), labels) is expected, selector
+    with pytest.raises(ValueError):
+        parse_selector("!app=web")
