@@ -76,6 +76,7 @@ class Kube:
         try:
             response = method(*args, _preload_content=False, _request_timeout=self.timeout_s, **kwargs)
             data = response.data
+            response.release_conn()  # back to the pool: one keep-alive connection serves the whole flip
             return json.loads(data) if data else {}
         except ApiException as err:
             reason, message = _status_of(err)
