@@ -11,6 +11,7 @@ never reaches the outputs; malformed input -> one line naming file and field, ex
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -65,7 +66,8 @@ def test_carts_perfspec_passes_a_fast_version_and_fails_a_slow_one(prom_env: Pro
     assert doc["options"] == {"timeStart": int(start), "timeEnd": int(end)}
     indicator = doc["indicators"][0]
     assert indicator["value"] == pytest.approx(0.3) and len(indicator["values"]) == 1, "green (idle, NaN) is dropped"
-    assert "job='carts-sockshop-staging'" in indicator["query"] and "[5s]" in indicator["query"]
+    window_s = math.ceil(float(f"{end:.3f}") - float(f"{start:.3f}"))
+    assert "job='carts-sockshop-staging'" in indicator["query"] and f"[{window_s}s]" in indicator["query"]
     assert doc["context"]["tag"] == "0.7.2" and doc["window"]["end_unix"] == pytest.approx(end, abs=1e-3)
     assert "Quality gate PASS" in fast.output
     time.sleep(1)
