@@ -57,5 +57,7 @@ def deploy(**options: Any) -> int:
         click.echo(f"deployed {where} as {record.colour}; traffic {record.weights_before} -> {record.weights_after} (verified)")
     else:
         click.echo(f"deployed {where} as {record.colour}; traffic stays {record.weights_before}")
-    click.echo(f"wrote {out}")
+    from pipeline_steps.step_events import deployment_finished
+
+    click.echo(f"wrote {out}, {deployment_finished(out.parent)}")
     return 0

@@ -40,6 +40,8 @@ def test_deploy_status_switch_rollback(api: KubeApiStandIn, kubeconfig: Path, pl
     assert "as green; traffic blue 100 / green 0 -> blue 0 / green 100 (verified)" in second.output
     record = json.loads((tmp_path / "two" / "deployment.json").read_text())
     assert record["colour"] == "green" and record["weights_before"] == {"blue": 100, "green": 0}
+    event = json.loads((tmp_path / "two" / "events" / "deployment-finished.json").read_text())
+    assert event["type"] == "sh.keptn.events.deployment-finished" and event["data"]["deployment"]["colour"] == "green"
 
     platform.mark(bg(), "blue", "passed")
     text = run(kubeconfig, "status", *CONTEXT)
