@@ -128,6 +128,7 @@ def evaluate(**options: Any) -> int:
         "project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")})
     spec = load_perfspec(spec_path) if spec_path else None
     slo = load_slo(slo_path, sli_path) if slo_path else None
+    merged["event_file"] = options.get("event_file")  # an --event fills what flags and testrun.json leave empty
     context = context_from_options(merged, source=testrun_path or "command line")
     start, end = window_from(testrun, testrun_path, options["start"], options["end"])
     prom_token = read_secret(env=options["prometheus_token_env"], file=options["prometheus_token_file"], what="Prometheus token")
