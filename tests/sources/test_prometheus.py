@@ -8,6 +8,7 @@ retry budget bounds the time spent on a dead server; a matrix result is refused;
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -76,9 +77,7 @@ def test_unreachable_server_is_an_error_within_the_retry_budget() -> None:
     assert elapsed < 3.0
 
 
-def test_bearer_token_is_sent_and_never_in_errors() -> None:
-    seen: list[str] = []
-
+def _recording_server(seen: list[str]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             seen.append(self.headers.get("Authorization", ""))
@@ -90,6 +89,25 @@ def test_bearer_token_is_sent_and_never_in_errors() -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_basic_auth_is_sent() -> None:
+    seen: list[str] = []
+    server = _recording_server(seen)
+    try:
+        PrometheusSource(f"http://127.0.0.1:{server.server_port}", user="gate", password=Secret("pw"),
+                         retry_budget_s=0.2).fetch("up", Window(0, 10))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen and seen[0] == "Basic " + base64.b64encode(b"gate:pw").decode()
+
+
+def test_bearer_token_is_sent_and_never_in_errors() -> None:
+    seen: list[str] = []
+
+    server = _recording_server(seen)
     try:
         source = PrometheusSource(f"http://127.0.0.1:{server.server_port}", token=Secret("s3cr3t-token"), retry_budget_s=0.5)
         got = source.fetch("up", Window(0, 10))

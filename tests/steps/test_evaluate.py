@@ -231,3 +231,11 @@ def test_bad_input_is_one_line_naming_file_and_field_and_stores_nothing(
         error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1 and error_lines[0].startswith("error: " + fill(message, names)), result.output
         assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], "[131s]"), (["--keptn-minutes"], "[3m]")])
+def test_window_placeholder_exact_seconds_or_keptn_minutes(tmp_path: Path, flags: list[str], expected: str) -> None:
+    result, doc = run(tmp_path, "--spec", str(FIXTURES / "perfspec_prometheus.json"), "--start", "1000", "--end", "1130.2",
+                      "--prometheus-url", f"http://127.0.0.1:{free_port()}", "--retry-budget", "0.2", *flags)
+    assert result.exit_code == ExitCode.INFRA and doc is not None
+    assert doc["indicators"][0]["query"].count(expected) == 2
