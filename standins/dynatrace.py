@@ -23,6 +23,7 @@ import json
 import re
 import statistics
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -163,5 +164,7 @@ def _aggregate(values: list[float], aggregation: tuple[str, str]) -> float:
         ordered = sorted(values)
         index = max(0, min(len(ordered) - 1, round(float(pct) / 100 * (len(ordered) - 1))))
         return ordered[index]
-    return {"avg": statistics.fmean, "min": min, "max": max, "sum": sum, "count": len,
-            "median": statistics.median}[name](values)
+    functions: dict[str, Callable[[list[float]], float]] = {
+        "avg": statistics.fmean, "min": min, "max": max, "sum": sum, "count": lambda v: float(len(v)),
+        "median": statistics.median}
+    return functions[name](values)

@@ -15,12 +15,12 @@ import pytest
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.gate import lighthouse
-from pipeline_steps.gate.slo import Comparison, Objective, SloSpec, load_slo, parse_criterion
+from pipeline_steps.gate.slo import Comparison, Criterion, Objective, SloSpec, load_slo, parse_criterion
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def crit(*texts: str) -> tuple:  # type: ignore[type-arg]
+def crit(*texts: str) -> tuple[Criterion, ...]:
     return tuple(parse_criterion(t, "slo.yaml", "x") for t in texts)
 
 
