@@ -86,7 +86,9 @@ def test_service_outliving_its_killed_wrapper_is_reported_and_stopped(platform: 
     data = json.loads(platform.state.stage_file(ctx).read_text())
     for record in (data["colours"]["green"]["process"], data["envoy"]["process"]):
         os.kill(record["pid"], signal.SIGKILL)  # the sh wrapper only: carts / envoy live on
-        processes.pid_alive(record["pid"])  # reap our child
+        deadline = time.monotonic() + 5
+        while processes.pid_alive(record["pid"]) and time.monotonic() < deadline:  # also reaps our child
+            time.sleep(0.01)
     green = data["colours"]["green"]["process"]
     (orphan,) = processes.orphans_of(green)
     assert not processes.is_ours(green)

@@ -66,5 +66,8 @@ def test_colours_and_envoy_are_scraped_with_real_samples(make_platform: Callable
     assert 0.19 <= values["blue"] < 1.0, values
     assert math.isnan(values["green"]), values
 
-    routed = prometheus.query('envoy_cluster_upstream_rq_total{envoy_cluster_name="blue"}')
-    assert routed and float(routed[0]["value"][1]) >= 8
+    def routed() -> bool:
+        result = prometheus.query('envoy_cluster_upstream_rq_total{envoy_cluster_name="blue"}')
+        return bool(result) and float(result[0]["value"][1]) >= 8
+
+    _wait_for(routed, 10, "Envoy's own count of the 8 requests routed to blue")
