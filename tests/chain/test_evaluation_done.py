@@ -159,7 +159,7 @@ def test_cli_writes_promotion_and_next_stage_event(tmp_path: Path, monkeypatch: 
     platform = FakePlatform()
     _flipped_to_green(platform)
     monkeypatch.setattr("pipeline_steps.platforms.make_platform", lambda name, settings: platform)
-    shipyard = Path(__file__).resolve().parents[3] / "shared/reference/fixtures/keptn02/examples/onboarding-carts/shipyard.yaml"
+    shipyard = Path(__file__).resolve().parent / "fixtures/shipyard.yaml"
     deployment = _write(tmp_path / "deployment.json", {"colour": "green", "previous_colour": "blue",
                                                        "weights_before": {"blue": 100, "green": 0}})
     evaluation = _write(tmp_path / "evaluation.json", {"verdict": "PASS"})
@@ -181,7 +181,7 @@ def test_cli_bad_input_changes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     platform = FakePlatform()
     _flipped_to_green(platform)
     monkeypatch.setattr("pipeline_steps.platforms.make_platform", lambda name, settings: platform)
-    shipyard = Path(__file__).resolve().parents[3] / "shared/reference/fixtures/keptn02/examples/onboarding-carts/shipyard.yaml"
+    shipyard = Path(__file__).resolve().parent / "fixtures/shipyard.yaml"
     env = {"PROJECT": "sockshop", "STAGE": "qa", "SERVICE": "carts", "TAG": "v2"}
     result = CliRunner().invoke(cli, ["evaluation-done", "--shipyard", str(shipyard), "--verdict", "fail",
                                       "--colour", "green", "--weights-before", "100/0", "--out-dir", str(tmp_path)], env=env)

@@ -18,7 +18,7 @@ from pipeline_steps.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.events import make_event, read_event, truthy, write_event
 
-EVENTS = Path(__file__).resolve().parents[3] / "shared/reference/fixtures/keptn02/events"
+EVENTS = Path(__file__).resolve().parent / "fixtures/events"
 
 
 @pytest.mark.parametrize("name", ["configuration-changed", "deployment-finished", "tests-finished", "new-artefact",

@@ -15,7 +15,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.errors import BadInputError, ExitCode
 from pipeline_steps.shipyard import load_shipyard
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared/reference/fixtures/keptn02/examples/onboarding-carts/shipyard.yaml"
+FIXTURE = Path(__file__).resolve().parent / "fixtures/shipyard.yaml"
 
 
 def test_keptn_02_shipyard_loads_with_keptn_defaults() -> None:

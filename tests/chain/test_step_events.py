@@ -22,7 +22,7 @@ from tests.fakes import FakePlatform
 
 CTX = {"project": "sockshop", "stage": "staging", "service": "carts", "image": "reg/carts", "tag": "0.6.1",
        "deployment_strategy": "blue_green_service", "test_strategy": "performance", "keptn_context": "k42"}
-SHIPYARD = Path(__file__).resolve().parents[3] / "shared/reference/fixtures/keptn02/examples/onboarding-carts/shipyard.yaml"
+SHIPYARD = Path(__file__).resolve().parent / "fixtures/shipyard.yaml"
 
 
 def _documents(out: Path, verdict: str) -> None:
