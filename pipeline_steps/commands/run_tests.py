@@ -74,7 +74,9 @@ def run_tests(**options: Any) -> int:
             raise BadInputError(workload.source, "performance", "test strategy 'performance' needs this section")
         performance = with_overrides(workload.performance, users=options["users"], loops=options["loops"],
                                      duration_s=options["duration"])
-    health = workload.health if workload is not None else HealthSpec(path=service.health_path)
+    health = workload.health if workload is not None else HealthSpec()
+    if not health.path:
+        health = replace(health, path=service.health_path)
     if options["health_timeout"] is not None:
         if options["health_timeout"] <= 0:
             raise BadInputError("command line", "--health-timeout", "must be positive")

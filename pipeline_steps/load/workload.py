@@ -81,7 +81,8 @@ class RequestSpec:
 class HealthSpec:
     """GET ``path`` until it answers ``expect_status`` or ``timeout_s`` passes."""
 
-    path: str = "/health"
+    path: str = ""
+    """Empty: service.yaml's ``health_path`` (default ``/health``)."""
     timeout_s: float = 60.0
     interval_s: float = 0.5
     expect_status: int = 200
@@ -223,8 +224,8 @@ class _Reader:
 
     def health(self, value: Any, where: str) -> HealthSpec:
         data = self.mapping(value, where, {"path", "timeout_s", "interval_s", "expect_status"})
-        path = data.get("path", "/health")
-        if not isinstance(path, str) or not path.startswith("/"):
+        path = data.get("path", "")
+        if not isinstance(path, str) or (path and not path.startswith("/")):
             raise self.fail(f"{where}.path", "must be a string starting with '/'")
         return HealthSpec(
             path=path,

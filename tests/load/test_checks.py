@@ -39,7 +39,7 @@ def functional(url: str, requests: list[dict[str, Any]]) -> list[CheckResult]:
 
 def test_health_waits_for_a_slow_starter() -> None:
     with serve(healthy_after_s=0.6) as server:
-        result = health(server.url, HealthSpec(timeout_s=5, interval_s=0.1))
+        result = health(server.url, HealthSpec(path="/health", timeout_s=5, interval_s=0.1))
     assert result.passed, result.message
     assert result.duration_s >= 0.5
     assert server.state.requests >= 3  # it was asked several times, answered 503 before
@@ -47,10 +47,10 @@ def test_health_waits_for_a_slow_starter() -> None:
 
 def test_health_fails_with_the_last_answer() -> None:
     with serve(healthy_after_s=60) as server:
-        result = health(server.url, HealthSpec(timeout_s=0.5, interval_s=0.1))
+        result = health(server.url, HealthSpec(path="/health", timeout_s=0.5, interval_s=0.1))
     assert not result.passed
     assert "did not answer 200 within 0.5s (last: HTTP 503)" in result.message
-    unreachable = health(f"http://127.0.0.1:{free_port()}", HealthSpec(timeout_s=0.3, interval_s=0.1))
+    unreachable = health(f"http://127.0.0.1:{free_port()}", HealthSpec(path="/health", timeout_s=0.3, interval_s=0.1))
     assert not unreachable.passed and "cannot connect" in unreachable.message
 
 

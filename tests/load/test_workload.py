@@ -40,6 +40,7 @@ def test_carts_example_is_the_use_case_workload() -> None:
     assert [r.name for r in workload.functional] == ["add item to cart 1", "read cart 1 back"]
     assert set(workload.functional[0].extract) == {"added"}
     assert workload.health.path == "/health"
+    assert parse_workload({}, "t").health.path == ""  # filled from service.yaml's health_path
 
 
 BAD: list[tuple[str, Any, str, str]] = [

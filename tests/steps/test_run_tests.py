@@ -221,3 +221,42 @@ def test_sigterm_stops_cleanly_and_writes_what_was_measured(tmp_path: Path) -> N
     failure = next(c for c in junit(out) if c.get("name") == "performance").find("failure")
     assert failure is not None
     assert "ABORTED (partial results written)" in output
+
+
+def test_sigterm_during_the_health_wait_is_an_abort(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    path = workload(tmp_path, functional=FUNCTIONAL)
+    with serve(healthy_after_s=60) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline_steps", "run-tests", *CONTEXT, "--test-strategy", "functional",
+             "--workload", str(path), "--target", server.url, "--out-dir", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 20
+        while server.state.requests < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 130, output
+    doc = json.loads((out / "testrun.json").read_text())
+    assert doc["aborted"] is True and doc["checks"] == [] and doc["result"] == "fail"
+    assert all(c.find("skipped") is not None for c in junit(out))
+    assert "/carts/1/items" not in server.state.paths
+
+
+def test_workload_and_health_path_from_service_yaml(tmp_path: Path) -> None:
+    (tmp_path / "service.yaml").write_text("name: carts\nhealth_path: /ok\ntests: checks/tests.yaml\n", encoding="utf-8")
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "tests.yaml").write_text(yaml.safe_dump({"functional": [{"name": "ok", "path": "/ok"}]}))
+    with serve() as server:
+        functional = invoke("--test-strategy", "functional", "--service-config", str(tmp_path / "service.yaml"),
+                            "--target", server.url, "--out-dir", str(tmp_path / "f"))
+        # no test strategy: only the health check
+        (tmp_path / "bare.yaml").write_text("name: carts\nhealth_path: /ok\n", encoding="utf-8")
+        health_only = invoke("--service-config", str(tmp_path / "bare.yaml"), "--target", server.url,
+                             "--out-dir", str(tmp_path / "h"))
+        paths = list(server.state.paths)
+    assert functional.exit_code == 0, functional.output
+    assert health_only.exit_code == 0, health_only.output
+    assert paths == ["/ok", "/ok", "/ok"]  # the workload has no health path: service.yaml's health_path
+    assert [c.get("name") for c in junit(tmp_path / "h")] == ["health"]
