@@ -63,6 +63,8 @@ class Recorder:
         self.kinds[kind] += 1
         if latency_us is not None:
             self.hists[index].record_value(latency_us if latency_us > 0 else 1)
+            self._recent_sum_us += latency_us
+            self._recent_n += 1
         if len(self.first_errors) < _FIRST_ERRORS:
             text = f"{self.names[index]}: {message}"
             if text not in self.first_errors:
