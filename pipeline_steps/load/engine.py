@@ -136,8 +136,9 @@ class LoadEngine:
         end_unix = start_unix + duration
         for client in clients:
             client.close()
-        if everyone.done() and not everyone.cancelled() and everyone.exception() is not None:
-            raise everyone.exception()  # type: ignore[misc]  # a bug in a user task: never report a short run as a result
+        crash = None if aborted or everyone.cancelled() else everyone.exception()
+        if crash is not None and not isinstance(crash, asyncio.CancelledError):
+            raise crash  # a bug in a user task: never report a short run as a result
         result = self.recorder.result(duration, spec.limits, model=spec.model, users=spec.users, expected=self.expected)
         return LoadOutcome(result, start_unix, end_unix, aborted)
 

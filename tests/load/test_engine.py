@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
 from pipeline_steps.procs import free_port
@@ -154,3 +156,12 @@ def test_ramp_up_and_think_time_pace_the_closed_model() -> None:
     # the last user starts at 0.45 s and then needs 3 x 100 ms of think time
     assert out.result.duration_s >= 0.7
     assert out.result.requests == 12
+
+
+def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(self: LoadEngine, *args: object) -> None:
+        raise RuntimeError("bug in the engine")
+
+    monkeypatch.setattr(LoadEngine, "_send", broken)
+    with serve() as server, pytest.raises(RuntimeError, match="bug in the engine"):
+        run(server.url, spec(users=2, loops=5))
