@@ -36,10 +36,14 @@ def check_url(url: str, source: str) -> str:
 @click.option("--workload", default=None, type=click.Path(dir_okay=False),
               help="Workload YAML (health, functional, performance); default: service.yaml `tests`.")
 @click.option("--target", default=None, help="Base URL for every test, instead of the platform's addresses.")
-@click.option("--users", type=int, default=None, help="Override the performance test's users (connections).")
-@click.option("--loops", type=int, default=None, help="Override loops per user (drops the file's duration).")
-@click.option("--duration", type=float, default=None, help="Override the performance test's duration in seconds.")
-@click.option("--health-timeout", type=float, default=None, help="Override how long the health check waits (seconds).")
+@click.option("--users", envvar="TEST_USERS", type=int, default=None,
+              help="Override the performance test's users (connections) [env TEST_USERS].")
+@click.option("--loops", envvar="TEST_LOOPS", type=int, default=None,
+              help="Override loops per user (drops the file's duration) [env TEST_LOOPS].")
+@click.option("--duration", envvar="TEST_DURATION", type=float, default=None,
+              help="Override the performance test's duration in seconds (drops the file's loops) [env TEST_DURATION].")
+@click.option("--health-timeout", envvar="HEALTH_TIMEOUT", type=float, default=None,
+              help="Override how long the health check waits in seconds [env HEALTH_TIMEOUT].")
 @click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
               help="Where testrun.json and junit-tests.xml go [env OUT_DIR].")
 def run_tests(**options: Any) -> int:

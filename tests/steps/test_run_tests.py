@@ -121,6 +121,16 @@ def test_performance_run_keys_the_gate_reads(tmp_path: Path) -> None:
     assert read_testrun(out / "testrun.json").to_dict() == run
 
 
+def test_overrides_from_jenkins_parameters(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with serve() as server:
+        result = CliRunner(env={"TEST_USERS": "1", "TEST_LOOPS": "3"}).invoke(
+            cli, ["run-tests", *CONTEXT, "--test-strategy", "performance", "--workload",
+                  str(workload(tmp_path, performance=PERFORMANCE)), "--target", server.url, "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "testrun.json").read_text())["performance"]["requests"] == 3
+
+
 def test_exceeded_limit_exits_1_and_junit_says_why(tmp_path: Path) -> None:
     out = tmp_path / "out"
     slow = {**PERFORMANCE, "requests": [{"name": "slow", "path": "/slow?ms=30"}], "limits": {"avg_response_time_ms": 5}}
