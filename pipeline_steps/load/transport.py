@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 keep-alive client for the load engine's hot path (asyncio Protocol, one connection per user).
 
-Why not aiohttp here: measured on this 2-core machine, aiohttp's client spends about 90 µs of CPU
-per request, which caps one Python process near 10k req/s, while ``hey`` reaches 16-28k against
-the same server (bench/loadgen_vs_hey.py). A load generator that is slower than the service it
+Why not aiohttp here: measured on this 2-core machine, aiohttp's client spends 66-82 µs of CPU
+per request (uvloop / stdlib loop), which caps one Python process near 10k req/s, while ``hey``
+reaches 11-28k against the same server (bench/loadgen_vs_hey.py). A load generator that is slower than the service it
 measures reports its own limits as the service's latency. This client sends pre-built request
 bytes and parses only what framing needs (status, Content-Length, chunked, Connection: close),
-about 8-20 µs per request. Health and functional checks keep aiohttp (run once, need its
+about 15 µs of CPU per request. Health and functional checks keep aiohttp (run once, need its
 generality). Timeouts are enforced by one watchdog per engine instead of a timer per request.
 
 Framing handled: Content-Length, chunked (extensions and trailers), read-until-close, no body for
