@@ -14,7 +14,7 @@ Models:
   past and their latency includes the wait, so coordinated omission cannot hide a stall.
 
 Hot path notes (see bench/loadgen_vs_hey.py): each user owns one keep-alive connection of the
-lean client in ``transport.py`` (aiohttp cost ~90 µs CPU per request here, capping a process
+lean client in ``transport.py`` (aiohttp cost 66-82 µs CPU per request here, capping a process
 near 10k req/s); requests are built to bytes once; a response whose request has no assertions
 is judged by status alone; uvloop runs the loop when it is installed.
 """
