@@ -4,13 +4,17 @@ Aspects: request bytes (Host, Content-Length, user headers); response framing by
 Content-Length split across packets, chunked with extensions and trailers, read-until-close,
 no body for HEAD/204, informational 1xx skipped; keep-alive reuses one connection and
 ``Connection: close`` reconnects; refused connections, early closes and malformed answers are
-``connect`` errors; the watchdog turns a silent server into a ``timeout`` and drops the connection.
+``connect`` errors; https verifies the server certificate (an untrusted one is a ``connect``
+error); the watchdog turns a silent server into a ``timeout`` and drops the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +151,45 @@ def test_watchdog_times_out_a_silent_server_and_drops_the_connection() -> None:
 def test_parse_headers() -> None:
     headers = parse_headers(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2")
     assert headers["content-type"] == "application/json" and headers.getall("X-A") == ["1", "2"]
+
+
+def test_https_verifies_the_server_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+
+    async def main() -> list[str]:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    await _read_request(reader)
+                    writer.write(OK)
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                writer.close()
+
+        port = free_port()
+        server = await asyncio.start_server(handle, "127.0.0.1", port, ssl=server_ctx)
+        origin = Origin.parse(f"https://127.0.0.1:{port}")
+        raw = build_request(origin, "GET", "/", {}, None)
+        outcomes = []
+        for trusted in (False, True):
+            if trusted:  # OpenSSL's default verify paths honour SSL_CERT_FILE
+                monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            client = Client(origin, 2.0, Watchdog(2.0))
+            try:
+                status, _, body = await client.send(raw)
+                outcomes.append(f"{status} {body.decode()}")
+            except TransportError as err:
+                outcomes.append(f"{err.kind}: {err}")
+            client.close()
+        server.close()
+        return outcomes
+
+    untrusted, trusted = asyncio.run(main())
+    assert untrusted.startswith("connect: cannot connect") and "CERTIFICATE_VERIFY_FAILED" in untrusted, untrusted
+    assert trusted == "200 hello"
