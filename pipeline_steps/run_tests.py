@@ -4,7 +4,8 @@ Keptn 0.2's run_tests job ran a JMeter health check, then by test strategy a fun
 (1 user, 1 loop, zero errors allowed, against the cluster-internal name) or a performance run
 (10 users x 500 loops through the ingress, so blue/green weights apply), and only checked that
 JMeter started. This step judges the results (error rate, response-time limits) and records
-the run's start and end, which become the quality gate's window.
+the quality gate's window: the load's own start and end when a performance test ran (a long
+health wait must not dilute it), else the whole run's.
 
 Exit codes: 0 passed; 1 a check failed or a limit was exceeded (an unreachable service after
 the health timeout is a failed health check: the version is bad); 2 bad input (raised before
@@ -53,17 +54,22 @@ class TestPlan:
 class _Outcome:
     checks: list[CheckResult]
     performance: PerformanceResult | None = None
+    window: tuple[float, float] | None = None
+    """The load's own start and end: the gate's window when a performance test ran."""
     aborted: bool = False
 
 
 def run_tests(plan: TestPlan, *, stream: TextIO | None = None, tty: bool | None = None) -> ExitCode:
     """Run the plan, write OUT/testrun.json and OUT/junit-tests.xml, return the exit code."""
     out = stream or sys.stdout
-    start = time.time()
     from pipeline_steps.load.engine import run_loop
 
+    start = time.time()
     outcome = run_loop(_run(plan, out, tty))
     end = time.time()
+    if outcome.window is not None:
+        # the gate judges the service under load: a long health wait must not dilute its window
+        start, end = outcome.window
     failed = [c for c in outcome.checks if not c.passed]
     perf_ok = outcome.performance is None or outcome.performance.limits_passed
     passed = not failed and perf_ok and not outcome.aborted
@@ -146,6 +152,7 @@ async def _phases(plan: TestPlan, out: TextIO, tty: bool | None, stop: asyncio.E
         finally:
             progress.close()
         outcome.performance, outcome.aborted = load.result, load.aborted
+        outcome.window = (load.start_unix, load.end_unix)
     return outcome
 
 

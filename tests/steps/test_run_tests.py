@@ -121,6 +121,21 @@ def test_performance_run_keys_the_gate_reads(tmp_path: Path) -> None:
     assert read_testrun(out / "testrun.json").to_dict() == run
 
 
+def test_the_gate_window_is_the_load_not_the_health_wait(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with serve(healthy_after_s=0.6) as server:
+        began = time.time()
+        result = invoke("--test-strategy", "performance", "--workload", str(workload(tmp_path, performance=PERFORMANCE)),
+                        "--target", server.url, "--out-dir", str(out))
+        finished = time.time()
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "testrun.json").read_text())
+    assert doc["checks"][0]["duration_s"] >= 0.5
+    assert doc["start_unix"] >= began + 0.5  # after the health wait
+    assert doc["end_unix"] - doc["start_unix"] == pytest.approx(doc["performance"]["duration_s"], abs=0.01)
+    assert doc["end_unix"] <= finished
+
+
 def test_overrides_from_jenkins_parameters(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with serve() as server:
