@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -48,17 +49,27 @@ def _linter() -> str:
     return linter
 
 
+def _lint(linter: str, files: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """One linter run in its own process group, so a hung CodeNarc JVM is killed with it on timeout."""
+    proc = subprocess.Popen([linter, "--noserver", "--failon", "error", "--output", "txt", *files], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("npm-groovy-lint did not finish within 120 s")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
 def test_npm_groovy_lint_passes_every_jenkinsfile_and_fails_a_broken_one(tmp_path: Path) -> None:
     linter = _linter()
-    good = subprocess.run([linter, "--noserver", "--failon", "error", "--output", "txt", *ALL_FILES],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert good.returncode == 0, good.stdout + good.stderr
+    good = _lint(linter, ALL_FILES, ROOT)
+    assert good.returncode == 0, good.stdout
     broken = tmp_path / "Jenkinsfile"
     broken.write_text(groovy.read("deploy").replace("stage('Deploy') {", "stage('Deploy') {{", 1))
     shutil.copy(ROOT / ".groovylintrc.json", tmp_path)
-    bad = subprocess.run([linter, "--noserver", "--failon", "error", "--output", "txt", str(broken)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0, "the linter accepted a Jenkinsfile with a syntax error"
+    assert _lint(linter, [str(broken)], tmp_path).returncode != 0, "the linter accepted a Jenkinsfile with a syntax error"
 
 
 # -- parameters ------------------------------------------------------------------------------------
