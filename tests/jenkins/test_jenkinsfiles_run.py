@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -39,6 +40,15 @@ SHIPYARD = {"stages": [
     {"name": "staging", "deployment_strategy": "blue_green_service", "test_strategy": "performance",
      "gate": "perfspec-testrun.json"},
     {"name": "production", "deployment_strategy": "blue_green_service"}]}
+MANUAL_ON_WARNING = {"stages": [dict(SHIPYARD["stages"][0]),
+                                dict(SHIPYARD["stages"][1], approval_strategy={"pass": "automatic", "warning": "manual"}),
+                                dict(SHIPYARD["stages"][2])]}
+WARNING_PERFSPEC = {"spec_version": "1.0", "indicators": [
+    {"id": "mean_latency_ms", "source": "testrun", "query": "performance.latency_ms.mean",
+     "grading": {"type": "Threshold", "thresholds": {"upperSevere": 100000}, "metricScore": 70}},
+    {"id": "max_latency_ms", "source": "testrun", "query": "performance.latency_ms.max",
+     "grading": {"type": "Threshold", "thresholds": {"upperWarning": 0.001}, "metricScore": 30}}],
+    "objectives": {"pass": 90, "warning": 75}}
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Jenkins:
     tmp: Path
     global_env: dict[str, str]
     log: list[tuple[str, str, str, int]] = field(default_factory=list)
+    approval_answer: str = "approve"
+    """What the person at the ``input`` step answers (a timeout or Abort counts as ``reject``)."""
     workspaces: list[Path] = field(default_factory=list)
 
     def workspace(self, job: str) -> Path:
@@ -139,8 +151,8 @@ class Jenkins:
         verdict = params["VERDICT"] or (("pass" if passed_flag == "true" else "fail") if passed_flag else "")
         code = self.sh(path, "pipeline-steps evaluation-done", dict(params, VERDICT=verdict, APPROVAL="auto"), ws).returncode
         if code == 5:
-            code = self.sh(path, "pipeline-steps evaluation-done (approval)", dict(params, VERDICT=verdict, APPROVAL="approve"),
-                           ws).returncode
+            answered = dict(params, VERDICT=verdict, APPROVAL=self.approval_answer)
+            code = self.sh(path, "pipeline-steps evaluation-done (approval)", answered, ws).returncode
         promotion = json.loads((ws / "out" / "promotion.json").read_text())
         if code != 0 or promotion["action"] != "promote" or not promotion["next_stage"]:
             return code, None
@@ -199,7 +211,8 @@ def processes_using(folder: Path) -> list[str]:
     return found
 
 
-def make_service(tmp_path: Path, name: str, delay_ms: int) -> Path:
+def make_service(tmp_path: Path, name: str, delay_ms: int, shipyard: dict[str, Any] = SHIPYARD,
+                 perfspec: dict[str, Any] = PERFSPEC) -> Path:
     """The carts sample with short tests, the test shipyard and a gate on the load test's own mean latency."""
     svc = tmp_path / name
     svc.mkdir()
@@ -211,8 +224,8 @@ def make_service(tmp_path: Path, name: str, delay_ms: int) -> Path:
     tests = yaml.safe_load((ROOT / "examples" / "carts" / "tests.yaml").read_text())
     tests["performance"].update(users=2, loops=8, think_time_ms=0, ramp_up_s=0)
     (svc / "tests.yaml").write_text(yaml.safe_dump(tests))
-    (svc / "shipyard.yaml").write_text(yaml.safe_dump(SHIPYARD, sort_keys=False))
-    (svc / "perfspec-testrun.json").write_text(json.dumps(PERFSPEC))
+    (svc / "shipyard.yaml").write_text(yaml.safe_dump(shipyard, sort_keys=False))
+    (svc / "perfspec-testrun.json").write_text(json.dumps(perfspec))
     return svc
 
 
@@ -245,3 +258,19 @@ def test_jenkinsfile_steps_deliver_a_good_version_and_stop_a_slow_one(jenkins: J
     assert staging_live == "1.0.0", staging_colours
     assert sorted(staging_colours.values()) == ["1.0.0 passed", "2.0.0 failed"]
     assert live_tag(jenkins, "production")[0] == "1.0.0", "production never got v2"
+
+
+@pytest.mark.parametrize(("answer", "reached"), [("approve", ["dev", "staging", "production"]), ("reject", ["dev", "staging"])])
+def test_a_warning_waits_for_the_input_step(jenkins: Jenkins, tmp_path: Path, answer: str, reached: list[str]) -> None:
+    jenkins.approval_answer = answer
+    svc = make_service(tmp_path, "v1", delay_ms=0, shipyard=MANUAL_ON_WARNING, perfspec=WARNING_PERFSPEC)
+    params = {"GITHUBORG": "", "PROJECT": "sockshop", "SERVICE": "carts", "PLATFORM": "local", "TAG": "1.0.0",
+              "SERVICE_PATH": str(svc)}
+    assert jenkins.deliver(params) == reached
+    codes = [(stage, label, code) for _, stage, label, code in jenkins.log if stage == "staging"]
+    assert ("staging", "pipeline-steps evaluate", 3) in codes, "the gate's WARNING (exit 3): the build turns UNSTABLE"
+    assert ("staging", "pipeline-steps evaluation-done", 5) in codes, "manual approval required (exit 5): input step"
+    after = [code for stage, label, code in codes if label == "pipeline-steps evaluation-done (approval)"]
+    assert after == [0 if answer == "approve" else 1]
+    if answer == "approve":
+        assert live_tag(jenkins, "production")[0] == "1.0.0"
