@@ -9,7 +9,9 @@ must be exactly the ones the Jenkinsfile's ``build(...)`` passes.
 Aspects: "Build Now" on the service job builds the artifact and walks v1 through dev
 (direct, functional), staging (blue/green, performance, quality gate) to production; a slow v2
 passes dev, fails the staging gate, staging's traffic goes back to v1 and production keeps v1;
-every run_tests build leaves JUnit files; every process started is stopped afterwards.
+a gate WARNING in a stage with manual approval on warning waits for the input step (exit 5),
+and the answer decides (approve promotes to production, reject stops); every run_tests build
+leaves JUnit files; every process started is stopped afterwards.
 """
 
 from __future__ import annotations
