@@ -309,3 +309,39 @@ def test_build_job_chain_follows_the_shipyard_stage_order(tmp_path: Path) -> Non
         {"name": "canary", "deployment_strategy": "direct", "test_strategy": "functional"},
         {"name": "live", "deployment_strategy": "blue_green_service", "test_strategy": "functional"}]}))
     assert [s["name"] for s in _walk_chain(reordered, tmp_path)] == ["qa", "canary", "live"]
+
+
+# -- the controller ----------------------------------------------------------------------------------
+STEP_PLUGINS = {
+    "readJSON(": "pipeline-utility-steps", "readYaml(": "pipeline-utility-steps", "lock(": "lockable-resources",
+    "junit(": "junit", "withCredentials(": "credentials-binding", "string(credentialsId": "plain-credentials",
+    "input(": "pipeline-input-step", "$class: 'GitSCM'": "git", "build(job:": "workflow-aggregator",
+    "pipeline {": "pipeline-model-definition",
+}
+JENKINS_ENV = {"GIT_URL", "GIT_COMMIT", "WORKSPACE", "BUILD_NUMBER"}
+"""Set by Jenkins itself (git plugin, core)."""
+
+
+def test_every_step_used_has_its_plugin_in_plugins_txt() -> None:
+    lines = (ROOT / "jenkins" / "plugins.txt").read_text(encoding="utf-8").splitlines()
+    plugins = {line.split(":")[0].strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert "configuration-as-code" in plugins and "workflow-multibranch" in plugins
+    used = {plugin for path in ALL_FILES for step, plugin in STEP_PLUGINS.items() if step in groovy.read(path)}
+    assert used == set(STEP_PLUGINS.values()), "a step table entry is no longer used; keep the table honest"
+    assert used <= plugins, used - plugins
+
+
+def test_environment_the_jenkinsfiles_read_is_set_by_casc_jenkins_or_the_file_itself() -> None:
+    casc = yaml.safe_load((ROOT / "jenkins" / "casc.yaml").read_text(encoding="utf-8"))
+    casc_env = {e["key"] for e in casc["jenkins"]["globalNodeProperties"][0]["envVars"]["env"]}
+    for path in ALL_FILES:
+        text = groovy.read(path)
+        own = set(re.findall(r"env\.([A-Z_]+) = ", text)) | set(groovy.environment(text))
+        own |= {name for names in re.findall(r"withEnv\(\[([^\]]*)\]", text) for name in re.findall(r"([A-Z_]+)=", names)}
+        read = set(re.findall(r"env\.([A-Z_]+)\b(?! = )", text))
+        scripts = [s.script for s in groovy.shell_steps(text)]
+        shell = set().union(*(groovy.shell_variables(script) for script in scripts))
+        own |= {name for script in scripts for name in re.findall(r"^\s*([A-Z_]+)=", script, re.M)}
+        declared = {p.name for p in groovy.parameters(text)}
+        unknown = (read | shell) - own - casc_env - JENKINS_ENV - declared - {"KUBECONFIG", "DT_API_TOKEN"}
+        assert unknown == set(), f"{path}: {unknown}"
