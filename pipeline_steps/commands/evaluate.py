@@ -144,5 +144,7 @@ def evaluate(**options: Any) -> int:
                   history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
     outcome = evaluate_perfspec(spec, run) if spec is not None else evaluate_slo(slo, run, options["sli_provider"])  # type: ignore[arg-type]
     click.echo(outcome.summary)
-    click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}")
+    from pipeline_steps.step_events import evaluation_done
+
+    click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {evaluation_done(run.out_dir)}")
     return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

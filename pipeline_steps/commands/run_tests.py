@@ -99,4 +99,8 @@ def run_tests(**options: Any) -> int:
 
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))
-    return int(run_step(plan))
+    code = int(run_step(plan))
+    from pipeline_steps.step_events import tests_finished
+
+    tests_finished(plan.out_dir)
+    return code

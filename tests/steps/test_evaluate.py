@@ -70,6 +70,8 @@ def test_carts_perfspec_passes_a_fast_version_and_fails_a_slow_one(prom_env: Pro
     assert "job='carts-sockshop-staging'" in indicator["query"] and f"[{window_s}s]" in indicator["query"]
     assert doc["context"]["tag"] == "0.7.2" and doc["window"]["end_unix"] == pytest.approx(end, abs=1e-3)
     assert "Quality gate PASS" in fast.output
+    event = json.loads((tmp_path / "out" / "events" / "evaluation-done.json").read_text())
+    assert event["data"]["evaluationpassed"] is True and event["data"]["evaluationdetails"]["totalScore"] == 100
     time.sleep(1)
     with Traffic(prom_env.blue, 0.9):
         start = time.time()

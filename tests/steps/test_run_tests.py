@@ -72,6 +72,8 @@ def test_functional_run_passes_and_writes_both_documents(tmp_path: Path) -> None
     assert [c.get("name") for c in cases] == ["health", "add", "read"]
     assert not any(c.find("failure") is not None for c in cases)
     assert "run-tests: PASS" in result.output
+    event = json.loads((out / "events" / "tests-finished.json").read_text())
+    assert event["type"] == "sh.keptn.events.tests-finished" and event["data"]["startedat"] == doc["start"]
 
 
 def test_failed_functional_check_exits_1_with_a_junit_failure(tmp_path: Path) -> None:
