@@ -158,6 +158,8 @@ class JenkinsClient:
         """Write the console as it grows (``logText/progressiveText``) until Jenkins says there is no more."""
         import requests
 
+        # python-jenkins has no progressive-console call; build the URL with the same helpers its
+        # own build methods use (folders as job/a/job/b/) and send it through its session (auth, crumb).
         folder_url, short_name = self._server._get_job_folder(job)
         url = self._server._build_url(f"{folder_url}job/{short_name}/{number}/logText/progressiveText")
         start = 0

@@ -106,6 +106,7 @@ def sync_jobs(url: str, user: str, token_env: str, token_file: str | None, reque
             click.echo(f"{name}: would sync")
         return int(ExitCode.OK)
     client = _client(url, user, token_env, token_file, request_timeout)
+    click.echo(f"Jenkins {client.version()} at {url}", err=True)  # checks the credentials before any change
     for name, config_xml in jobs.items():
         click.echo(f"{name}: {client.upsert_job(name, config_xml)}")
     return int(ExitCode.OK)

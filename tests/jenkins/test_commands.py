@@ -43,8 +43,9 @@ def sync(standin: JenkinsStandIn, *extra: str) -> Result:
 def test_sync_jobs_creates_the_four_jobs_then_changes_nothing(standin: JenkinsStandIn) -> None:
     first = sync(standin, "--service", "carts", "--git-credentials-id", "github")
     assert first.exit_code == 0, first.output
-    assert sorted(first.output.split("\n")[:-1]) == [
+    assert sorted(first.stdout.split("\n")[:-1]) == [
         "carts: created", "deploy: created", "evaluation_done: created", "run_tests: created"]
+    assert "Jenkins 2.440.3 at " in first.output  # the credentials were checked first (stderr)
     assert sorted(standin.jobs) == ["carts", "deploy", "evaluation_done", "run_tests"]
 
     deploy = ElementTree.fromstring(standin.jobs["deploy"].config_xml.encode())
@@ -78,6 +79,8 @@ def test_sync_jobs_bad_input_changes_nothing(standin: JenkinsStandIn, tmp_path: 
     assert "deploy.xml: @NOPE@" in bad.output
     missing = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"))
     assert missing.exit_code == ExitCode.BAD_INPUT and "--repo-url" in missing.output
+    refused = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--repo-url", REPO, token="wrong")
+    assert refused.exit_code == ExitCode.INFRA and "401" in refused.output
     assert standin.jobs == {}
 
 
