@@ -284,7 +284,8 @@ def _walk_chain(shipyard: Path, tmp_path: Path) -> list[dict[str, Any]]:
     visited = [first]
     promote = dict(groovy.builds(groovy.read("evaluation_done")))["deploy"]
     assert (promote["STAGE"], promote["DEPLOYMENTSTRATEGY"]) == ("next.name", "next.deployment_strategy")
-    assert "when { expression { params.TESTSTRATEGY?.trim() as boolean } }" in groovy.stage_text(groovy.read("deploy"), "Trigger run_tests")
+    trigger_tests = groovy.stage_text(groovy.read("deploy"), "Trigger run_tests")
+    assert "when { expression { params.TESTSTRATEGY?.trim() as boolean } }" in trigger_tests
     while visited[-1]["test_strategy"]:  # deploy -> run_tests -> evaluation_done only with a test strategy
         # what evaluation-done writes into promotion.json's next_stage:
         nxt = subprocess.run(["pipeline-steps", "shipyard", "next-stage", "--shipyard", str(shipyard), "--stage",
