@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 import click
 
-from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
 from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
@@ -147,7 +147,11 @@ def trigger(url: str, user: str, token_env: str, token_file: str | None, request
     click.echo(f"{job}: build #{number} started", err=True)
     if not follow:
         return int(ExitCode.OK)
-    client.stream_console(job, number, lambda text: click.echo(text, nl=False), timeout_s=timeout, poll_s=poll)
+    try:
+        client.stream_console(job, number, lambda text: click.echo(text, nl=False), timeout_s=timeout, poll_s=poll)
+    except KeyboardInterrupt:
+        # Only the following stops: the build belongs to Jenkins and keeps running there.
+        raise AbortedError(f"stopped following {job} #{number}; the build continues on Jenkins") from None
     outcome = client.outcome(job, number, poll_s=poll)
     click.echo(f"{job} #{number}: {outcome.result} {outcome.url}")
     if outcome.tests is not None:

@@ -4,11 +4,16 @@ Aspects: sync-jobs creates the four jobs from jenkins/jobs with the placeholders
 XML-escaped, a second run changes nothing, an unknown placeholder or a missing --repo-url is
 bad input; trigger streams the console, prints the test summary and exits with the build's
 result code; the token (from env or --token-file) never appears in any output; malformed
--p pairs, a missing URL and an unknown job exit 2, refused credentials exit 4.
+-p pairs, a missing URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
+following (130) and leaves the build running on Jenkins.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -133,3 +138,20 @@ def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None
                                   env={"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": ""})
     assert no_token.exit_code == ExitCode.BAD_INPUT and "API token" in no_token.output
     assert all(not job.builds for job in standin.jobs.values())
+
+
+def test_ctrl_c_stops_following_with_130_and_leaves_the_build_running(standin: JenkinsStandIn) -> None:
+    sync(standin)
+    standin.script("deploy", BuildScript(console=["+ pipeline-steps deploy"], duration_s=30))
+    env = dict(os.environ, JENKINS_URL=standin.url, JENKINS_USER="admin", JENKINS_API_TOKEN=TOKEN)
+    proc = subprocess.Popen(["pipeline-steps", "jenkins", "trigger", "deploy", "--poll", "0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not standin.jobs["deploy"].builds and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # into the console loop
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == ExitCode.ABORTED, err
+    assert "the build continues on Jenkins" in err
+    assert standin.jobs["deploy"].builds[0].building

@@ -276,3 +276,15 @@ def test_a_warning_waits_for_the_input_step(jenkins: Jenkins, tmp_path: Path, an
     assert after == [0 if answer == "approve" else 1]
     if answer == "approve":
         assert live_tag(jenkins, "production")[0] == "1.0.0"
+
+
+def test_service_version_step_tags_the_build_with_git_describe(tmp_path: Path) -> None:
+    repo = tmp_path / "service-repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    (repo / "README").write_text("carts\n")
+    for args in (["init", "-q"], ["add", "README"], ["commit", "-q", "-m", "v1"], ["tag", "1.2.3"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    script = next(s.script for s in groovy.shell_steps(groovy.read("examples/carts/Jenkinsfile")) if s.label == "version")
+    out = subprocess.run(["/bin/sh", "-xe", "-c", script], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1.2.3"  # the Jenkinsfile's VERSION_TAG when the TAG parameter is empty
