@@ -15,7 +15,7 @@ is tested against this. What it keeps from the real server:
 * ``job/X/B/stop`` aborts a running build; unknown jobs and builds answer 404.
 
 How a build of a job ends is scripted by tests with ``BuildScript`` (result, console lines
-released over ``duration_s``, test cases).
+released over ``duration_s``, test cases). The JSON bodies are in ``standins/jenkins_payloads.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
+
+from standins.jenkins_payloads import build_info, job_info, param_values, test_report
 
 VERSION = "2.440.3"
 CRUMB_FIELD = "Jenkins-Crumb"
@@ -293,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner.advance(item)
         payload: dict[str, Any] = {
             "id": item.id, "task": {"name": item.job, "url": f"{owner.url}job/{item.job}/"},
-            "actions": [{"_class": "hudson.model.ParametersAction", "parameters": _param_values(item.params)}],
+            "actions": [{"_class": "hudson.model.ParametersAction", "parameters": param_values(item.params)}],
             "blocked": False, "stuck": False, "inQueueSince": 0,
         }
         if item.build is None:
@@ -324,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
             return
         if rest == "api/json":
-            self._json(_job_info(owner, job))
+            self._json(job_info(owner, job))
         elif rest == "config.xml":
             if method == "POST":
                 job.config_xml = body.decode("utf-8")
@@ -353,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         if what == "":
             self._send(200, f"<html>{job.name} #{build.number}</html>", "text/html;charset=utf-8")
         elif what == "api/json":
-            self._json(_build_info(self.owner, build))
+            self._json(build_info(self.owner, build))
         elif what == "consoleText":
             self._send(200, build.log())
         elif what == "logText/progressiveText":
@@ -367,54 +369,10 @@ class _Handler(BaseHTTPRequestHandler):
             if build.building or build.script.tests is None:
                 self._not_found()
             else:
-                self._json(_test_report(build.script.tests))
+                self._json(test_report(build.script.tests))
         elif what == "stop" and method == "POST":
             if build.building:
                 build.aborted_at = build.elapsed()
             self._send(302, headers={"Location": f"{self.owner.url}job/{job.name}/{build.number}/"})
         else:
             self._not_found()
-
-
-def _param_values(params: dict[str, str]) -> list[dict[str, str]]:
-    return [{"_class": "hudson.model.StringParameterValue", "name": k, "value": v} for k, v in sorted(params.items())]
-
-
-def _job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
-    url = f"{owner.url}job/{job.name}/"
-    builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number, "url": f"{url}{b.number}/"}
-              for b in reversed(job.builds)]
-    return {
-        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name, "fullName": job.name, "url": url,
-        "buildable": True, "builds": builds, "lastBuild": builds[0] if builds else None,
-        "nextBuildNumber": len(job.builds) + 1,
-        "inQueue": any(i.job == job.name and i.build is None for i in owner.queue.values()),
-        "property": [{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": [
-            {"_class": "hudson.model.StringParameterDefinition", "name": n, "type": "StringParameterDefinition"}
-            for n in job.parameter_names()]}],
-    }
-
-
-def _build_info(owner: JenkinsStandIn, build: Build) -> dict[str, Any]:
-    return {
-        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": build.number, "id": str(build.number),
-        "url": f"{owner.url}job/{build.job}/{build.number}/", "displayName": f"#{build.number}",
-        "fullDisplayName": f"{build.job} #{build.number}", "building": build.building, "result": build.result,
-        "duration": 0 if build.building else int(build.script.duration_s * 1000),
-        "estimatedDuration": int(build.script.duration_s * 1000), "timestamp": int(time.time() * 1000),
-        "actions": [{"_class": "hudson.model.ParametersAction", "parameters": _param_values(build.params)}],
-    }
-
-
-def _test_report(tests: list[tuple[str, str, str]]) -> dict[str, Any]:
-    suites: dict[str, list[dict[str, Any]]] = {}
-    for suite, case, status in tests:
-        suites.setdefault(suite, []).append({
-            "className": suite, "name": case, "status": status, "duration": 0.01,
-            "errorDetails": "threshold breached" if status == "FAILED" else None, "skipped": status == "SKIPPED"})
-    statuses = [t[2] for t in tests]
-    return {
-        "_class": "hudson.tasks.junit.TestResult", "duration": 0.01 * len(tests), "empty": not tests,
-        "failCount": statuses.count("FAILED"), "passCount": statuses.count("PASSED"), "skipCount": statuses.count("SKIPPED"),
-        "suites": [{"name": name, "cases": cases, "duration": 0.0} for name, cases in suites.items()],
-    }
