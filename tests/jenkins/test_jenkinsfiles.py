@@ -278,7 +278,8 @@ def _walk_chain(shipyard: Path, tmp_path: Path) -> list[dict[str, Any]]:
     shutil.copy(shipyard, tmp_path / "svc" / "shipyard.yaml")
     (tmp_path / "service").unlink(missing_ok=True)
     (tmp_path / "service").symlink_to(tmp_path / "svc")
-    first = json.loads(_shell_stdout(_step("Jenkinsfiles/Jenkinsfile.service", "first stage"), {"SERVICE_PATH": "svc"}, tmp_path))
+    first_stage = _step("Jenkinsfiles/Jenkinsfile.service", "first stage")
+    first = json.loads(_shell_stdout(first_stage, {"SERVICE_PATH": "svc", "SHIPYARD": "shipyard.yaml"}, tmp_path))
     service_build = dict(groovy.builds(groovy.read("Jenkinsfiles/Jenkinsfile.service")))["deploy"]
     assert (service_build["STAGE"], service_build["TESTSTRATEGY"]) == ("first.name", "first.test_strategy ?: ''")
     visited = [first]
@@ -293,7 +294,7 @@ def _walk_chain(shipyard: Path, tmp_path: Path) -> list[dict[str, Any]]:
         if not nxt:
             break
         visited.append(json.loads(_shell_stdout(_step("Jenkinsfiles/evaluation_done", "next stage"),
-                                                {"NEXT_STAGE": nxt}, tmp_path)))
+                                                {"NEXT_STAGE": nxt, "SHIPYARD": "shipyard.yaml"}, tmp_path)))
     return visited
 
 
@@ -346,3 +347,16 @@ def test_environment_the_jenkinsfiles_read_is_set_by_casc_jenkins_or_the_file_it
         declared = {p.name for p in groovy.parameters(text)}
         unknown = (read | shell) - own - casc_env - JENKINS_ENV - declared - {"KUBECONFIG", "DT_API_TOKEN"}
         assert unknown == set(), f"{path}: {unknown}"
+
+
+def test_carts_sample_defaults_find_service_and_shipyard(tmp_path: Path) -> None:
+    """With the carts Jenkinsfile's defaults, the jobs find examples/carts and the project shipyard."""
+    defaults = {p.name: p.default for p in groovy.parameters(groovy.read("examples/carts/Jenkinsfile"))}
+    env = {"SERVICE_PATH": defaults["SERVICE_PATH"], "SHIPYARD": defaults["SHIPYARD"], "SERVICE_REPO": "", "OUT_DIR": "out"}
+    first = json.loads(_shell_stdout(_step("examples/carts/Jenkinsfile", "first stage"), env, ROOT))
+    assert first["name"] == "dev"
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # a deploy job's workspace: a checkout of this repository
+    _shell_stdout(_step("Jenkinsfiles/deploy", "service files"), env, tmp_path)
+    staging = json.loads(_shell_stdout(_step("Jenkinsfiles/deploy", "stage config"), dict(env, STAGE="staging"), tmp_path))
+    assert staging["deployment_strategy"] == "blue_green_service"
+    assert (tmp_path / "service" / "service.yaml").is_file()

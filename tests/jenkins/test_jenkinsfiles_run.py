@@ -96,7 +96,7 @@ class Jenkins:
             "DEPLOYMENTSTRATEGY": first["deployment_strategy"], "STAGE": first["name"], "SERVICE": params["SERVICE"],
             "IMAGE": env["ARTIFACT_IMAGE"], "TAG": env["VERSION_TAG"], "KEPTNCONTEXT": "ctx-" + params["TAG"],
             "PLATFORM": params["PLATFORM"], "SERVICE_REPO": "", "SERVICE_REVISION": "",
-            "SERVICE_PATH": params["SERVICE_PATH"]})
+            "SERVICE_PATH": params["SERVICE_PATH"], "SHIPYARD": params["SHIPYARD"]})
 
     def deploy(self, params: dict[str, str]) -> dict[str, str] | None:
         path, ws = "Jenkinsfiles/deploy", self.workspace("deploy")
@@ -113,7 +113,7 @@ class Jenkins:
         return passed(path, "run_tests", {
             **{k: params[k] for k in ("GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "STAGE", "SERVICE",
                                       "IMAGE", "TAG", "KEPTNCONTEXT", "PLATFORM", "SERVICE_REPO", "SERVICE_REVISION",
-                                      "SERVICE_PATH")},
+                                      "SERVICE_PATH", "SHIPYARD")},
             "TIMESTAMP": deployment.get("finished_at") or "", "COLOUR": deployment.get("colour") or "",
             "PREVIOUS_COLOUR": deployment.get("previous_colour") or "",
             "WEIGHTS_BEFORE": f"{before['blue']}/{before['green']}" if before else "",
@@ -142,7 +142,7 @@ class Jenkins:
         return passed(path, "evaluation_done", {
             **{k: params[k] for k in ("GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "STAGE", "SERVICE",
                                       "IMAGE", "TAG", "KEPTNCONTEXT", "PLATFORM", "SERVICE_REPO", "SERVICE_REVISION",
-                                      "SERVICE_PATH", "COLOUR", "PREVIOUS_COLOUR", "WEIGHTS_BEFORE")},
+                                      "SERVICE_PATH", "SHIPYARD", "COLOUR", "PREVIOUS_COLOUR", "WEIGHTS_BEFORE")},
             "VERDICT": verdict, "EVALUATIONPASSED": "true" if verdict == "pass" else "false"})
 
     def evaluation_done(self, params: dict[str, str]) -> tuple[int, dict[str, str] | None]:
@@ -161,7 +161,7 @@ class Jenkins:
         nxt = json.loads(self.ok(path, "next stage", dict(params, NEXT_STAGE=promotion["next_stage"]), ws))
         return code, passed(path, "deploy", {
             **{k: params[k] for k in ("GITHUBORG", "PROJECT", "SERVICE", "IMAGE", "TAG", "KEPTNCONTEXT", "PLATFORM",
-                                      "SERVICE_REPO", "SERVICE_REVISION", "SERVICE_PATH")},
+                                      "SERVICE_REPO", "SERVICE_REVISION", "SERVICE_PATH", "SHIPYARD")},
             "TESTSTRATEGY": nxt["test_strategy"] or "", "DEPLOYMENTSTRATEGY": nxt["deployment_strategy"], "STAGE": nxt["name"]})
 
     def deliver(self, params: dict[str, str]) -> list[str]:
@@ -243,7 +243,8 @@ def live_tag(jenkins: Jenkins, stage: str) -> tuple[str, dict[str, str]]:
 
 
 def test_jenkinsfile_steps_deliver_a_good_version_and_stop_a_slow_one(jenkins: Jenkins, tmp_path: Path) -> None:
-    base = {"GITHUBORG": "sockshop-org", "PROJECT": "sockshop", "SERVICE": "carts", "PLATFORM": "local"}
+    base = {"GITHUBORG": "sockshop-org", "PROJECT": "sockshop", "SERVICE": "carts", "PLATFORM": "local",
+            "SHIPYARD": "shipyard.yaml"}
     v1 = make_service(tmp_path, "v1", delay_ms=0)
     assert jenkins.deliver(dict(base, TAG="1.0.0", SERVICE_PATH=str(v1))) == ["dev", "staging", "production"]
     assert all(code == 0 for job, _, label, code in jenkins.log if label != "pipeline-steps report"), jenkins.log
@@ -267,7 +268,7 @@ def test_a_warning_waits_for_the_input_step(jenkins: Jenkins, tmp_path: Path, an
     jenkins.approval_answer = answer
     svc = make_service(tmp_path, "v1", delay_ms=0, shipyard=MANUAL_ON_WARNING, perfspec=WARNING_PERFSPEC)
     params = {"GITHUBORG": "", "PROJECT": "sockshop", "SERVICE": "carts", "PLATFORM": "local", "TAG": "1.0.0",
-              "SERVICE_PATH": str(svc)}
+              "SERVICE_PATH": str(svc), "SHIPYARD": "shipyard.yaml"}
     assert jenkins.deliver(params) == reached
     codes = [(stage, label, code) for _, stage, label, code in jenkins.log if stage == "staging"]
     assert ("staging", "pipeline-steps evaluate", 3) in codes, "the gate's WARNING (exit 3): the build turns UNSTABLE"
