@@ -38,7 +38,7 @@ KEPTN_PARAMS = ["GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "S
                 "KEPTNCONTEXT"]
 SETTINGS = {"APPROVAL_TIMEOUT_MINUTES"}
 """Parameters that configure one job (with a default) rather than describe the delivery; not passed on."""
-SHIPYARD = ROOT.parent / "shared" / "reference" / "fixtures" / "keptn02" / "examples" / "onboarding-carts" / "shipyard.yaml"
+SHIPYARD = ROOT / "tests" / "chain" / "fixtures" / "shipyard.yaml"
 
 
 def _linter() -> str:
