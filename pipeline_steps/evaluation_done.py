@@ -20,13 +20,13 @@ between "gate failed" and "weights flipped" finishes the rollback.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.context import StageContext
 from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.files import read_json
 from pipeline_steps.platforms.base import Platform, Weights, other_colour
 from pipeline_steps.shipyard import Stage
 
@@ -57,13 +57,7 @@ class DeploymentFacts:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DeploymentFacts:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise BadInputError(str(path), None, f"cannot read: {err.strerror}") from err
-        except json.JSONDecodeError as err:
-            raise BadInputError(str(path), None, f"invalid JSON at line {err.lineno}: {err.msg}") from err
-        return cls.from_json(data, str(path))
+        return cls.from_json(read_json(path), str(path))
 
     def to_json(self) -> dict[str, Any]:
         return {

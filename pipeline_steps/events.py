@@ -9,7 +9,6 @@ every value as a string and ``//`` comments appear in the documented examples).
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from pipeline_steps.context import StageContext
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import parse_json, read_text, write_json
 
 PREFIX = "sh.keptn.events."
 TYPES = ("new-artefact", "configuration-changed", "deployment-finished", "tests-finished", "evaluation-done", "problem")
@@ -99,25 +99,13 @@ def make_event(name: str, ctx: StageContext, source: str, **extra: Any) -> Event
 
 def write_event(out_dir: str | Path, event: Event) -> Path:
     """Write ``OUT/events/<name>.json`` atomically (a re-run overwrites, never half-writes)."""
-    path = Path(out_dir) / "events" / f"{event.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(event.to_json(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json(Path(out_dir) / "events" / f"{event.name}.json", event.to_json())
 
 
 def read_event(path: str | Path) -> Event:
     """Parse and validate an event file; errors name the file and the field."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    try:
-        raw = json.loads(_strip_line_comments(text))
-    except json.JSONDecodeError as err:
-        raise BadInputError(source, None, f"invalid JSON at line {err.lineno}: {err.msg}") from err
+    raw = parse_json(_strip_line_comments(read_text(path)), source)
     if not isinstance(raw, dict):
         raise BadInputError(source, None, "must be a JSON object (a CloudEvent)")
     if str(raw.get("specversion", "")) not in ("0.2", "1.0"):

@@ -176,11 +176,6 @@ def write_record(record: DeploymentRecord, path: str | Path) -> Path:
 
 def read_record(path: str | Path) -> DeploymentRecord:
     """Read ``deployment.json``; a missing or malformed file is bad input naming the file."""
-    source = str(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    except json.JSONDecodeError as err:
-        raise BadInputError(source, None, f"invalid JSON: {err.msg} at line {err.lineno}") from err
-    return DeploymentRecord.from_dict(data, source)
+    from pipeline_steps.files import read_json
+
+    return DeploymentRecord.from_dict(read_json(path), str(path))

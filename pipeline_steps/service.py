@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline_steps.errors import BadInputError, parser_problem
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import read_yaml
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,7 @@ def load_service(path: str | Path) -> ServiceSpec:
     """Parse ``service.yaml``; errors name the file and the field."""
     path = Path(path)
     source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise BadInputError(source, None, "must be a mapping")
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline_steps.context import DEPLOYMENT_STRATEGIES, DNS_LABEL
-from pipeline_steps.errors import BadInputError, parser_problem
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import read_yaml
 
 APPROVALS = ("automatic", "manual")
 SWITCHES = ("before_tests", "after_gate")
@@ -89,14 +88,7 @@ class Shipyard:
 
 def load_shipyard(path: str | Path) -> Shipyard:
     """Read and validate a shipyard file."""
-    source = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
-    return parse_shipyard(raw, source, base_dir=Path(path).resolve().parent)
+    return parse_shipyard(read_yaml(path), str(path), base_dir=Path(path).resolve().parent)
 
 
 def parse_shipyard(raw: Any, source: str, base_dir: Path) -> Shipyard:

@@ -115,13 +115,10 @@ class TestRun:
 
 def read_testrun(path: Path) -> TestRun:
     """Parse ``testrun.json``; errors name the file and the field."""
+    from pipeline_steps.files import read_json
+
     source = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    except json.JSONDecodeError as err:
-        raise BadInputError(source, None, f"invalid JSON: {err}") from err
+    data = read_json(path)
     if not isinstance(data, dict):
         raise BadInputError(source, None, "must be an object")
     if data.get("schema") != SCHEMA:

@@ -6,7 +6,6 @@ Only click and our light modules are imported at module level; the step (and wit
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,9 @@ def parse_time(text: str, flag: str) -> float:
 
 
 def read_testrun(path: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(path, None, f"cannot read: {err.strerror}") from err
-    except ValueError as err:
-        raise BadInputError(path, None, f"invalid JSON: {err}") from err
+    from pipeline_steps.files import read_json
+
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise BadInputError(path, None, "must be a JSON object")
     return doc

@@ -83,12 +83,9 @@ def _verdict(options: dict[str, Any], event: Any, truthy: Any) -> str:
         return str(options["verdict"])
     path = options.get("evaluation_file")
     if path:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise BadInputError(path, None, f"cannot read: {err.strerror}") from err
-        except json.JSONDecodeError as err:
-            raise BadInputError(path, None, f"invalid JSON at line {err.lineno}: {err.msg}") from err
+        from pipeline_steps.files import read_json
+
+        data = read_json(path)
         value = data.get("verdict") or data.get("result") if isinstance(data, dict) else None
         if not isinstance(value, str):
             raise BadInputError(path, "verdict", "missing: expected PASS, WARNING, FAIL or ERROR")

@@ -8,7 +8,6 @@ query runs or any history is written. Quirks that change verdicts are kept (docs
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,14 +56,9 @@ def _is_number(value: Any) -> bool:
 
 def load_perfspec(path: Path | str) -> PerfSpec:
     """Parse ``path``; raise ``BadInputError(file, field, why)`` for the first problem found."""
-    name = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(name, None, f"cannot read: {err.strerror}") from err
-    except ValueError as err:
-        raise BadInputError(name, None, f"invalid JSON: {err}") from err
-    return parse_perfspec(doc, name)
+    from pipeline_steps.files import read_json
+
+    return parse_perfspec(read_json(path), str(path))
 
 
 def parse_perfspec(doc: Any, name: str) -> PerfSpec:

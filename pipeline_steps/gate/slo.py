@@ -75,10 +75,9 @@ class SloSpec:
 def _read_yaml(path: Path | str) -> tuple[Any, str]:
     import yaml
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise BadInputError(str(path), None, f"cannot read: {err.strerror}") from err
+    from pipeline_steps.files import read_text
+
+    text = read_text(path)
     try:
         return yaml.safe_load(text), text
     except yaml.YAMLError as err:

@@ -35,8 +35,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.load.jsonpath import JsonPath, JsonPathSyntaxError, parse_jsonpath
 
@@ -126,14 +124,9 @@ class Workload:
 
 def load_workload(path: str | Path) -> Workload:
     """Read and validate a workload file; raise ``BadInputError`` naming file and field."""
-    source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInputError(source, None, f"cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise BadInputError(source, None, f"invalid YAML: {err}") from err
-    return parse_workload(data, source)
+    from pipeline_steps.files import read_yaml
+
+    return parse_workload(read_yaml(path), str(path))
 
 
 def parse_workload(data: Any, source: str) -> Workload:
