@@ -83,3 +83,18 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     assert pids, "the platform recorded no processes"
     alive = sorted(pid for pid in pids if pid_alive(pid))
     assert alive == [], f"still running after local down: {alive}"
+
+
+def test_without_prometheus_the_gate_judges_the_load_test(tmp_path: Path) -> None:
+    settings = DemoSettings(workdir=tmp_path, source=EXAMPLES / "carts", shipyard=EXAMPLES / "shipyard.yaml",
+                            test_duration=4, users=5, use_prometheus=False)
+    lines: list[str] = []
+    code = play(settings, lines.append)
+    story = "\n".join(lines)
+    assert code == 0, story
+    assert "No Prometheus (asked for)" in story
+    evaluation = json.loads((tmp_path / "out/0.6.1/staging/evaluation.json").read_text())
+    indicator = evaluation["indicators"][0]
+    assert evaluation["verdict"] == "FAIL" and indicator["source"].lower() == "testrun"
+    assert indicator["value"] >= 800 and indicator["status"] == "fail"
+    assert json.loads((tmp_path / "out/0.6.2/chain.json").read_text())["reached"] == "production"
