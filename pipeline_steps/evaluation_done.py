@@ -151,7 +151,9 @@ def _roll_back(ctx: StageContext, verdict: str, facts: DeploymentFacts, stage: S
         if target is None or target.of(facts.colour) == 100:
             platform.mark(ctx, facts.colour, "failed")
             return Decision("rollback", verdict, "", f"{reason}; no previous version to route back to", current, code)
-        weights = current if current == target else platform.set_weights(ctx, target)
+        moved = current != target
+        weights = platform.set_weights(ctx, target) if moved else current
         platform.mark(ctx, facts.colour, "failed")
     back_to = weights.live if weights and weights.live else other_colour(facts.colour)
-    return Decision("rollback", verdict, "", f"{reason}; traffic back to {back_to} ({weights})", weights, code)
+    where = f"traffic back to {back_to}" if moved else f"traffic stays on {back_to}"
+    return Decision("rollback", verdict, "", f"{reason}; {where} ({weights})", weights, code)

@@ -88,6 +88,7 @@ def test_second_run_changes_nothing() -> None:
     platform.calls.clear()
     second = evaluation_done(ctx, "fail", facts, STAGING, PRODUCTION, platform)
     assert _writes(platform) == [] and second.weights == first.weights == Weights(100, 0)
+    assert "traffic back to blue" in first.reason and "traffic stays on blue" in second.reason
 
 
 def test_rerun_finishes_a_rollback_that_crashed_before_the_flip() -> None:
