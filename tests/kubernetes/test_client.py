@@ -1,7 +1,8 @@
 """Where the platform gets its cluster from, and what its errors look like.
 
 Aspects: ``--context`` picks a context from a kubeconfig with several; an unknown context is
-bad input naming the file and context (no credentials in the message); without a kubeconfig but
+bad input naming the file and context (no credentials in the message); a kubeconfig that is
+not YAML or not a kubeconfig is bad input naming the file, without its text; without a kubeconfig but
 inside a pod the service account is used (https to KUBERNETES_SERVICE_HOST with the pod token);
 with neither it is bad input; the client's exceptions never escape (500 and a refused
 connection become KubeApiError, an InfrastructureError, exit 4) and the token never shows.
@@ -75,3 +76,14 @@ def test_in_cluster_config_when_no_kubeconfig(tmp_path: Path, monkeypatch: pytes
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(BadInputError, match="no kubeconfig"):
         api_client(None, None)
+
+
+@pytest.mark.parametrize("text", [f"users:\n- name: u\n  user: {{token: {TOKEN}\ncontexts: [\n",
+                                  f"- {TOKEN}\n- a list\n"])
+def test_malformed_kubeconfig_is_bad_input_without_its_text(tmp_path: Path, text: str) -> None:
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInputError) as err:
+        api_client(str(kubeconfig), None)
+    assert str(err.value).startswith(f"{kubeconfig}: is not a valid kubeconfig") and TOKEN not in str(err.value)
+    assert err.value.exit_code == 2 and err.value.__cause__ is None

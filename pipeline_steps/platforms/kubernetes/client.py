@@ -33,6 +33,7 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
     """An ``ApiClient`` from ``kubeconfig`` (else ``$KUBECONFIG`` / ``~/.kube/config``), with
     ``context``; inside a pod without a kubeconfig, the pod's service account."""
     import urllib3
+    import yaml
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -50,6 +51,13 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
         # The message names what is wrong (missing context, bad file) but never credentials.
         source = kubeconfig or os.environ.get("KUBECONFIG") or str(default_file)
         raise BadInputError(source, f"context {context}" if context else None, str(err).splitlines()[0][:200]) from err
+    except (yaml.YAMLError, TypeError, AttributeError, KeyError, ValueError) as err:
+        # A file that is not YAML, or YAML that is not a kubeconfig, makes the loader fail with
+        # these; only the position is shown, never the text (it could hold a token).
+        source = kubeconfig or os.environ.get("KUBECONFIG") or str(default_file)
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise BadInputError(source, None, f"is not a valid kubeconfig: {type(err).__name__}{where}") from None
     # Retry only failed connects; a read timeout on a write must surface, not be replayed blindly.
     cfg.retries = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0)
     return client.ApiClient(cfg)
