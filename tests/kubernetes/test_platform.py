@@ -5,11 +5,13 @@ Gateway and a 100/0 route, labelled app.kubernetes.io/*; the next deploy replace
 colour and flips after it is available; the flip touches only this service's route (a user's
 other routes and hosts stay) and is read, write, read-back; idempotent switch writes nothing;
 weight to an unavailable colour is refused; status shows versions, readiness, reasons and
-marks; the Lease lock refuses a live holder, takes over a stale one and is released.
+marks; the Lease lock refuses a live holder, takes over a stale one and is released; a deploy
+whose strategy does not fit the live route (direct <-> blue/green) is refused with nothing written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -165,3 +167,16 @@ def test_redeploy_keeps_user_edits_to_istio_objects(api: KubeApiStandIn, platfor
     stored(api, "destinationrules", "carts", "networking.istio.io")["spec"]["trafficPolicy"] = policy
     deploy(platform, bg("2"), SERVICE, tmp_path / "d2.json")
     assert stored(api, "destinationrules", "carts", "networking.istio.io")["spec"]["trafficPolicy"] == policy
+
+
+@pytest.mark.parametrize("first", ["direct", "blue_green_service"])
+def test_strategy_change_is_refused_without_writes(api: KubeApiStandIn, platform: KubernetesPlatform, tmp_path: Path,
+                                                   first: str) -> None:
+    then = "direct" if first == "blue_green_service" else "blue_green_service"
+    deploy(platform, dataclasses.replace(bg("1"), deployment_strategy=first), SERVICE, tmp_path / "d1.json")
+    before = {key: obj["metadata"]["resourceVersion"] for key, obj in api.store.objects.items()}
+    with pytest.raises(ConflictError, match=f"blue/green route for carts, but this deploy's strategy is {then}: "
+                                            "nothing was changed"):
+        deploy(platform, dataclasses.replace(bg("2"), deployment_strategy=then), SERVICE, tmp_path / "d2.json")
+    assert {key: obj["metadata"]["resourceVersion"] for key, obj in api.store.objects.items()} == before
+    assert not (tmp_path / "d2.json").exists()

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from pipeline_steps.context import StageContext
-from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
+from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights, other_colour
 from pipeline_steps.platforms.kubernetes.chart import colour_of, render, values_for
@@ -22,7 +22,7 @@ from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiErr
 from pipeline_steps.platforms.kubernetes.lease import lease_lock
 from pipeline_steps.platforms.kubernetes.objects import Objects
 from pipeline_steps.platforms.kubernetes.readiness import MARK_LABEL, colour_state, deadline_exceeded, pod_reasons
-from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights
+from pipeline_steps.platforms.kubernetes.routes import RouteEditor, find_route, route_weights
 from pipeline_steps.service import ServiceSpec
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
@@ -89,7 +89,17 @@ class KubernetesPlatform:
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
         if ctx.blue_green and colour not in COLOURS:
             raise BadInputError("colour", None, f"{colour!r} is not blue or green")
-        vs_exists = ctx.blue_green and self.routes.read(ctx, ctx.service) is not None
+        vs = self.routes.read(ctx, ctx.service)
+        if vs is not None and (find_route(vs, ctx) is not None) != ctx.blue_green:
+            # A strategy change (or a route someone rewrote): re-applying would leave the old route
+            # in charge, so traffic would never follow the colours. Moving it now, before the new
+            # Deployments are available, would serve errors; so stop before writing anything.
+            raise ConflictError(BACKEND, f"VirtualService {ctx.service} in {ctx.namespace} "
+                                         f"{'has' if not ctx.blue_green else 'has no'} blue/green route for "
+                                         f"{ctx.service}, but this deploy's strategy is {ctx.deployment_strategy}: "
+                                         "nothing was changed; to change the strategy, delete the VirtualService "
+                                         "and the old strategy's Deployments, then deploy again")
+        vs_exists = ctx.blue_green and vs is not None
         weights = Weights.all_to(colour) if colour in COLOURS else None
         objects = render(values_for(ctx, service, weights), ctx.namespace)
         self.objects.ensure_namespace(ctx.namespace, {"istio-injection": "enabled",
