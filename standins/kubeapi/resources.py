@@ -25,6 +25,8 @@ class Resource:
     short_names: tuple[str, ...] = ()
     status_subresource: bool = False
     """If true, the main resource ignores ``status`` changes and ``/status`` ignores everything else."""
+    unconditional_update: bool = True
+    """False for custom resources: a PUT must carry ``metadata.resourceVersion`` (built-in kinds may omit it)."""
 
     @property
     def singular(self) -> str:
@@ -47,11 +49,11 @@ RESOURCES: tuple[Resource, ...] = (
              status_subresource=True),
     Resource("coordination.k8s.io", ("v1",), "leases", "Lease", namespaced=True),
     Resource(ISTIO, ("v1", "v1beta1"), "virtualservices", "VirtualService", namespaced=True, short_names=("vs",),
-             status_subresource=True),
+             status_subresource=True, unconditional_update=False),
     Resource(ISTIO, ("v1", "v1beta1"), "destinationrules", "DestinationRule", namespaced=True, short_names=("dr",),
-             status_subresource=True),
+             status_subresource=True, unconditional_update=False),
     Resource(ISTIO, ("v1", "v1beta1"), "gateways", "Gateway", namespaced=True, short_names=("gw",),
-             status_subresource=True),
+             status_subresource=True, unconditional_update=False),
 )
 
 

@@ -165,12 +165,16 @@ class KubeApiStandIn:
         if r.name is None:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed on a collection")
         if method == "PUT":
+            if not r.res.unconditional_update and not ((body or {}).get("metadata") or {}).get("resourceVersion"):
+                # Custom resources (unlike Deployments, Services, Leases) refuse a PUT without one.
+                raise ApiError(422, "Invalid", f'{r.res.kind}.{r.res.group} "{r.name}" is invalid: '
+                               "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update")
             return 200, st.update(r.res, r.namespace or "", r.name, r.version, r.subresource, lambda _old: body)
         if method == "PATCH":
             return 200, st.update(r.res, r.namespace or "", r.name, r.version, r.subresource,
                                   _patcher(r.res, content_type, body))
         if method == "DELETE":
-            return 200, st.delete(r.res, r.namespace or "", r.name)
+            return 200, st.delete(r.res, r.namespace or "", r.name, (body or {}).get("preconditions") or {})
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
 
 

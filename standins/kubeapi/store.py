@@ -5,7 +5,10 @@ create and ignores resourceVersion): create answers 201 and 409 AlreadyExists; a
 a stale ``metadata.resourceVersion`` (PUT or patch) answers 409 Conflict; a write that changes
 nothing keeps the resourceVersion; ``metadata.generation`` moves only when ``spec`` changes; the
 main resource ignores ``status`` and ``/status`` ignores everything else; a namespaced create in
-a missing namespace answers 404. Errors are ``ApiError``s that the server turns into ``Status``.
+a missing namespace answers 404; a create carrying a resourceVersion is refused (500, as
+etcd3 storage does) and so is one whose namespace differs from the URL's (400); custom resources
+refuse a PUT without resourceVersion (422); a delete whose preconditions fail answers 409.
+Errors are ``ApiError``s that the server turns into ``Status``.
 """
 
 from __future__ import annotations
@@ -91,6 +94,11 @@ class Store:
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise ApiError(400, "BadRequest", "the body must be an object with metadata")
         meta = body["metadata"]
+        if meta.get("resourceVersion"):
+            raise ApiError(500, "InternalError", "resourceVersion should not be set on objects to be created")
+        if res.namespaced and meta.get("namespace") not in (None, "", namespace):
+            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                              "sent on the request")
         name = meta.get("name") or (meta.get("generateName", "") + uuid.uuid4().hex[:5] if meta.get("generateName") else "")
         if not name:
             raise ApiError(422, "Invalid", f"{res.kind}: metadata.name: Required value", _details(res, ""))
@@ -146,11 +154,19 @@ class Store:
                 self._notify(res, merged)
             return self._present(res, self.objects[key], version)
 
-    def delete(self, res: Resource, namespace: str, name: str) -> Obj:
+    def delete(self, res: Resource, namespace: str, name: str, preconditions: dict[str, Any] | None = None) -> Obj:
+        """Delete; ``preconditions`` (DeleteOptions: ``uid``, ``resourceVersion``) that do not hold answer 409."""
         with self.lock:
             key = (res.group, res.plural, namespace if res.namespaced else "", name)
             if key not in self.objects:
                 raise ApiError(404, "NotFound", f'{_qualified(res)} "{name}" not found', _details(res, name))
+            meta = self.objects[key]["metadata"]
+            for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                wanted = (preconditions or {}).get(field)
+                if wanted and wanted != meta.get(field):
+                    raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(res)} "{name}": '
+                                   f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: "
+                                   f"{meta.get(field)}", _details(res, name))
             del self.objects[key]
             return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": _details(res, name)}

@@ -5,7 +5,9 @@ Aspects: 201 on create and 409 AlreadyExists; 404 for a missing object and a mis
 resourceVersion; generation moves with spec only; the status subresource is separate; label
 selectors (=, !=, in, notin, exists, !exists); merge, JSON (with a failing test -> 422) and
 strategic patches (415 for custom resources); Status objects in the real shape; v1 and v1beta1
-Istio objects share storage; fault hooks (500, callback); kubectl get and patch work.
+Istio objects share storage; fault hooks (500, callback); kubectl get and patch work; a custom
+resource refuses a PUT without resourceVersion (422) where a Deployment accepts it; a create
+carrying a resourceVersion or another namespace is refused; delete preconditions (409).
 """
 
 from __future__ import annotations
@@ -203,3 +205,40 @@ def test_patch_and_selector_semantics_table() -> None:
         assert selector_matches(parse_selector(selector), labels) is expected, selector
     with pytest.raises(ValueError):
         parse_selector("!app=web")
+
+
+def test_unconditional_update_create_rules_and_delete_preconditions(kubeconfig: Path) -> None:
+    core, apps, custom = clients(kubeconfig)
+    core.create_namespace({"metadata": {"name": "demo"}})
+    vs = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "vs"},
+          "spec": {"hosts": ["a"]}}
+    custom.create_namespaced_custom_object("networking.istio.io", "v1", "demo", "virtualservices", vs)
+    with pytest.raises(client.ApiException) as no_rv:
+        custom.replace_namespaced_custom_object("networking.istio.io", "v1", "demo", "virtualservices", "vs",
+                                                {**vs, "spec": {"hosts": ["b"]}})
+    assert no_rv.value.status == 422 and "must be specified for an update" in status_of(no_rv.value)["message"]
+    apps.create_namespaced_deployment("demo", deployment("web"))
+    replaced = apps.replace_namespaced_deployment("web", "demo", deployment("web", {"x": "1"}))  # built-in: allowed
+    assert replaced.metadata.labels == {"x": "1"}
+
+    with_rv = deployment("other")
+    with_rv["metadata"]["resourceVersion"] = "5"
+    with pytest.raises(client.ApiException) as created_rv:
+        apps.create_namespaced_deployment("demo", with_rv)
+    assert created_rv.value.status == 500
+    elsewhere = deployment("other")
+    elsewhere["metadata"]["namespace"] = "prod"
+    with pytest.raises(client.ApiException) as mismatch:
+        apps.create_namespaced_deployment("demo", elsewhere)
+    assert mismatch.value.status == 400 and "does not match the namespace" in status_of(mismatch.value)["message"]
+
+    rv = replaced.metadata.resource_version
+    stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=str(int(rv) - 1)))
+    with pytest.raises(client.ApiException) as precondition:
+        apps.delete_namespaced_deployment("web", "demo", body=stale)
+    assert precondition.value.status == 409 and "Precondition failed" in status_of(precondition.value)["message"]
+    current = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=rv))
+    apps.delete_namespaced_deployment("web", "demo", body=current)
+    with pytest.raises(client.ApiException) as gone:
+        apps.read_namespaced_deployment("web", "demo")
+    assert gone.value.status == 404
