@@ -5,7 +5,8 @@ Gateway and a 100/0 route, labelled app.kubernetes.io/*; the next deploy replace
 colour and flips after it is available; the flip touches only this service's route (a user's
 other routes and hosts stay) and is read, write, read-back; idempotent switch writes nothing;
 weight to an unavailable colour is refused; status shows versions, readiness, reasons and
-marks; the Lease lock refuses a live holder, takes over a stale one and is released; a deploy
+marks; the Lease lock refuses a live holder, takes over a stale one and is released, but a
+release never deletes a Lease someone took over after our read; a deploy
 whose strategy does not fit the live route (direct <-> blue/green) is refused with nothing written.
 """
 
@@ -180,3 +181,19 @@ def test_strategy_change_is_refused_without_writes(api: KubeApiStandIn, platform
         deploy(platform, dataclasses.replace(bg("2"), deployment_strategy=then), SERVICE, tmp_path / "d2.json")
     assert {key: obj["metadata"]["resourceVersion"] for key, obj in api.store.objects.items()} == before
     assert not (tmp_path / "d2.json").exists()
+
+
+def test_release_keeps_a_lease_taken_over_between_read_and_delete(api: KubeApiStandIn,
+                                                                  platform: KubernetesPlatform) -> None:
+    from standins.kubeapi.resources import by_kind
+
+    def take_over() -> None:
+        api.store.update(by_kind("Lease"), NS, "carts-pipeline-steps", "v1", "", lambda lease: {
+            **lease, "metadata": {**lease["metadata"], "resourceVersion": ""},
+            "spec": {**lease["spec"], "holderIdentity": "build-2"}})
+
+    api.fault("DELETE", r"/leases/carts-pipeline-steps$", action="call", callback=take_over)
+    with platform.lock(bg(), "build-1", ttl_s=1):
+        pass
+    assert stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")["spec"]["holderIdentity"] == "build-2"
+    assert [r.code for r in api.requests if r.method == "DELETE"] == [409]

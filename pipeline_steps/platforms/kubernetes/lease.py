@@ -4,7 +4,7 @@ Two Jenkins builds of the same service must not interleave "read live colour, de
 The lock is the Lease ``<service>-pipeline-steps`` in the stage's namespace: creating it takes
 the lock; a Lease held by someone else whose ``renewTime + leaseDurationSeconds`` has passed is
 stale (its build died) and is taken over with a replace guarded by its resourceVersion, so two
-takers cannot both win. Release deletes it only if we still hold it.
+takers cannot both win. Release deletes it only if we still hold it (a delete guarded the same way).
 """
 
 from __future__ import annotations
@@ -91,7 +91,10 @@ def release(kube: Kube, ctx: StageContext, holder: str) -> None:
     try:
         live = kube.call(f"read Lease {name}", api.read_namespaced_lease, name, ctx.namespace)
         if (live.get("spec") or {}).get("holderIdentity") == holder:
-            kube.call(f"delete Lease {name}", api.delete_namespaced_lease, name, ctx.namespace)
+            # Only the version we just read: if another pipeline took the Lease over in between
+            # (ours had expired), the API answers 409 and its lock stays.
+            guard = {"preconditions": {"resourceVersion": live["metadata"]["resourceVersion"]}}
+            kube.call(f"delete Lease {name}", api.delete_namespaced_lease, name, ctx.namespace, body=guard)
     except KubeApiError:
         # Releasing is best effort: a Lease we fail to delete expires after its ttl.
         pass
