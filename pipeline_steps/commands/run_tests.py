@@ -6,6 +6,7 @@ is checked here before the first request, so bad input exits 2 having sent nothi
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,17 @@ def check_url(url: str, source: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query or parts.fragment:
         raise BadInputError(source, None, f"{url!r} is not an http(s)://host[:port][/path] URL")
     return url.rstrip("/")
+
+
+def check_resolves(url: str, source: str) -> None:
+    """A host name that does not exist is bad input now, not a health check failing after its timeout.
+    A DNS server that does not answer (EAI_AGAIN) is not the input's fault: the health check waits for it."""
+    host = urlsplit(url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        if err.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            raise BadInputError(source, None, f"host {host!r} does not resolve ({err.strerror})") from err
 
 
 @click.command("run-tests")
@@ -96,6 +108,9 @@ def run_tests(**options: Any) -> int:
         endpoints = platform.endpoints(ctx)
         functional_url = check_url(endpoints.internal_url, f"platform {platform.name}: internal_url")
         performance_url = check_url(endpoints.public_url, f"platform {platform.name}: public_url")
+    # every request (health included) goes to the public URL when a performance test runs, else the internal one
+    used, name = (performance_url, "public_url") if performance else (functional_url, "internal_url")
+    check_resolves(used, "--target" if options.get("target") else f"platform {options['platform_name']}: {name} {used}")
 
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))

@@ -176,6 +176,10 @@ BAD_INPUT: list[tuple[str, dict[str, Any] | str, list[str], str]] = [
      "--target: '127.0.0.1:80' is not"),
     ("target with a bad port", {"functional": FUNCTIONAL}, ["--test-strategy", "functional", "--target", "http://h:99999"],
      "--target"),
+    # RFC 6761: .invalid never resolves; without this check the health check would wait its 60 s and exit 1
+    ("unresolvable target", {"performance": PERFORMANCE},
+     ["--test-strategy", "performance", "--target", "http://no-such-host.invalid:8080"],
+     "--target: host 'no-such-host.invalid' does not resolve"),
     ("performance section missing", {"functional": FUNCTIONAL}, ["--test-strategy", "performance"],
      "performance: test strategy 'performance' needs this section"),
     ("unknown test strategy", {"functional": FUNCTIONAL}, ["--test-strategy", "smoke"], "test_strategy"),
@@ -222,6 +226,19 @@ def test_without_target_functional_uses_internal_and_performance_public(tmp_path
         assert performance.exit_code == 0, performance.output
         assert public.state.paths.count("/ok") == 20 and len(internal.state.paths) == 2
     assert json.loads((tmp_path / "p" / "testrun.json").read_text())["target"] == public.url
+
+
+def test_platform_address_that_does_not_resolve_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = workload(tmp_path, performance=PERFORMANCE)
+    with serve() as internal:
+        fake = _EndpointsOnly(Endpoints(public_url="http://carts.sockshop-staging.invalid", internal_url=internal.url))
+        monkeypatch.setattr(platforms, "make_platform", lambda name, settings: fake)
+        result = invoke("--test-strategy", "performance", "--workload", str(path), "--out-dir", str(tmp_path / "out"))
+        assert internal.state.requests == 0
+    assert result.exit_code == 2, result.output
+    assert "public_url http://carts.sockshop-staging.invalid: host 'carts.sockshop-staging.invalid' does not resolve" \
+        in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_sigterm_stops_cleanly_and_writes_what_was_measured(tmp_path: Path) -> None:
