@@ -105,6 +105,9 @@ class JenkinsClient:
                     "jenkins", f"{what}: authentication refused by {self.settings.url} "
                     f"({'401' if '[401]' in message else '403'}); check JENKINS_USER and the API token") from err
             raise InfrastructureError("jenkins", f"{what}: {message}") from err
+        except requests.HTTPError as err:  # python-jenkins re-raises statuses it has no exception for (400, 409...)
+            status = err.response.status_code if err.response is not None else "?"
+            raise InfrastructureError("jenkins", f"{what}: {self.settings.url} answered HTTP {status}") from err
         except requests.RequestException as err:
             raise InfrastructureError("jenkins", f"{what}: cannot reach {self.settings.url}: {type(err).__name__}") from err
 
@@ -131,11 +134,35 @@ class JenkinsClient:
 
     # -- builds ----------------------------------------------------------------------------------
     def trigger(self, job: str, params: dict[str, str]) -> int:
-        """Build Now (with parameters when given); returns the queue item number."""
+        """Build Now (with parameters when given); returns the queue item number.
+
+        The job's declared parameters decide the endpoint: Jenkins refuses a plain ``build`` of a
+        parameterized job (400) and ``buildWithParameters`` of one without parameters (500), and it
+        silently drops a value for a parameter the job does not declare, so a typo in a name is
+        refused here, before anything is queued.
+        """
+        import requests
+
         if not self.job_exists(job):
             raise BadInputError("JOB", job, f"no such job on {self.settings.url}")
+        with self._calling(f"look up job {job}", job=job):
+            info = self._server.get_job_info(job)
+        declared = [d.get("name", "") for prop in info.get("property") or [] for d in prop.get("parameterDefinitions") or []]
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            takes = f"it takes {', '.join(declared)}" if declared else "it takes no parameters"
+            raise BadInputError("-p", unknown[0], f"job {job} does not declare this parameter; {takes}")
         with self._calling(f"trigger {job}", job=job):
-            return int(self._server.build_job(job, parameters=params or None))
+            if params or not declared:
+                return int(self._server.build_job(job, parameters=params or None))
+            # Build Now of a parameterized job with its defaults: python-jenkins would POST ``build``.
+            return _queue_id(self._server.jenkins_request(requests.Request("POST", self._job_url(job, "buildWithParameters"))))
+
+    def _job_url(self, job: str, rest: str) -> str:
+        """``job/a/job/b/<rest>`` with python-jenkins' own folder handling and quoting."""
+        folder_url, short_name = self._server._get_job_folder(job)
+        return str(self._server._build_url("%(folder_url)sjob/%(short_name)s/" + rest,
+                                           {"folder_url": folder_url, "short_name": short_name}))
 
     def wait_for_build(self, queue_id: int, timeout_s: float, poll_s: float = 0.5) -> int:
         """Follow a queue item until it becomes a build; returns the build number."""
@@ -158,10 +185,8 @@ class JenkinsClient:
         """Write the console as it grows (``logText/progressiveText``) until Jenkins says there is no more."""
         import requests
 
-        # python-jenkins has no progressive-console call; build the URL with the same helpers its
-        # own build methods use (folders as job/a/job/b/) and send it through its session (auth, crumb).
-        folder_url, short_name = self._server._get_job_folder(job)
-        url = self._server._build_url(f"{folder_url}job/{short_name}/{number}/logText/progressiveText")
+        # python-jenkins has no progressive-console call; send it through its session (auth, crumb).
+        url = self._job_url(job, f"{number}/logText/progressiveText")
         start = 0
         deadline = time.monotonic() + timeout_s
         while True:
@@ -211,6 +236,14 @@ def _python_jenkins() -> Any:
     package always wins over a folder without ``__init__.py``.
     """
     return importlib.import_module("jenkins")
+
+
+def _queue_id(response: Any) -> int:
+    """The queue item number from Build Now's ``Location: <jenkins>/queue/item/N/`` header."""
+    location = response.headers.get("Location", "")
+    if not location.rstrip("/").rsplit("/", 1)[-1].isdigit():
+        raise InfrastructureError("jenkins", f"Build Now answered without a queue item location ({location!r})")
+    return int(location.rstrip("/").rsplit("/", 1)[-1])
 
 
 def _normalised(xml: str) -> str:

@@ -8,7 +8,9 @@ is tested against this. What it keeps from the real server:
 * ``crumbIssuer/api/json`` hands out a crumb and every POST without it is refused (403);
 * ``createItem?name=`` (POST config.xml; 400 when the job exists), ``job/X/config.xml`` (GET/POST);
 * ``build``/``buildWithParameters`` answer 201 with ``Location: <url>queue/item/N/``; the queue
-  item has no ``executable`` until it leaves the queue after ``queue_delay_s``;
+  item has no ``executable`` until it leaves the queue after ``queue_delay_s``; as in Jenkins,
+  ``build`` of a parameterized job without a form is 400, ``buildWithParameters`` of a job without
+  parameters is 500, and values of undeclared parameters are dropped;
 * build info with ``building``/``result``/``duration``/parameters, ``consoleText``, the
   progressive log ``logText/progressiveText?start=N`` with ``X-Text-Size``/``X-More-Data``, and
   ``testReport/api/json`` (404 when the build published none);
@@ -337,9 +339,16 @@ class _Handler(BaseHTTPRequestHandler):
             params = dict(query)
             params.update(dict(parse_qsl(body.decode("utf-8"))))
             params.pop("token", None)
-            if rest == "buildWithParameters" and not job.parameter_names() and params:
+            parameterized = bool(job.parameter_names())
+            if rest == "buildWithParameters" and not parameterized:
                 self._send(500, "java.lang.IllegalStateException: This build is not parameterized!")
                 return
+            if rest == "build" and parameterized and "json" not in params:
+                # Jenkins answers a plain build of a parameterized job with its form's complaint.
+                self._send(400, "Nothing is submitted")
+                return
+            # Jenkins drops values of parameters the job does not declare (SECURITY-170).
+            params = {k: v for k, v in params.items() if k in job.parameter_names()}
             item = owner.enqueue(job, params)
             self._send(201, headers={"Location": f"{owner.url}queue/item/{item.id}/"})
         else:

@@ -26,9 +26,10 @@ def job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
         "buildable": True, "builds": builds, "lastBuild": builds[0] if builds else None,
         "nextBuildNumber": len(job.builds) + 1,
         "inQueue": any(i.job == job.name and i.build is None for i in owner.queue.values()),
+        # Like Jenkins: the property is there only when the job declares parameters.
         "property": [{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": [
             {"_class": "hudson.model.StringParameterDefinition", "name": n, "type": "StringParameterDefinition"}
-            for n in job.parameter_names()]}],
+            for n in job.parameter_names()]}] if job.parameter_names() else [],
     }
 
 

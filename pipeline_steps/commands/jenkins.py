@@ -137,7 +137,7 @@ def trigger(url: str, user: str, token_env: str, token_file: str | None, request
             params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
     """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,
     stream its console, print the test summary and exit with the build's result:
-    SUCCESS 0, UNSTABLE 3, FAILURE/NOT_BUILT 1, ABORTED 130; unknown job 2; Jenkins
+    SUCCESS 0, UNSTABLE 3, FAILURE/NOT_BUILT 1, ABORTED 130; unknown job or undeclared parameter 2; Jenkins
     unreachable, credentials refused or timeouts 4."""
     parameters = parse_params(params)
     client = _client(url, user, token_env, token_file, request_timeout)

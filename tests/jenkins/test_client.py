@@ -2,10 +2,13 @@
 
 Aspects: Build Now with parameters follows the queue item to the build and the values arrive
 verbatim; the console is streamed progressively without gaps or repeats; each build result
-maps to its exit code; test reports are summarised (and their absence is not a crash); POSTs
+maps to its exit code; Build Now without parameters works on parameterized jobs (their defaults)
+and on plain ones, and a parameter the job does not declare is bad input before anything is
+queued; test reports are summarised (and their absence is not a crash); POSTs
 carry the CSRF crumb, and a Jenkins without a crumb issuer works too; jobs are created,
 left unchanged and updated; wrong or missing credentials, unknown jobs, a dead server and a
-stuck queue become our errors with the documented codes and never show the token.
+stuck queue become our errors with the documented codes (an unexpected HTTP status is named, not
+called unreachable) and never show the token.
 """
 
 from __future__ import annotations
@@ -60,6 +63,31 @@ def test_build_now_with_parameters_follows_queue_to_build_and_streams_console(st
     outcome = client.outcome("deploy", number, poll_s=0.05)
     assert (outcome.result, outcome.exit_code, outcome.tests) == ("SUCCESS", ExitCode.OK, None)
     assert outcome.url.endswith("/job/deploy/1/")
+
+
+
+def test_build_now_without_parameters_uses_the_defaults_of_a_parameterized_job(standin: JenkinsStandIn) -> None:
+    standin.add_job("deploy", PARAM_JOB, BuildScript(duration_s=0.05))
+    standin.add_job("plain", "<flow-definition/>", BuildScript(duration_s=0.05))
+    client = client_for(standin)
+    assert run(client, "deploy", {})[0] == 1
+    assert ("POST", "/job/deploy/buildWithParameters") in standin.requests  # a plain build is refused (400)
+    assert run(client, "plain", {})[0] == 1
+    assert ("POST", "/job/plain/build") in standin.requests  # buildWithParameters is refused (500)
+
+
+@pytest.mark.parametrize(("job", "params", "field"), [
+    ("deploy", {"TAG": "1", "TAGG": "2"}, "TAGG"),  # Jenkins would drop it silently and build with TAG's default
+    ("plain", {"TAG": "1"}, "TAG"),
+])
+def test_a_parameter_the_job_does_not_declare_is_bad_input(standin: JenkinsStandIn, job: str, params: dict[str, str],
+                                                           field: str) -> None:
+    standin.add_job("deploy", PARAM_JOB)
+    standin.add_job("plain", "<flow-definition/>")
+    with pytest.raises(BadInputError) as info:
+        client_for(standin).trigger(job, params)
+    assert str(info.value).startswith(f"-p: {field}: ") and job in str(info.value)
+    assert standin.queue == {}
 
 
 @pytest.mark.parametrize(("result", "code"), [
@@ -175,3 +203,11 @@ def test_console_follow_times_out_on_an_endless_build(standin: JenkinsStandIn) -
     number = client.wait_for_build(client.trigger("deploy", {"TAG": "1"}), timeout_s=10, poll_s=0.05)
     with pytest.raises(InfrastructureError, match="still running"):
         client.stream_console("deploy", number, lambda _: None, timeout_s=0.3, poll_s=0.05)
+
+
+def test_a_status_python_jenkins_has_no_exception_for_is_reported_as_that_status(standin: JenkinsStandIn) -> None:
+    standin.add_job("deploy", PARAM_JOB)
+    client = client_for(standin)
+    with pytest.raises(InfrastructureError) as info, client._calling("trigger deploy"):
+        client._server.build_job("deploy")  # a plain build of a parameterized job: Jenkins answers 400
+    assert "answered HTTP 400" in str(info.value) and "cannot reach" not in str(info.value)
