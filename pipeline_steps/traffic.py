@@ -65,7 +65,7 @@ def switch(platform: Platform, ctx: StageContext, weights: Weights, holder: str 
         return TrafficChange(before=status.weights, after=after)
 
 
-def rollback_target(record: DeploymentRecord | None, to: str | None) -> Weights:
+def rollback_target(record: DeploymentRecord | None, to: str | None, source: str = "deployment.json") -> Weights:
     """The weights a rollback restores: all to ``to`` if given, else the record's ``weights_before``."""
     if to is not None:
         if to not in COLOURS:
@@ -74,18 +74,21 @@ def rollback_target(record: DeploymentRecord | None, to: str | None) -> Weights:
     if record is None:
         raise BadInputError("rollback", None, "give --deployment FILE or --to COLOUR")
     if record.weights_before is None:
-        raise BadInputError(record.context.service, "weights_before",
-                            "is null: a direct deployment has no other colour to roll back to")
+        raise BadInputError(source, "weights_before", "is null: a direct deployment has no other colour to roll back to")
     return record.weights_before
 
 
 def rollback(platform: Platform, ctx: StageContext, record: DeploymentRecord | None = None,
-             to: str | None = None, holder: str = "") -> TrafficChange:
-    """Restore the weights from before the flip (or all to ``to``); refuses an unavailable target."""
+             to: str | None = None, holder: str = "", source: str = "deployment.json") -> TrafficChange:
+    """Restore the weights from before the flip (or all to ``to``); refuses an unavailable target.
+
+    ``source`` names the record's file in bad-input messages."""
     if record is not None and (record.context.project, record.context.stage, record.context.service) != (
             ctx.project, ctx.stage, ctx.service):
-        raise BadInputError("--deployment", "context",
-                            f"is for {record.context.service} in {record.context.namespace}, "
-                            f"not {ctx.service} in {ctx.namespace}")
-    target = rollback_target(record, to)
+        raise BadInputError(source, "context", f"is for {record.context.service} in {record.context.namespace}, "
+                                               f"not {ctx.service} in {ctx.namespace}")
+    if record is not None and to is None and record.platform != platform.name:
+        # Its weights describe another platform's route: restoring them here would be a guess.
+        raise BadInputError(source, "platform", f"is {record.platform!r}, but this rollback runs on {platform.name!r}")
+    target = rollback_target(record, to, source)
     return switch(platform, ctx, target, holder)

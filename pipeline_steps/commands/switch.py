@@ -75,9 +75,8 @@ def rollback(deployment_file: str | None, to_colour: str | None, **options: Any)
     from pipeline_steps.records import read_record
     from pipeline_steps.traffic import rollback as run_rollback
 
-    record = None
+    record, path = None, Path(deployment_file) if deployment_file else Path(options["out_dir"]) / "deployment.json"
     if to_colour is None:
-        path = Path(deployment_file) if deployment_file else Path(options["out_dir"]) / "deployment.json"
         record = read_record(path)
     elif deployment_file:
         raise BadInputError("command line", None, "give either --deployment or --to, not both")
@@ -85,7 +84,7 @@ def rollback(deployment_file: str | None, to_colour: str | None, **options: Any)
         ctx = record.context
     else:
         ctx = context_from_options(options)
-    change = run_rollback(_platform(options), ctx, record, to_colour)
+    change = run_rollback(_platform(options), ctx, record, to_colour, source=str(path))
     verb = "rolled back" if change.changed else "already there"
     click.echo(f"{verb}: {ctx.service} in {ctx.namespace}: {change.before} -> {change.after} (verified)")
     return 0

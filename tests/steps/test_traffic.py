@@ -2,12 +2,14 @@
 
 Aspects: switch sets verified weights and is idempotent (no write the second time); a colour
 that is not available never gets traffic; rollback restores weights_before from the record, also
-after a half-failed flip; --to COLOUR; a record for another service is refused; the record
+after a half-failed flip; --to COLOUR; a record for another service, a direct record and one
+from another platform are refused naming the file and field; the record
 survives a write/read round trip and malformed records name the file and field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,9 +27,9 @@ from tests.fakes import FakePlatform
 SERVICE = ServiceSpec.minimal("carts")
 
 
-def ctx(tag: str = "1", service: str = "carts") -> StageContext:
+def ctx(tag: str = "1", service: str = "carts", strategy: str = "blue_green_service") -> StageContext:
     return StageContext(project="sockshop", stage="production", service=service, image="repo/carts", tag=tag,
-                        deployment_strategy="blue_green_service")
+                        deployment_strategy=strategy)
 
 
 @pytest.fixture()
@@ -83,8 +85,21 @@ def test_rollback_to_colour_and_bad_inputs(two_versions: tuple[FakePlatform, Pat
     assert rollback(fake, ctx(), to="blue").after == Weights(100, 0)
     with pytest.raises(BadInputError, match="--to"):
         rollback(fake, ctx(), to="red")
-    with pytest.raises(BadInputError, match="not orders"):
-        rollback(fake, ctx(service="orders"), read_record(out))
+    with pytest.raises(BadInputError, match=r"^d2.json: context: is for carts in .*, not orders"):
+        rollback(fake, ctx(service="orders"), read_record(out), source="d2.json")
+
+
+def test_rollback_of_a_direct_or_foreign_record_names_the_file(tmp_path: Path) -> None:
+    fake = FakePlatform()
+    deploy(fake, ctx("1", service="orders", strategy="direct"), SERVICE, tmp_path / "direct.json")
+    deploy(fake, ctx("1"), SERVICE, tmp_path / "d1.json")
+    calls = len(fake.calls)
+    with pytest.raises(BadInputError, match=r"^direct.json: weights_before: is null"):
+        rollback(fake, ctx(service="orders"), read_record(tmp_path / "direct.json"), source="direct.json")
+    record = dataclasses.replace(read_record(tmp_path / "d1.json"), platform="kubernetes")
+    with pytest.raises(BadInputError, match=r"^d1.json: platform: is 'kubernetes', but this rollback runs on 'fake'"):
+        rollback(fake, ctx(), record, source="d1.json")
+    assert len(fake.calls) == calls  # refused before asking the platform anything
 
 
 def test_record_round_trip_and_field_errors(two_versions: tuple[FakePlatform, Path], tmp_path: Path) -> None:
