@@ -7,9 +7,6 @@ rolled back, and once after the verified flip. Schema: ``docs/documents.md``.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -160,18 +157,9 @@ def _endpoints(value: Any, source: str) -> Endpoints | None:
 
 def write_record(record: DeploymentRecord, path: str | Path) -> Path:
     """Write atomically (temp file + rename): a reader never sees half a record, even if we crash."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".deployment-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record.to_dict(), handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from pipeline_steps.files import write_json
+
+    return write_json(path, record.to_dict())
 
 
 def read_record(path: str | Path) -> DeploymentRecord:
