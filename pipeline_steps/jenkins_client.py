@@ -188,14 +188,19 @@ class JenkinsClient:
         # python-jenkins has no progressive-console call; send it through its session (auth, crumb).
         url = self._job_url(job, f"{number}/logText/progressiveText")
         start = 0
+        held = ""  # the last characters seen, which may be the start of a token the next piece completes
         deadline = time.monotonic() + timeout_s
         while True:
             with self._calling(f"console of {job} #{number}"):
                 response = self._server.jenkins_request(requests.Request("GET", url, params={"start": start}))
-            if response.text:
-                write(redact_all(response.text, [self.settings.token]))
+            more = response.headers.get("X-More-Data") == "true"
+            text = redact_all(held + response.text, [self.settings.token])
+            keep = len(self.settings.token.reveal()) - 1 if more and self.settings.token else 0
+            held = text[len(text) - keep:] if keep else ""
+            if text[:len(text) - keep]:
+                write(text[:len(text) - keep])
             start = int(response.headers.get("X-Text-Size", start + len(response.content)))
-            if response.headers.get("X-More-Data") != "true":
+            if not more:
                 return
             if time.monotonic() >= deadline:
                 raise InfrastructureError("jenkins", f"{job} #{number} still running after {timeout_s:.0f}s")

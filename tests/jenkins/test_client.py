@@ -1,7 +1,8 @@
 """JenkinsClient (python-jenkins) against the loopback Jenkins stand-in.
 
 Aspects: Build Now with parameters follows the queue item to the build and the values arrive
-verbatim; the console is streamed progressively without gaps or repeats; each build result
+verbatim; the console is streamed progressively without gaps or repeats (and a token cut across two
+pieces is still masked); each build result
 maps to its exit code; Build Now without parameters works on parameterized jobs (their defaults)
 and on plain ones, and a parameter the job does not declare is bad input before anything is
 queued; test reports are summarised (and their absence is not a crash); POSTs
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError, PipelineStepsError
 from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
@@ -211,3 +213,37 @@ def test_a_status_python_jenkins_has_no_exception_for_is_reported_as_that_status
     with pytest.raises(InfrastructureError) as info, client._calling("trigger deploy"):
         client._server.build_job("deploy")  # a plain build of a parameterized job: Jenkins answers 400
     assert "answered HTTP 400" in str(info.value) and "cannot reach" not in str(info.value)
+
+
+class SplitConsole:
+    """A python-jenkins stand-in whose progressive console answers in the given pieces (a token cut in two)."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.served = 0
+
+    def _get_job_folder(self, name: str) -> tuple[str, str]:
+        return "", name
+
+    def _build_url(self, spec: str, variables: dict[str, str]) -> str:
+        return "http://jenkins.invalid/" + spec % variables
+
+    def jenkins_request(self, request: requests.Request) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response.encoding = 200, "utf-8"
+        response._content = self.pieces[self.served].encode()
+        self.served += 1
+        response.headers["X-Text-Size"] = str(sum(len(p.encode()) for p in self.pieces[:self.served]))
+        if self.served < len(self.pieces):
+            response.headers["X-More-Data"] = "true"
+        return response
+
+
+def test_a_token_cut_across_console_pieces_is_still_masked() -> None:
+    pieces = ["+ echo tok=" + TOKEN[:5], TOKEN[5:] + " done\n", "Finished: SUCCESS\n"]
+    client = JenkinsClient(JenkinsSettings(url="http://jenkins.invalid/", user="admin", token=Secret(TOKEN)),
+                           server=SplitConsole(pieces))
+    chunks: list[str] = []
+    client.stream_console("deploy", 1, chunks.append, timeout_s=5, poll_s=0.01)
+    assert "".join(chunks) == "+ echo tok=*** done\nFinished: SUCCESS\n"
+    assert not any(TOKEN[:5] in chunk or TOKEN[5:] in chunk for chunk in chunks)
