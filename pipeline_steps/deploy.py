@@ -93,9 +93,11 @@ def _deploy_blue_green(platform: Platform, ctx: StageContext, service: ServiceSp
 
     platform.apply(ctx, colour, service)
     # The first deployment created both colours with this version; both must be up before we
-    # report success, or a later flip could land on a colour that never started.
+    # report success, or a later flip could land on a colour that never started. One deadline
+    # for both: --timeout bounds the whole wait, and so stays inside the lock's ttl.
+    deadline = time.monotonic() + options.timeout_s
     for name in (COLOURS if first else (colour,)):
-        platform.wait_available(ctx, name, options.timeout_s)
+        platform.wait_available(ctx, name, max(0.0, deadline - time.monotonic()))
     platform.mark(ctx, colour, "")
 
     record = DeploymentRecord(

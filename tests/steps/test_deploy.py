@@ -6,12 +6,13 @@ written before the flip (weights_before) and after it (verified weights_after); 
 leaves weights alone; a split route is refused with nothing changed; a never-ready colour fails
 naming the reasons with weights untouched; a failed flip says how to roll back; the lock is
 held during the flip and a held lock refuses; direct deploys one unit and records no weights;
-bad input changes nothing.
+bad input changes nothing; --timeout bounds the wait for both colours of a first deployment.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from pipeline_steps.context import StageContext
 from pipeline_steps.deploy import DeployOptions, deploy
 from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
-from pipeline_steps.platforms.base import Weights
+from pipeline_steps.platforms.base import ColourState, Weights
 from pipeline_steps.records import read_record
 from pipeline_steps.service import ServiceSpec
 from tests.fakes import FakePlatform
@@ -125,3 +126,19 @@ def test_missing_tag_is_bad_input_and_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="tag"):
         deploy(fake, ctx(""), SERVICE, tmp_path / "d.json")
     assert fake.calls == [] and not (tmp_path / "d.json").exists()
+
+
+def test_first_deployment_waits_for_both_colours_within_one_timeout(tmp_path: Path) -> None:
+    class Slow(FakePlatform):
+        def __init__(self) -> None:
+            super().__init__()
+            self.budgets: list[float] = []
+
+        def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
+            self.budgets.append(timeout_s)
+            time.sleep(0.3)  # each colour takes a while to come up
+            return super().wait_available(ctx, colour, timeout_s)
+
+    slow = Slow()
+    deploy(slow, ctx("1"), SERVICE, tmp_path / "d.json", DeployOptions(timeout_s=2.0))
+    assert len(slow.budgets) == 2 and slow.budgets[0] <= 2.0 and slow.budgets[1] <= 2.0 - 0.3
