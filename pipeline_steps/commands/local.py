@@ -35,6 +35,9 @@ def up(state_dir: str) -> int:
 
     platform = LocalPlatform(state_dir)
     if monitoring.installed():
+        crashed = monitoring.problem(platform.state)
+        if crashed:
+            click.echo(f"prometheus had stopped on its own ({crashed}); starting it again", err=True)
         server = monitoring.ensure_started(platform.state)
         click.echo(f"prometheus: {server.url}")
     else:
@@ -49,16 +52,25 @@ def up(state_dir: str) -> int:
 @_STATE_DIR
 def down(state_dir: str) -> int:
     """Stop every process this state folder started (checked by pid and command line) and forget the stages."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+    from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
+    from pipeline_steps.procs import stop_pid
 
     platform = LocalPlatform(state_dir)
     stopped = 0
-    for ctx in list(platform.contexts()):
+    unreadable: list[str] = []
+    for ctx in list(platform.contexts(unreadable)):
         stopped += platform.stop_stage(ctx)
         click.echo(f"stopped {ctx.namespace}/{ctx.service}")
     if monitoring.stop(platform.state):
         stopped += 1
         click.echo("stopped prometheus")
+    for problem in unreadable:
+        click.echo(f"warning: {problem}", err=True)
+    # processes whose record is lost (a corrupt or deleted state file): found by our wrapper's command line
+    for pid in processes.started_under(platform.state.root):
+        stop_pid(pid)
+        stopped += 1
+        click.echo(f"stopped unrecorded process {pid} (started under {platform.state.root})")
     click.echo(f"{stopped} process(es) stopped")
     return ExitCode.OK
 
@@ -71,17 +83,23 @@ def status(state_dir: str, output: str) -> int:
     from pipeline_steps.platforms.local import LocalPlatform, monitoring
 
     platform = LocalPlatform(state_dir)
+    unreadable: list[str] = []
+    url, crashed = platform.prometheus_url(), monitoring.problem(platform.state)
     doc: dict[str, Any] = {
         "schema": "pipeline-steps/local-status/v1", "state_dir": str(platform.state.root),
-        "prometheus_url": platform.prometheus_url(),
-        "prometheus": "running" if platform.prometheus_url() else ("stopped" if monitoring.installed() else "not installed"),
-        "stages": [platform.describe(ctx) for ctx in platform.contexts()],
+        "prometheus_url": url,
+        "prometheus": "running" if url else "crashed" if crashed else "stopped" if monitoring.installed() else "not installed",
+        "prometheus_error": crashed,
+        "stages": [platform.describe(ctx) for ctx in platform.contexts(unreadable)],
+        "unreadable": unreadable,
     }
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
         return ExitCode.OK
-    click.echo(f"prometheus: {doc['prometheus_url'] or doc['prometheus']}")
-    if not doc["stages"]:
+    click.echo(f"prometheus: {url or doc['prometheus']}" + (f": {crashed}" if crashed else ""))
+    for problem in unreadable:
+        click.echo(f"! {problem}")
+    if not doc["stages"] and not unreadable:
         click.echo("no stage deployed")
     for stage in doc["stages"]:
         weights = stage["weights"]

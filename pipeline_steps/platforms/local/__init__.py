@@ -161,10 +161,19 @@ class LocalPlatform:
         """The running Prometheus' URL ("" if none): ``evaluate --prometheus-url``."""
         return monitoring.url(self.state)
 
-    def contexts(self) -> Iterator[StageContext]:
-        """Every service and stage that has state in this folder."""
+    def contexts(self, unreadable: list[str] | None = None) -> Iterator[StageContext]:
+        """Every service and stage that has state in this folder. With ``unreadable``, a corrupt state
+        file is described there and skipped (``local down`` must still stop the others); else it raises."""
         for path in self.state.all_stage_files():
-            data = read_json(path) or {}
+            try:
+                data = read_json(path)
+                if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("project", "stage", "service")):
+                    raise BadInputError(str(path), None, "unreadable local platform state: no project, stage and service")
+            except BadInputError as err:
+                if unreadable is None:
+                    raise
+                unreadable.append(str(err))
+                continue
             yield StageContext(project=data["project"], stage=data["stage"], service=data["service"],
                                deployment_strategy=data.get("strategy") or "direct")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_steps.errors import InfrastructureError
+from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.platforms.local import processes
 from pipeline_steps.platforms.local.state import StateDir, read_json, write_json
 from pipeline_steps.prometheus_server import PrometheusServer, find_binary
@@ -34,6 +34,15 @@ def attached(state_dir: StateDir) -> PrometheusServer | None:
     if not isinstance(record, dict) or not processes.is_ours(record.get("process")):
         return None
     return PrometheusServer.attach(record["server"])
+
+
+def problem(state_dir: StateDir) -> str:
+    """Why the Prometheus started for this folder is not running ("" when it runs or was never started or
+    was stopped by ``local down``): a crash is reported, not shown as a plain "stopped"."""
+    record = read_json(state_dir.prometheus_file)
+    if not isinstance(record, dict) or processes.is_ours(record.get("process")):
+        return ""
+    return processes.exit_reason(record.get("process") or {})
 
 
 def url(state_dir: StateDir) -> str:
@@ -72,7 +81,10 @@ def stop(state_dir: StateDir) -> bool:
 def scrape_configs(state_dir: StateDir) -> list[dict[str, Any]]:
     configs: list[dict[str, Any]] = []
     for path in state_dir.all_stage_files():
-        stage = read_json(path) or {}
+        try:
+            stage = read_json(path) or {}
+        except BadInputError:
+            continue  # `local status` reports it; one corrupt stage must not stop another stage's deploy
         namespace = f"{stage.get('project')}-{stage.get('stage')}"
         job = f"{stage.get('service')}-{namespace}"
         for colour, record in sorted((stage.get("colours") or {}).items()):

@@ -125,13 +125,27 @@ def orphans_of(record: Mapping[str, Any]) -> list[int]:
     return found
 
 
+def started_under(root: Path) -> list[int]:
+    """Live wrappers started by ``start`` whose exit file lies under ``root``: ours even when their
+    record is lost (a corrupt or deleted state file), because no one else runs this wrapper there."""
+    root = root.resolve()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        argv = _cmdline(int(proc.name)).rstrip(b"\0").split(b"\0")
+        if len(argv) > 5 and argv[:4] == [b"sh", b"-c", _WRAPPER.encode(), b"sh"] \
+                and Path(os.fsdecode(argv[4])).is_relative_to(root):
+            found.append(int(proc.name))
+    return found
+
+
 def exit_reason(record: Mapping[str, Any]) -> str:
     """Why a recorded process is not running: its exit code if it ended by itself, plus the log tail."""
-    exit_file = Path(str(record.get("exit_file", "")))
     try:
-        code = exit_file.read_text().strip()
+        code = Path(str(record["exit_file"])).read_text().strip()  # only processes started by ``start`` have one
         reason = f"process {record.get('pid')} exited with code {code}"
-    except OSError:
+    except (KeyError, OSError):
         reason = f"process {record.get('pid')} is gone (killed, or its pid now runs something else)"
     return reason + log_tail(record)
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.context import StageContext
+from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
 from pipeline_steps.platforms.local.build import build
 from pipeline_steps.platforms.local.state import read_json
+from pipeline_steps.procs import stop_pid
 from pipeline_steps.service import ServiceSpec, load_service
 
 CARTS = Path(__file__).resolve().parents[3] / "examples" / "carts"
@@ -33,10 +35,13 @@ def carts_service() -> ServiceSpec:
 
 
 def recorded_processes(platform: LocalPlatform) -> list[dict[str, object]]:
-    """Every process record in the state folder (colours, Envoys, Prometheus)."""
+    """Every process record in the state folder (colours, Envoys, Prometheus); unreadable files are skipped."""
     found: list[dict[str, object]] = []
     for path in platform.state.all_stage_files():
-        data = read_json(path) or {}
+        try:
+            data = read_json(path) or {}
+        except BadInputError:
+            continue
         found += [r["process"] for r in data.get("colours", {}).values()]
         if data.get("envoy"):
             found.append(data["envoy"]["process"])
@@ -47,12 +52,15 @@ def recorded_processes(platform: LocalPlatform) -> list[dict[str, object]]:
 
 
 def stop_everything(platform: LocalPlatform) -> None:
+    """Whatever a test did to the state folder (even a corrupt file), nothing it started survives."""
     records = recorded_processes(platform)
-    for ctx in list(platform.contexts()):
+    for ctx in list(platform.contexts([])):
         platform.stop_stage(ctx)
     monitoring.stop(platform.state)
     for record in records:  # belt and braces: nothing recorded may survive a test
         processes.stop(record)
+    for pid in processes.started_under(platform.state.root):  # nor anything whose record was lost
+        stop_pid(pid)
 
 
 @pytest.fixture()

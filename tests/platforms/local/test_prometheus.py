@@ -5,7 +5,7 @@ Aspects: the first apply starts Prometheus; both colours are targets of job
 request counts Prometheus holds equal the requests sent through Envoy (all to the live colour);
 the carts perfspec's query (with $ENVIRONMENT and $DURATION_MINUTES filled in) yields the live
 colour's average latency (>= its 200 ms delay) while the idle colour is NaN; ``prometheus_url``
-is what ``local status`` reports.
+is what ``local status`` reports; a corrupt stage file drops only that stage's targets.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import json
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.request import Request, urlopen
 
-from pipeline_steps.platforms.local import LocalPlatform
+from pipeline_steps.platforms.local import LocalPlatform, monitoring
+from pipeline_steps.platforms.local.state import StateDir
 from pipeline_steps.prometheus_server import PrometheusServer
 from pipeline_steps.service import ServiceSpec
 from tests.platforms.local.conftest import CARTS, context
@@ -71,3 +73,16 @@ def test_colours_and_envoy_are_scraped_with_real_samples(make_platform: Callable
         return bool(result) and float(result[0]["value"][1]) >= 8
 
     _wait_for(routed, 10, "Envoy's own count of the 8 requests routed to blue")
+
+
+def test_a_corrupt_stage_file_drops_only_its_own_targets(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    dev, staging = context("img", "1", stage="dev"), context("img", "1")
+    state.save_stage(dev, {"project": "sockshop", "stage": "dev", "service": "carts",
+                           "colours": {"blue": {"port": 1234}}, "envoy": {"admin_port": 1235}})
+    state.stage_file(staging).parent.mkdir(parents=True)
+    state.stage_file(staging).write_text("{not json", encoding="utf-8")
+    configs = monitoring.scrape_configs(state)
+    assert [(c["job_name"], c["targets"], c.get("labels")) for c in configs] == [
+        ("carts-sockshop-dev-blue", ["127.0.0.1:1234"], {"job": "carts-sockshop-dev", "colour": "blue"}),
+        ("envoy-carts-sockshop-dev", ["127.0.0.1:1235"], None)]
