@@ -44,6 +44,7 @@ class Objective:
 @dataclass(frozen=True)
 class Comparison:
     compare_with: str
+    """single_result | several_results | "" (not given inside ``comparison``: 3 results, as lighthouse)."""
     include_result_with_score: str
     number_of_comparison_results: int
     aggregate_function: str
@@ -169,8 +170,9 @@ def _comparison(raw: Any, name: str) -> Comparison:
         return Comparison("single_result", "all", 1, "avg")
     if not isinstance(raw, dict):
         raise BadInputError(name, "comparison", "must be a mapping")
-    compare_with = str(raw.get("compare_with") or "single_result")
-    if compare_with not in ("single_result", "several_results"):
+    # Left empty inside a comparison block, lighthouse compared with 3 results (its "otherwise").
+    compare_with = str(raw.get("compare_with") or "")
+    if compare_with not in ("", "single_result", "several_results"):
         raise BadInputError(name, "comparison.compare_with", f"{compare_with!r} is not single_result or several_results")
     include = str(raw.get("include_result_with_score") or "all")
     if include not in ("all", "pass", "pass_or_warn"):
