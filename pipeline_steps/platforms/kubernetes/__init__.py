@@ -135,7 +135,7 @@ class KubernetesPlatform:
                 reasons = self._reasons(ctx, deployment)
                 why = "; ".join(reasons) or "no pod reported a reason"
                 raise NotReadyError(BACKEND, f"Deployment {name} in {ctx.namespace} is not available after "
-                                             f"{timeout_s:g}s ({state.ready}/{state.desired} ready): {why}; "
+                                             f"{round(timeout_s, 1):g}s ({state.ready}/{state.desired} ready): {why}; "
                                              "traffic was not changed")
             time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
