@@ -85,9 +85,16 @@ def unescape(body: str) -> str:
     return "".join(out)
 
 
+POST = "post"
+"""The stage name ``shell_steps`` and ``stage_text`` give the pipeline's ``post`` section."""
+_POST_START = "\n    post {"
+
+
 def shell_steps(text: str) -> list[ShellStep]:
-    """Every ``sh(... script: '...')`` with the stage it runs in, in file order."""
+    """Every ``sh(... script: '...')`` with the stage it runs in (``post`` for the post section), in file order."""
     stages = [(m.start(), m.group(1)) for m in _STAGE.finditer(text)]
+    if _POST_START in text:
+        stages.append((text.index(_POST_START), POST))
     steps = []
     for m in _SH.finditer(text):
         stage = next((name for pos, name in reversed(stages) if pos < m.start()), "")
@@ -109,11 +116,13 @@ def environment(text: str) -> dict[str, str]:
 
 
 def stage_text(text: str, name: str) -> str:
-    """The source of one ``stage('name') { ... }`` (up to the next stage or the end of stages)."""
+    """The source of one ``stage('name') { ... }`` (up to the next stage or the end of stages), or of ``post``."""
+    if name == POST:
+        return text[text.index(_POST_START):]
     starts = [(m.start(), m.group(1)) for m in _STAGE.finditer(text)]
     for i, (pos, stage) in enumerate(starts):
         if stage == name:
-            end = starts[i + 1][0] if i + 1 < len(starts) else text.find("\n    post {", pos)
+            end = starts[i + 1][0] if i + 1 < len(starts) else text.find(_POST_START, pos)
             return text[pos:end if end > 0 else len(text)]
     raise KeyError(name)
 

@@ -6,7 +6,8 @@ Groovy) or passed on, and every ``build job:`` hands the downstream job exactly 
 it declares; every ``sh`` is a single-quoted script, so running all of them with hostile
 parameter values executes nothing injected; exit codes map to build results the README's
 way; pipelines that produce test results publish JUnit and all archive their documents;
-credentials come through ``withCredentials`` with the ids casc.yaml defines; the ``build job:``
+credentials come through ``withCredentials`` with the ids casc.yaml defines; a run_tests build that
+ends before handing its verdict on rolls a blue/green switch back in ``post``; the ``build job:``
 chain walks the shipyard's stages in order; the job templates declare the same parameters
 as the Jenkinsfiles; the carts Jenkinsfile is the service template with carts defaults.
 """
@@ -249,8 +250,24 @@ def test_credentials_come_through_with_credentials_with_the_casc_ids() -> None:
 
 def test_lock_per_service_and_stage_around_traffic_changes() -> None:
     lock = 'lock(resource: "pipeline-steps/${params.PROJECT}/${params.STAGE}/${params.SERVICE}")'
-    for name, stage in [("deploy", "Deploy"), ("run_tests", "Roll back"), ("evaluation_done", "Evaluation done")]:
+    for name, stage in [("deploy", "Deploy"), ("run_tests", "Roll back"), ("run_tests", groovy.POST),
+                        ("evaluation_done", "Evaluation done")]:
         assert lock in groovy.stage_text(groovy.read(name), stage), name
+
+
+def test_run_tests_undoes_the_switch_when_it_ends_before_handing_the_verdict_on() -> None:
+    text = groovy.read("run_tests")
+    post = groovy.stage_text(text, groovy.POST)
+    guard = "if (!handedOver && params.DEPLOYMENTSTRATEGY == 'blue_green_service' && params.PREVIOUS_COLOUR) {"
+    rollback = next(s for s in groovy.shell_steps(text) if s.label == "pipeline-steps rollback (unfinished build)")
+    assert rollback.stage == groovy.POST and "--to \"$PREVIOUS_COLOUR\"" in rollback.script
+    assert guard in post and post.index(guard) < post.index("pipeline-steps rollback (unfinished build)")
+    assert "always {" in post.split(guard)[0], "the safety net must run whatever the result (failure, abort)"
+    assert text.count("handedOver = true") == 2
+    handed_on = groovy.stage_text(text, "Trigger evaluation_done")
+    assert handed_on.index("build(job: 'evaluation_done'") < handed_on.index("handedOver = true")
+    rolled_back = groovy.stage_text(text, "Roll back")
+    assert rolled_back.index("pipeline-steps rollback") < rolled_back.index("handedOver = true")
 
 
 def test_carts_jenkinsfile_is_the_service_template_with_carts_defaults() -> None:

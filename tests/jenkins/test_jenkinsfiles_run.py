@@ -8,7 +8,8 @@ must be exactly the ones the Jenkinsfile's ``build(...)`` passes.
 
 Aspects: "Build Now" on the service job builds the artifact and walks v1 through dev
 (direct, functional), staging (blue/green, performance, quality gate) to production; a slow v2
-passes dev, fails the staging gate, staging's traffic goes back to v1 and production keeps v1;
+passes dev, fails the staging gate, staging's traffic goes back to v1 and production keeps v1; a v3
+whose staging run_tests build breaks before the gate is switched back to v1 by the post section;
 a gate WARNING in a stage with manual approval on warning waits for the input step (exit 5),
 and the answer decides (approve promotes to production, reject stops); every run_tests build
 leaves JUnit files; every process started is stopped afterwards.
@@ -63,6 +64,8 @@ class Jenkins:
     approval_answer: str = "approve"
     """What the person at the ``input`` step answers (a timeout or Abort counts as ``reject``)."""
     workspaces: list[Path] = field(default_factory=list)
+    break_gate_stage_in: str = ""
+    """STAGE whose run_tests build breaks in the Quality gate stage (a Groovy error, before any verdict)."""
 
     def workspace(self, job: str) -> Path:
         path = self.tmp / f"ws-{len(self.workspaces):02d}-{job}"
@@ -124,9 +127,13 @@ class Jenkins:
         self.ok(path, "service files", params, ws)
         tests_exit = self.sh(path, "pipeline-steps run-tests", params, ws).returncode
         gate_exit = 0
-        if tests_exit != 0 and params["DEPLOYMENTSTRATEGY"] == "blue_green_service" and params["PREVIOUS_COLOUR"]:
+        blue_green = params["DEPLOYMENTSTRATEGY"] == "blue_green_service" and bool(params["PREVIOUS_COLOUR"])
+        broken = tests_exit == 0 and params["STAGE"] == self.break_gate_stage_in
+        handed_over = False
+        if tests_exit != 0 and blue_green:
             self.ok(path, "pipeline-steps rollback", params, ws)
-        if tests_exit == 0:
+            handed_over = True
+        if tests_exit == 0 and not broken:
             stage = json.loads(self.ok(path, "stage config", params, ws))
             service_gate = yaml.safe_load((ws / "service" / "service.yaml").read_text()).get("gate") or ""
             gate = stage["gate"] or (f"service/{service_gate}" if service_gate else "")
@@ -134,9 +141,12 @@ class Jenkins:
                 assert gate, "no gate spec"
                 flag = "--slo" if gate.endswith((".yaml", ".yml")) else "--spec"
                 gate_exit = self.sh(path, "pipeline-steps evaluate", dict(params, GATE_FLAG=flag, GATE_FILE=gate), ws).returncode
+            handed_over = True  # the Trigger evaluation_done stage
+        if not handed_over and blue_green:  # post: always
+            self.ok(path, "pipeline-steps rollback (unfinished build)", params, ws)
         self.sh(path, "pipeline-steps report", params, ws)  # post: always; its exit code only echoes
         assert list((ws / "out").glob("junit-*.xml")), "run_tests publishes out/junit-*.xml"
-        if tests_exit != 0:
+        if tests_exit != 0 or broken:
             return None
         verdict = {0: "pass", 1: "fail", 3: "warning"}.get(gate_exit, "error")
         return passed(path, "evaluation_done", {
@@ -261,6 +271,14 @@ def test_jenkinsfile_steps_deliver_a_good_version_and_stop_a_slow_one(jenkins: J
     assert staging_live == "1.0.0", staging_colours
     assert sorted(staging_colours.values()) == ["1.0.0 passed", "2.0.0 failed"]
     assert live_tag(jenkins, "production")[0] == "1.0.0", "production never got v2"
+
+    # v3 is switched to in staging (switch before the tests), then its run_tests build breaks before the gate:
+    jenkins.log.clear()
+    jenkins.break_gate_stage_in = "staging"
+    assert jenkins.deliver(dict(base, TAG="3.0.0", SERVICE_PATH=str(make_service(tmp_path, "v3", delay_ms=0)))) == \
+        ["dev", "staging"]
+    assert ("run_tests", "staging", "pipeline-steps rollback (unfinished build)", 0) in jenkins.log
+    assert live_tag(jenkins, "staging")[0] == "1.0.0", "an unjudged v3 must not keep the staging traffic"
 
 
 @pytest.mark.parametrize(("answer", "reached"), [("approve", ["dev", "staging", "production"]), ("reject", ["dev", "staging"])])
