@@ -8,7 +8,6 @@ schema ``pipeline-steps/testrun/v1``). Fields may be added, never renamed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,11 +105,9 @@ class TestRun:
 
     def write(self, path: Path) -> Path:
         """Write atomically (a reader never sees half a document); return the path."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        from pipeline_steps.files import write_json
+
+        return write_json(path, self.to_dict())
 
 
 def read_testrun(path: Path) -> TestRun:

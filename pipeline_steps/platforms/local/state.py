@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,22 +27,9 @@ from typing import Any
 
 from pipeline_steps.context import StageContext
 from pipeline_steps.errors import BadInputError, ConflictError
+from pipeline_steps.files import write_json  # atomic: temp file + rename
 
 SCHEMA = "pipeline-steps/local-stage/v1"
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` so that readers see the old or the new document, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> Any:
