@@ -28,9 +28,9 @@ from pipeline_steps.gate.placeholders import context_values, duration_values, es
 from pipeline_steps.gate.slo import SloSpec
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
 from pipeline_steps.sources import SOURCES, MetricSource, SourceSettings, build, source_class
+from pipeline_steps.sources.base import MAX_WORKERS
 
 SCHEMA = "pipeline-steps/evaluation/v1"
-MAX_WORKERS = 32
 
 
 @dataclass

@@ -104,7 +104,8 @@ class DynatraceSource:
         self.context = context
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
-        self._session = http.session()
+        self._budget = http.Budget(retry_budget_s)
+        self._session = http.session(self.url)
         self._session.headers["Authorization"] = f"Api-Token {token.reveal()}"
 
     @classmethod
@@ -137,7 +138,7 @@ class DynatraceSource:
             try:
                 status, body = self._http.request_json(
                     self._session, "GET", f"{self.url}/api/v2/metrics/query", params=params, what=f"dynatrace at {self.url}",
-                    timeout_s=self.timeout_s, budget_s=self.retry_budget_s, secrets=[self.token])
+                    timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token])
             except self._http.SourceHTTPError as err:
                 return Fetched(error=str(err))
             if status != 200 or not isinstance(body, dict):
@@ -154,4 +155,6 @@ class DynatraceSource:
         return finite_samples(pairs)
 
     def close(self) -> None:
+        """Close the connections; the retry budget starts afresh for the next evaluation."""
         self._session.close()
+        self._budget = self._http.Budget(self.retry_budget_s)

@@ -32,7 +32,8 @@ class PrometheusSource:
         self.password = password
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
-        self._session = http.session()
+        self._budget = http.Budget(retry_budget_s)
+        self._session = http.session(self.url)
         if token:
             self._session.headers["Authorization"] = f"Bearer {token.reveal()}"
         elif user:
@@ -62,7 +63,7 @@ class PrometheusSource:
         try:
             status, body = self._http.request_json(
                 self._session, "POST", f"{self.url}/api/v1/query", what=f"prometheus at {self.url}",
-                timeout_s=self.timeout_s, budget_s=self.retry_budget_s, secrets=[self.token, self.password],
+                timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token, self.password],
                 data={"query": str(query), "time": f"{window.end:.3f}"})
         except self._http.SourceHTTPError as err:
             return Fetched(error=str(err))
@@ -81,4 +82,6 @@ class PrometheusSource:
         return Fetched(error=f"prometheus returned a {kind} result; the gate needs an instant vector or scalar")
 
     def close(self) -> None:
+        """Close the connections; the retry budget starts afresh for the next evaluation."""
         self._session.close()
+        self._budget = self._http.Budget(self.retry_budget_s)
