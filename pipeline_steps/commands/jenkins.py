@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import click
@@ -44,6 +45,12 @@ def _connection_options(func: Any) -> Any:
 def _client(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float) -> JenkinsClient:
     if not url:
         raise BadInputError("--url", None, "Jenkins URL is required (--url or env JENKINS_URL)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInputError("--url", url, "must be an http:// or https:// URL of the Jenkins controller")
+    if parts.username is not None or parts.password is not None:
+        # Refused, not used: a URL is echoed in messages, so a token inside it would be printed.
+        raise BadInputError("--url", None, "must not carry a user or token; use JENKINS_USER and JENKINS_API_TOKEN")
     token = read_secret(env=token_env, file=token_file, what="Jenkins API token")
     if user and not token:
         raise BadInputError(token_file or token_env, None, f"no API token for Jenkins user {user!r}")

@@ -4,7 +4,7 @@ Aspects: sync-jobs creates the four jobs from jenkins/jobs with the placeholders
 XML-escaped, a second run changes nothing, an unknown placeholder or a missing --repo-url is
 bad input; trigger streams the console, prints the test summary and exits with the build's
 result code; the token (from env or --token-file) never appears in any output; malformed
--p pairs, a missing URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
+-p pairs, a missing or malformed URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
 following (130) and leaves the build running on Jenkins.
 """
 
@@ -134,6 +134,13 @@ def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None
     assert refused.exit_code == ExitCode.INFRA and "401" in refused.output and "wrong-token" not in refused.output
     no_url = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"], env={"JENKINS_URL": ""})
     assert no_url.exit_code == ExitCode.BAD_INPUT and "JENKINS_URL" in no_url.output
+    for bad_url in ("jenkins.example.com:8080", "ftp://jenkins.example.com/", "http://"):
+        malformed = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy", "--url", bad_url], env={"JENKINS_API_TOKEN": TOKEN})
+        assert malformed.exit_code == ExitCode.BAD_INPUT, (bad_url, malformed.output)
+        assert malformed.output.startswith(f"error: --url: {bad_url}: "), malformed.output
+    with_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy", "--url", f"http://admin:{TOKEN}@{standin.url[7:]}"])
+    assert with_token.exit_code == ExitCode.BAD_INPUT and "must not carry a user or token" in with_token.output
+    assert TOKEN not in with_token.output
     no_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"],
                                   env={"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": ""})
     assert no_token.exit_code == ExitCode.BAD_INPUT and "API token" in no_token.output
