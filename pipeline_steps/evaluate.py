@@ -27,8 +27,9 @@ from pipeline_steps.gate.perfspec import PerfIndicator, PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, escape_promql, substitute
 from pipeline_steps.gate.slo import SloSpec
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
+from pipeline_steps.secrets import redact_all
 from pipeline_steps.sources import SOURCES, MetricSource, SourceSettings, build, source_class
-from pipeline_steps.sources.base import MAX_WORKERS
+from pipeline_steps.sources.base import MAX_WORKERS, split_userinfo
 
 SCHEMA = "pipeline-steps/evaluation/v1"
 
@@ -266,13 +267,17 @@ def _finish(run: GateRun, kind: str, spec_path: str, verdict: Verdict, doc: dict
         document["history_id"] = history_id
     out = run.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    secrets = [run.settings.prometheus_token, run.settings.prometheus_password, run.settings.dynatrace_token]
+    settings = run.settings
+    secrets = [settings.prometheus_token, settings.prometheus_password, settings.dynatrace_token,
+               split_userinfo(settings.prometheus_url)[2], split_userinfo(settings.dynatrace_url)[2]]
     paths = {"evaluation": out / "evaluation.json", "junit": out / "junit-evaluation.xml",
              "summary": out / "evaluation-summary.txt"}
+    # Sources mask secrets in what they report; masking again here covers whatever else could carry
+    # one (an exception text from a source bug, a query that embeds a credential).
     tmp = paths["evaluation"].with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(redact_all(json.dumps(document, indent=2), secrets) + "\n", encoding="utf-8")
     tmp.replace(paths["evaluation"])
     write_gate_junit(paths["junit"], document, reports, secrets=secrets)
-    summary = render_summary(document, reports)
+    summary = redact_all(render_summary(document, reports), secrets)
     paths["summary"].write_text(summary + "\n", encoding="utf-8")
     return EvaluationOutcome(verdict, document, reports, summary, paths, history_id)

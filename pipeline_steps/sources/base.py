@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from pipeline_steps.context import StageContext
 from pipeline_steps.gate.model import Fetched, Window
@@ -60,3 +61,12 @@ class MetricSource(Protocol):
 
     def close(self) -> None: ...
 
+
+def split_userinfo(url: str) -> tuple[str, str, Secret | None]:
+    """``(url without user:password@, user, password)``: credentials in a URL must not reach messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, "", None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=hostport)), user, Secret(password) if password else None

@@ -99,7 +99,7 @@ class DynatraceSource:
         from pipeline_steps.sources import http
 
         self._http = http
-        self.url = url.rstrip("/")
+        self.url = http.split_userinfo(url)[0].rstrip("/")  # the token is the credential; a URL never carries one
         self.token = token
         self.context = context
         self.timeout_s = timeout_s

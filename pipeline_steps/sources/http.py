@@ -21,7 +21,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from pipeline_steps.secrets import Secret, redact_all
-from pipeline_steps.sources.base import MAX_WORKERS
+from pipeline_steps.sources.base import MAX_WORKERS, split_userinfo
+
+__all__ = ["Budget", "SourceHTTPError", "request_json", "session", "split_userinfo"]
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 

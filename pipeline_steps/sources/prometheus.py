@@ -26,10 +26,13 @@ class PrometheusSource:
         from pipeline_steps.sources import http
 
         self._http = http
-        self.url = url.rstrip("/")
+        # user:password@ in the URL becomes basic auth and leaves the URL, which appears in messages.
+        clean, url_user, url_password = http.split_userinfo(url)
+        self.url = clean.rstrip("/")
         self.token = token
-        self.user = user
-        self.password = password
+        self.user = user or url_user
+        self.password = password if user else url_password
+        user, password = self.user, self.password
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
         self._budget = http.Budget(retry_budget_s)

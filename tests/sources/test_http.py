@@ -2,12 +2,15 @@
 
 Aspects: a dead backend costs a gate of 100 indicators about one retry budget, not one per wave
 of workers, and the queries after the budget report that they were not retried; the budget
-starts afresh after close(); the proxy from the environment is still used although it is read
-once per session.
+starts afresh after close(); user:password@ in a Prometheus URL becomes basic auth and never
+appears in a message or an output file; the proxy from the environment is still used although
+it is read once per session.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from pipeline_steps.cli import cli
+from pipeline_steps.errors import ExitCode
 from pipeline_steps.gate.model import Window
 from pipeline_steps.procs import free_port
 from pipeline_steps.sources.base import MAX_WORKERS
@@ -72,6 +78,24 @@ def test_the_budget_starts_afresh_after_close() -> None:
     with answering_503(seen, port):
         got = source.fetch("up", Window(0, 10))
     assert seen and "HTTP 503" in (got.error or "")
+
+
+def test_credentials_in_the_url_are_basic_auth_and_never_shown(tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+    with answering_503(seen) as port:
+        source = PrometheusSource(f"http://gate:pw-in-url@127.0.0.1:{port}", retry_budget_s=0.2)
+        got = source.fetch("up", Window(0, 10))
+    assert seen[0][1] == "Basic " + base64.b64encode(b"gate:pw-in-url").decode()
+    assert got.error and "pw-in-url" not in got.error and "pw-in-url" not in source.url
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--project", "sockshop", "--stage", "staging", "--service", "carts", "--no-history",
+        "--spec", str(FIXTURES / "perfspec_prometheus.json"), "--start", "1000", "--end", "1300", "--out-dir", str(out),
+        "--prometheus-url", f"http://gate:pw-in-url@127.0.0.1:{free_port()}", "--retry-budget", "0.3"])
+    assert result.exit_code == ExitCode.INFRA, result.output
+    assert json.loads((out / "evaluation.json").read_text())["verdict"] == "ERROR"
+    assert "pw-in-url" not in result.output
+    assert all("pw-in-url" not in p.read_text() for p in out.rglob("*") if p.is_file())
 
 
 def test_the_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
