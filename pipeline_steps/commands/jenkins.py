@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import click
@@ -64,7 +65,7 @@ def jenkins() -> None:
 
 def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[str, str]:
     """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); a placeholder
-    without a value is bad input naming the template."""
+    without a value, or a template that is not well-formed XML, is bad input naming the template."""
     templates = sorted(jobs_dir.glob("*.xml"))
     if not templates:
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
@@ -76,6 +77,10 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
             raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
         name = service if path.stem == SERVICE_TEMPLATE else path.stem
         rendered[name] = _PLACEHOLDER.sub(lambda m: escape(values[m.group(1)]), text)
+        try:  # every template is checked before the first job is touched
+            ElementTree.fromstring(rendered[name].encode("utf-8"))
+        except ElementTree.ParseError as err:
+            raise BadInputError(str(path), f"line {err.position[0]}", f"not well-formed XML ({err})") from None
     return rendered
 
 

@@ -1,10 +1,11 @@
 """``pipeline-steps jenkins sync-jobs`` and ``trigger`` through the CLI, against the stand-in.
 
 Aspects: sync-jobs creates the four jobs from jenkins/jobs with the placeholders filled and
-XML-escaped, a second run changes nothing, an unknown placeholder or a missing --repo-url is
-bad input; trigger streams the console, prints the test summary and exits with the build's
-result code; the token (from env or --token-file) never appears in any output; malformed
--p pairs, a missing or malformed URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
+XML-escaped, a second run changes nothing, an unknown placeholder, a template that is not
+well-formed XML (checked before any job is touched) or a missing --repo-url is bad input;
+trigger streams the console, prints the test summary and exits with the build's result code;
+the token (from env or --token-file) never appears in any output; malformed -p pairs, a
+missing or malformed URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
 following (130) and leaves the build running on Jenkins.
 """
 
@@ -82,6 +83,11 @@ def test_sync_jobs_bad_input_changes_nothing(standin: JenkinsStandIn, tmp_path: 
     bad = invoke(standin, "sync-jobs", "--jobs-dir", str(tmp_path), "--repo-url", REPO)
     assert bad.exit_code == ExitCode.BAD_INPUT
     assert "deploy.xml: @NOPE@" in bad.output
+    (tmp_path / "deploy.xml").write_text("<flow-definition><url>@PIPELINE_STEPS_REPO@</url></flow-definition>")
+    (tmp_path / "run_tests.xml").write_text("<flow-definition><url>x</flow-definition>")  # sorted after deploy
+    broken = invoke(standin, "sync-jobs", "--jobs-dir", str(tmp_path), "--repo-url", REPO)
+    assert broken.exit_code == ExitCode.BAD_INPUT, broken.output
+    assert "run_tests.xml: line 1: not well-formed XML" in broken.output, broken.output
     missing = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"))
     assert missing.exit_code == ExitCode.BAD_INPUT and "--repo-url" in missing.output
     refused = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--repo-url", REPO, token="wrong")
