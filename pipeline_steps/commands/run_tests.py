@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import click
 
 from pipeline_steps.commands.options import context_from_options, context_options, platform_options
-from pipeline_steps.errors import BadInputError
+from pipeline_steps.errors import BadInputError, InfrastructureError
 
 
 def check_url(url: str, source: str) -> str:
@@ -29,15 +29,17 @@ def check_url(url: str, source: str) -> str:
     return url.rstrip("/")
 
 
-def check_resolves(url: str, source: str) -> None:
-    """A host name that does not exist is bad input now, not a health check failing after its timeout.
-    A DNS server that does not answer (EAI_AGAIN) is not the input's fault: the health check waits for it."""
+def unresolvable(url: str) -> str:
+    """Why ``url``'s host name does not exist ("" when it resolves), so that a typo is reported now
+    instead of as a health check failing after its timeout. A DNS server that does not answer
+    (EAI_AGAIN) is not such a case: the health check waits for it."""
     host = urlsplit(url).hostname or ""
     try:
         socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
         if err.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            raise BadInputError(source, None, f"host {host!r} does not resolve ({err.strerror})") from err
+            return f"host {host!r} does not resolve ({err.strerror}); nothing was sent"
+    return ""
 
 
 @click.command("run-tests")
@@ -110,7 +112,11 @@ def run_tests(**options: Any) -> int:
         performance_url = check_url(endpoints.public_url, f"platform {platform.name}: public_url")
     # every request (health included) goes to the public URL when a performance test runs, else the internal one
     used, name = (performance_url, "public_url") if performance else (functional_url, "internal_url")
-    check_resolves(used, "--target" if options.get("target") else f"platform {options['platform_name']}: {name} {used}")
+    problem = unresolvable(used)
+    if problem and options.get("target"):
+        raise BadInputError("--target", None, problem)
+    if problem:  # not the user's input: the platform's address (ingress, DNS) is wrong -> fail closed, exit 4
+        raise InfrastructureError(f"platform {options['platform_name']}", f"{name} {used}: {problem}")
 
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))

@@ -4,7 +4,8 @@ Aspects: functional and performance runs write testrun.json (the documented keys
 by dotted path) and junit-tests.xml (one case per check, the performance case with statistics
 and the reason for a failure); exit codes 0 pass, 1 failed check or exceeded limit (an
 unreachable service is a failed health check), 2 bad input with nothing sent and nothing
-written (table-driven; also a host name that does not resolve), 130 on SIGTERM or SIGINT (Ctrl-C)
+written (table-driven; also a --target host that does not resolve; the platform's own address
+not resolving is exit 4), 130 on SIGTERM or SIGINT (Ctrl-C)
 with partial results written; progress is a redrawn bar on a terminal and has no redraws when
 the output is a pipe (Jenkins' console); without --target the
 platform's internal URL serves functional checks and its public URL the performance test;
@@ -235,14 +236,16 @@ def test_without_target_functional_uses_internal_and_performance_public(tmp_path
     assert json.loads((tmp_path / "p" / "testrun.json").read_text())["target"] == public.url
 
 
-def test_platform_address_that_does_not_resolve_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_platform_address_that_does_not_resolve_is_an_infrastructure_error(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the user's input, so exit 4 (the chain rolls back a flipped stage), and nothing is sent."""
     path = workload(tmp_path, performance=PERFORMANCE)
     with serve() as internal:
         fake = _EndpointsOnly(Endpoints(public_url="http://carts.sockshop-staging.invalid", internal_url=internal.url))
         monkeypatch.setattr(platforms, "make_platform", lambda name, settings: fake)
         result = invoke("--test-strategy", "performance", "--workload", str(path), "--out-dir", str(tmp_path / "out"))
         assert internal.state.requests == 0
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 4, result.output
     assert "public_url http://carts.sockshop-staging.invalid: host 'carts.sockshop-staging.invalid' does not resolve" \
         in result.output
     assert not (tmp_path / "out").exists()
