@@ -6,6 +6,7 @@ Only click and our light modules are imported at module level; the step (and wit
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,20 @@ from pipeline_steps.commands.options import context_from_options, context_option
 from pipeline_steps.errors import BadInputError, ExitCode
 
 
-def parse_time(text: str, flag: str) -> float:
+def parse_time(text: str, flag: str, source: str = "command line") -> float:
     """Unix seconds from ``1795687260``, ``1795687260.5`` or ISO-8601 (``2026-11-26T10:01:00Z``)."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):  # float() takes "nan" and "inf"; no window can be built from them
+            raise BadInputError(source, flag, f"{text!r} is not a finite number of unix seconds")
+        return seconds
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise BadInputError("command line", flag, f"{text!r} is neither unix seconds nor an ISO-8601 time") from None
+        raise BadInputError(source, flag, f"{text!r} is neither unix seconds nor an ISO-8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
@@ -48,9 +53,11 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | 
             raw = testrun.get(f"{key}_unix", testrun.get(key))
             if raw is None:
                 continue
-            if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-                raise BadInputError(testrun_path, f"{key}_unix", "must be unix seconds")
-            value = float(raw) if isinstance(raw, (int, float)) else parse_time(raw, f"{testrun_path}: {key}")
+            # JSON NaN/Infinity parse as floats: as bad as a string that is not a time.
+            if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or (
+                    isinstance(raw, float) and not math.isfinite(raw)):
+                raise BadInputError(testrun_path, f"{key}_unix", f"must be unix seconds, got {raw!r}")
+            value = float(raw) if isinstance(raw, (int, float)) else parse_time(raw, f"{key}_unix", testrun_path)
             if key == "start":
                 t_start = value
             else:
@@ -96,7 +103,7 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | 
 @click.option("--colour", envvar="COLOUR", default="", help="Colour under test; fills $DEPLOYMENT [env COLOUR].")
 @click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True, help="Per-request timeout (s).")
 @click.option("--retry-budget", "retry_budget_s", type=float, default=15.0, show_default=True,
-              help="Total time one query may spend retrying transient errors (s).")
+              help="Time each source may spend retrying transient errors, shared by all its queries (s).")
 @click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help="Where the documents go [env OUT_DIR].")
 def evaluate(**options: Any) -> int:
     """Judge a test run by its quality gate (perfspec.json or slo.yaml + sli.yaml).

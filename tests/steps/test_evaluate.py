@@ -200,6 +200,13 @@ BAD_CASES = [
     ("testrun end before start", {"t.json": {"start_unix": 200, "end_unix": 100, "context": {
         "project": "sockshop", "stage": "staging", "service": "carts"}}}, ["--spec", "{carts}", "--testrun", "{t.json}"],
      "{t.json}: end_unix: window end", 2),
+    ("start not finite", {}, ["--spec", "{carts}", "--start", "nan", "--end", "5"],
+     "command line: --start: 'nan' is not a finite number of unix seconds", 2),
+    ("end infinite", {}, ["--spec", "{carts}", "--start", "1", "--end", "inf"],
+     "command line: --end: 'inf' is not a finite number of unix seconds", 2),
+    ("testrun NaN end", {"t.json": '{"start_unix": 100, "end_unix": NaN, "context": {"project": "sockshop", '
+                                   '"stage": "staging", "service": "carts"}}'}, ["--spec", "{carts}", "--testrun", "{t.json}"],
+     "{t.json}: end_unix: must be unix seconds, got nan", 2),
     ("malformed prometheus url", {}, ["--spec", "{carts}", "--start", "1", "--end", "2", "--prometheus-url", "localhost:9090"],
      "command line: --prometheus-url: 'localhost:9090' is not an http(s) URL", 2),
     ("missing prometheus url", {}, ["--spec", "{carts}", "--start", "1", "--end", "2"],
@@ -233,6 +240,8 @@ def test_bad_input_is_one_line_naming_file_and_field_and_stores_nothing(
         error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1 and error_lines[0].startswith("error: " + fill(message, names)), result.output
         assert not (tmp_path / "out" / "evaluation.json").exists()
+    else:  # a backend that cannot be reached is not bad input: ERROR, with the reason on screen
+        assert "Quality gate ERROR" in result.output and "unreachable" in result.output, result.output
 
 
 @pytest.mark.parametrize(("flags", "expected"), [([], "[131s]"), (["--keptn-minutes"], "[3m]")])
