@@ -7,13 +7,15 @@ nothing keeps the resourceVersion; ``metadata.generation`` moves only when ``spe
 main resource ignores ``status`` and ``/status`` ignores everything else; a namespaced create in
 a missing namespace answers 404; a create carrying a resourceVersion is refused (500, as
 etcd3 storage does) and so is one whose namespace differs from the URL's (400); custom resources
-refuse a PUT without resourceVersion (422); a delete whose preconditions fail answers 409.
+refuse a PUT without resourceVersion (422); a delete whose preconditions fail answers 409;
+names and label values longer or other than Kubernetes allows answer 422.
 Errors are ``ApiError``s that the server turns into ``Status``.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 import uuid
@@ -109,6 +111,7 @@ class Store:
             key = (res.group, res.plural, namespace if res.namespaced else "", name)
             if key in self.objects:
                 raise ApiError(409, "AlreadyExists", f'{_qualified(res)} "{name}" already exists', _details(res, name))
+            _check_names(res, name, body)
             obj = copy.deepcopy(body)
             obj["metadata"] = {**meta, "name": name, "uid": str(uuid.uuid4()), "creationTimestamp": _now(),
                                "resourceVersion": str(self._bump()), "generation": 1}
@@ -144,6 +147,7 @@ class Store:
             if new["metadata"].get("name", name) != name:
                 raise ApiError(400, "BadRequest", "the name of the object does not match the name in the URL")
             merged = self._merge_scope(res, current, new, subresource)
+            _check_names(res, name, merged)
             if _same(merged, current):
                 return self._present(res, current, version)
             if merged.get("spec") != current.get("spec"):
@@ -213,6 +217,32 @@ class Store:
         shown = copy.deepcopy(obj)
         shown["apiVersion"], shown["kind"] = res.api_version(version), res.kind
         return shown
+
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_names(res: Resource, name: str, obj: Obj) -> None:
+    """422 as the API server's validation gives it: object names (a namespace's is a 63-character
+    DNS label, others DNS subdomains up to 253) and label values (up to 63 characters), also in a
+    Deployment's selector and pod template."""
+    limit = 63 if res.kind == "Namespace" else 253
+    if len(name) > limit or not _SUBDOMAIN.match(name) or (res.kind == "Namespace" and "." in name):
+        raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
+                       f"must be a lowercase RFC 1123 {'label' if limit == 63 else 'subdomain'} of at most {limit} "
+                       "characters", _details(res, name))
+    places = [("metadata.labels", (obj.get("metadata") or {}).get("labels"))]
+    if res.kind == "Deployment":
+        spec = obj.get("spec") or {}
+        places += [("spec.selector.matchLabels", (spec.get("selector") or {}).get("matchLabels")),
+                   ("spec.template.metadata.labels", ((spec.get("template") or {}).get("metadata") or {}).get("labels"))]
+    for where, labels in places:
+        for value in (labels or {}).values():
+            if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+                raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: {where}: Invalid value: "{value}": '
+                               "a valid label must be an empty string or consist of at most 63 alphanumeric "
+                               "characters, '-', '_' or '.'", _details(res, name))
 
 
 def _same(a: Obj, b: Obj) -> bool:

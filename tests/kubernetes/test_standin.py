@@ -7,7 +7,8 @@ selectors (=, !=, in, notin, exists, !exists); merge, JSON (with a failing test 
 strategic patches (415 for custom resources); Status objects in the real shape; v1 and v1beta1
 Istio objects share storage; fault hooks (500, callback); kubectl get and patch work; a custom
 resource refuses a PUT without resourceVersion (422) where a Deployment accepts it; a create
-carrying a resourceVersion or another namespace is refused; delete preconditions (409).
+carrying a resourceVersion or another namespace is refused; delete preconditions (409); names
+and label values past Kubernetes' limits answer 422.
 """
 
 from __future__ import annotations
@@ -242,3 +243,20 @@ def test_unconditional_update_create_rules_and_delete_preconditions(kubeconfig: 
     with pytest.raises(client.ApiException) as gone:
         apps.read_namespaced_deployment("web", "demo")
     assert gone.value.status == 404
+
+
+def test_names_and_label_values_are_validated(kubeconfig: Path) -> None:
+    core, apps, _ = clients(kubeconfig)
+    with pytest.raises(client.ApiException) as long_ns:
+        core.create_namespace({"metadata": {"name": "n" * 64}})
+    assert long_ns.value.status == 422 and "metadata.name" in status_of(long_ns.value)["message"]
+    core.create_namespace({"metadata": {"name": "n" * 63}})
+    long_label = deployment("web")
+    long_label["spec"]["template"]["metadata"]["labels"]["deployment"] = "w" * 64
+    with pytest.raises(client.ApiException) as bad:
+        apps.create_namespaced_deployment("n" * 63, long_label)
+    assert bad.value.status == 422 and "spec.template.metadata.labels" in status_of(bad.value)["message"]
+    apps.create_namespaced_deployment("n" * 63, deployment("web", {"a": "x" * 63}))
+    with pytest.raises(client.ApiException) as patched:
+        apps.patch_namespaced_deployment("web", "n" * 63, {"metadata": {"labels": {"a": "-x"}}})
+    assert patched.value.status == 422
