@@ -6,7 +6,8 @@ DestinationRule with subsets, a weighted VirtualService for the public host and 
 Gateway; direct renders one Deployment and an unweighted route; the optional database renders
 per colour; values (image, replicas, ports, health path, resources) land where they should;
 Kubernetes kinds validate with kubernetes-validate, Istio kinds against the networking CRD facts
-(v1 and v1beta1); the schema check itself rejects a broken route (so it can fail).
+(v1 and v1beta1); the schema check itself rejects a broken route (so it can fail); label values
+stay within 63 characters for the longest names the platform accepts and a long tag.
 """
 
 from __future__ import annotations
@@ -160,3 +161,16 @@ def test_missing_chart_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PIPELINE_STEPS_CHART", str(tmp_path))
     with pytest.raises(BadInputError, match=r"PIPELINE_STEPS_CHART: no Helm chart"):
         rendered()
+
+
+def test_label_values_fit_63_characters_for_long_names() -> None:
+    long_ctx = StageContext(project="p" * 50, stage="production", service="s" * 54, image="reg/s", tag="t" * 128,
+                            deployment_strategy="blue_green_service")
+    service = ServiceSpec(name=long_ctx.service, port=8080, health_path="/health", replicas=1,
+                          chart_values={"database": {"enabled": True}})
+    objects = render(values_for(long_ctx, service), long_ctx.namespace)
+    values = [v for o in objects for v in (o["metadata"].get("labels") or {}).values()]
+    values += [v for o in objects if o["kind"] == "Deployment"
+               for v in o["spec"]["template"]["metadata"]["labels"].values()]
+    assert values and max(len(v) for v in values) == 63
+    assert all(not v.endswith("-") for v in values)

@@ -7,7 +7,8 @@ other routes and hosts stay) and is read, write, read-back; idempotent switch wr
 weight to an unavailable colour is refused; status shows versions, readiness, reasons and
 marks; the Lease lock refuses a live holder, takes over a stale one and is released, but a
 release never deletes a Lease someone took over after our read; a deploy
-whose strategy does not fit the live route (direct <-> blue/green) is refused with nothing written.
+whose strategy does not fit the live route (direct <-> blue/green) is refused with nothing written;
+names past Kubernetes' 63-character limits are bad input before any write.
 """
 
 from __future__ import annotations
@@ -197,3 +198,16 @@ def test_release_keeps_a_lease_taken_over_between_read_and_delete(api: KubeApiSt
         pass
     assert stored(api, "leases", "carts-pipeline-steps", "coordination.k8s.io")["spec"]["holderIdentity"] == "build-2"
     assert [r.code for r in api.requests if r.method == "DELETE"] == [409]
+
+
+@pytest.mark.parametrize(("project", "service", "field"), [("p" * 56, "carts", "project"), ("sockshop", "c" * 55, "service")])
+def test_names_too_long_for_kubernetes_are_bad_input_without_writes(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                                    tmp_path: Path, project: str, service: str,
+                                                                    field: str) -> None:
+    from pipeline_steps.errors import BadInputError
+
+    for strategy in ("blue_green_service", "direct"):
+        ctx = dataclasses.replace(bg("1", service=service), project=project, deployment_strategy=strategy)
+        with pytest.raises(BadInputError, match=f"^context: {field}: .*63"):
+            deploy(platform, ctx, ServiceSpec.minimal(service), tmp_path / "d.json")
+    assert api.store.objects == {} and [r.method for r in api.requests if r.method != "GET"] == []

@@ -18,10 +18,10 @@
 {{- if eq .Values.strategy "direct" -}}[""]{{- else -}}["blue","green"]{{- end -}}
 {{- end -}}
 
-{{/* Labels every object carries (app.kubernetes.io recommended labels). */}}
+{{/* Labels every object carries (app.kubernetes.io recommended labels); label values are cut to 63. */}}
 {{- define "service.labels" -}}
 app.kubernetes.io/name: {{ .Values.name }}
-app.kubernetes.io/instance: {{ .Values.name }}-{{ include "service.namespace" . }}
+app.kubernetes.io/instance: {{ printf "%s-%s" .Values.name (include "service.namespace" .) | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/part-of: {{ .Values.project }}
 app.kubernetes.io/managed-by: pipeline-steps
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}

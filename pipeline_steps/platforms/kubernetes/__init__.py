@@ -27,6 +27,7 @@ from pipeline_steps.service import ServiceSpec
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 MARKS = ("", "failed", "passed")
+LABEL_MAX = 63  # a DNS-1123 label, and a label value
 
 
 def from_settings(settings: PlatformSettings) -> KubernetesPlatform:
@@ -87,6 +88,7 @@ class KubernetesPlatform:
 
     # -- writes -------------------------------------------------------------------------
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
+        check_names(ctx)
         if ctx.blue_green and colour not in COLOURS:
             raise BadInputError("colour", None, f"{colour!r} is not blue or green")
         vs = self.routes.read(ctx, ctx.service)
@@ -173,9 +175,22 @@ class KubernetesPlatform:
                        patch, _content_type="application/merge-patch+json")
 
     def lock(self, ctx: StageContext, holder: str, ttl_s: float = 300.0) -> AbstractContextManager[None]:
+        check_names(ctx)
         self.objects.ensure_namespace(ctx.namespace, {"istio-injection": "enabled",
                                                       "app.kubernetes.io/part-of": ctx.project})
         return lease_lock(self.kube, ctx, _label_safe(holder), ttl_s)
+
+
+def check_names(ctx: StageContext) -> None:
+    """Names we derive must fit Kubernetes' 63-character limits (namespace; the ``deployment`` label
+    carries ``<service>-db-<colour>``): the API server would refuse them half-way through a deploy."""
+    if len(ctx.namespace) > LABEL_MAX:
+        raise BadInputError("context", "project", f"with stage {ctx.stage!r} makes the namespace {ctx.namespace!r}, "
+                                                  f"{len(ctx.namespace)} characters; Kubernetes allows {LABEL_MAX}")
+    longest = f"{ctx.service}-db-green"
+    if len(longest) > LABEL_MAX:
+        raise BadInputError("context", "service", f"{ctx.service!r} is too long: {longest!r} must fit in {LABEL_MAX} "
+                                                  f"characters (at most {LABEL_MAX - len('-db-green')} for the service)")
 
 
 def _label_safe(holder: str) -> str:
