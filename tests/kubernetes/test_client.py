@@ -2,10 +2,11 @@
 
 Aspects: ``--context`` picks a context from a kubeconfig with several; an unknown context is
 bad input naming the file and context (no credentials in the message); a kubeconfig that is
-not YAML or not a kubeconfig is bad input naming the file, without its text; without a kubeconfig but
-inside a pod the service account is used (https to KUBERNETES_SERVICE_HOST with the pod token);
-with neither it is bad input; the client's exceptions never escape (500 and a refused
-connection become KubeApiError, an InfrastructureError, exit 4) and the token never shows.
+not YAML or not a kubeconfig is bad input naming the file, without its text; without a
+kubeconfig but inside a pod the service account is used (https to KUBERNETES_SERVICE_HOST with
+the pod token), but never when a --context was asked for; with neither it is bad input; the
+client's exceptions never escape (500 and a refused connection become KubeApiError, an
+InfrastructureError, exit 4) and the token never shows.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def test_in_cluster_config_when_no_kubeconfig(tmp_path: Path, monkeypatch: pytes
     client = api_client(None, None)
     assert client.configuration.host == "https://10.0.0.1:443"
     assert client.configuration.api_key["BearerToken"].endswith(TOKEN)
+    with pytest.raises(BadInputError, match=r"^--context: 'prod' needs a kubeconfig"):
+        api_client(None, "prod")  # never the pod's own cluster when another was named
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(BadInputError, match="no kubeconfig"):

@@ -43,6 +43,11 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
         if use_file:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
                                     persist_config=False)
+        elif context:
+            # A context names a cluster in a kubeconfig; falling back to the pod's own cluster
+            # would deploy somewhere the user did not ask for.
+            raise BadInputError("--context", None, f"{context!r} needs a kubeconfig (--kubeconfig, KUBECONFIG, "
+                                                   "~/.kube/config) and none was found")
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=cfg)
         else:
