@@ -3,7 +3,8 @@
 Why: Pitometer fetched all indicators at once (Promise.all); a gate that queries one after
 another makes every pipeline wait for the sum of all round trips. This starts a real
 Prometheus (Debian package) scraping a small exporter with 100 gauges, runs the same evaluate
-step twice — 32 worker threads, then 1 — and prints the wall times and the ratio.
+step one query after another and then with 8, 16 and 32 worker threads, and prints the wall
+times and the ratios.
 
 Two settings are measured side by side:
 * direct: Prometheus on loopback (sub-millisecond network; the server and this process share
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +39,8 @@ from pipeline_steps.gate.model import Window
 from pipeline_steps.gate.perfspec import parse_perfspec
 from pipeline_steps.procs import free_port
 from pipeline_steps.prometheus_server import PrometheusServer
-from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.sources import http
+from pipeline_steps.sources.base import MAX_WORKERS, SourceSettings
 
 JOB = "bench-sockshop-dev"
 
@@ -72,6 +75,12 @@ def delay_proxy(target: str, delay_s: float) -> ThreadingHTTPServer:
     return server
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def spec(n: int) -> dict[str, object]:
     return {"indicators": [{
         "id": f"ind_{i:03d}", "source": "Prometheus",
@@ -82,6 +91,7 @@ def spec(n: int) -> dict[str, object]:
 
 def timed(url: str, perfspec: object, window: Window, out: Path, workers: int) -> tuple[float, str]:
     step.MAX_WORKERS = workers
+    http.session.__defaults__ = (max(workers, MAX_WORKERS),)  # a connection per worker, as the product sizes it
     ctx = StageContext("sockshop", "dev", "bench")
     run = step.GateRun(context=ctx, window=window, settings=SourceSettings(context=ctx, prometheus_url=url), out_dir=out)
     started = time.perf_counter()
@@ -94,6 +104,7 @@ def main() -> None:
     parser.add_argument("--indicators", type=int, default=100)
     parser.add_argument("--rtt-ms", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", default="8,16,32", help="worker counts to time concurrently (comma-separated)")
     args = parser.parse_args()
     registry = CollectorRegistry()
     gauge = Gauge("bench_value", "bench", ["name"], registry=registry)
@@ -112,14 +123,27 @@ def main() -> None:
             perfspec = parse_perfspec(json.loads(json.dumps(spec(args.indicators))), "bench-perfspec.json")
             settings = {"direct": server.url, f"remote-like (+{args.rtt_ms:.0f} ms per request)":
                         f"http://127.0.0.1:{proxy.server_port}"}
-            print(f"{args.indicators} indicators, Prometheus {server.url}, median of {args.repeat} runs")
+            workers = [int(w) for w in args.workers.split(",")]
+            print(f"{args.indicators} indicators, Prometheus {server.url}, median of {args.repeat} runs, "
+                  f"default workers {MAX_WORKERS}")
             for label, url in settings.items():
-                conc = [timed(url, perfspec, window, Path(tmp) / "out", 32) for _ in range(args.repeat)]
+                cpu_before = (time.process_time(), _cpu_s(server.pid))
                 seq = [timed(url, perfspec, window, Path(tmp) / "out", 1) for _ in range(args.repeat)]
-                verdicts = {v for _, v in conc + seq}
-                t_conc, t_seq = statistics.median(t for t, _ in conc), statistics.median(t for t, _ in seq)
-                print(f"  {label}: concurrent {t_conc * 1000:.0f} ms, sequential {t_seq * 1000:.0f} ms, "
-                      f"ratio {t_seq / t_conc:.1f}x  (verdicts {sorted(verdicts)})")
+                client_cpu = (time.process_time() - cpu_before[0]) / args.repeat
+                server_cpu = (_cpu_s(server.pid) - cpu_before[1]) / args.repeat
+                t_seq = statistics.median(t for t, _ in seq)
+                print(f"  {label}: sequential {t_seq * 1000:.0f} ms")
+                for w in workers:
+                    conc = [timed(url, perfspec, window, Path(tmp) / "out", w) for _ in range(args.repeat)]
+                    verdicts = sorted({v for _, v in conc + seq})
+                    t_conc = statistics.median(t for t, _ in conc)
+                    print(f"    concurrent, {w:2d} workers: {t_conc * 1000:.0f} ms, ratio {t_seq / t_conc:.1f}x  "
+                          f"(verdicts {verdicts})")
+                if label == "direct":
+                    # On loopback nothing waits: the gate is CPU, and this process's share runs on one core
+                    # at a time (the GIL), so no number of threads gets the gate below it.
+                    print(f"    CPU per gate: this process {client_cpu * 1000:.0f} ms (the floor for any worker count: "
+                          f"ratio at most {t_seq / client_cpu:.1f}x), Prometheus {server_cpu * 1000:.0f} ms")
         finally:
             proxy.shutdown()
             server.stop()
