@@ -53,7 +53,6 @@ def up(state_dir: str) -> int:
 def down(state_dir: str) -> int:
     """Stop every process this state folder started (checked by pid and command line) and forget the stages."""
     from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
-    from pipeline_steps.procs import stop_pid
 
     platform = LocalPlatform(state_dir)
     stopped = 0
@@ -68,7 +67,7 @@ def down(state_dir: str) -> int:
         click.echo(f"warning: {problem}", err=True)
     # processes whose record is lost (a corrupt or deleted state file): found by our wrapper's command line
     for pid in processes.started_under(platform.state.root):
-        stop_pid(pid)
+        processes.stop_group(pid)
         stopped += 1
         click.echo(f"stopped unrecorded process {pid} (started under {platform.state.root})")
     click.echo(f"{stopped} process(es) stopped")

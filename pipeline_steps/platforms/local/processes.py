@@ -23,7 +23,7 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
-from pipeline_steps.procs import pid_alive, spawn, stop_pid
+from pipeline_steps.procs import pid_alive, spawn
 
 _WRAPPER = 'exit_file="$1"; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
 
@@ -86,11 +86,11 @@ def stop(record: Mapping[str, Any] | None, timeout_s: float = 5.0) -> bool:
     if not record or not record.get("pid"):
         return False
     if is_ours(record):
-        stop_pid(int(record["pid"]), timeout_s)
+        stop_group(int(record["pid"]), timeout_s)
         return True
     orphans = orphans_of(record)
     for pid in orphans:
-        _stop_one(pid, timeout_s)  # not a group leader: stop_pid's killpg would miss it
+        _stop_one(pid, timeout_s)  # only these: the leader whose command line vouched for the group is gone
     return bool(orphans)
 
 
@@ -107,11 +107,27 @@ def _stop_one(pid: int, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def orphans_of(record: Mapping[str, Any]) -> list[int]:
-    """Processes still in the recorded (wrapper's) process group that run the recorded command."""
-    pgid, command = int(record.get("pid") or 0), [a.encode() for a in list(record.get("argv", []))[5:]]
-    if pgid <= 0 or not command:
-        return []
+def stop_group(pgid: int, timeout_s: float = 5.0) -> None:
+    """SIGTERM the process group, wait until every member is gone, SIGKILL what is left.
+
+    Waiting for the leader alone is not enough: the wrapper dies at once, while the service
+    under it (Envoy draining, a service that ignores SIGTERM) would outlive ``local down``.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pid_alive(pgid)  # reaps the leader when it is our own child
+            if not members(pgid):
+                return
+            time.sleep(0.05)
+
+
+def members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -120,9 +136,17 @@ def orphans_of(record: Mapping[str, Any]) -> list[int]:
             stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(stat[2]) == pgid and _cmdline(int(proc.name)).rstrip(b"\0").split(b"\0") == command:
+        if int(stat[2]) == pgid and stat[0] != "Z":
             found.append(int(proc.name))
     return found
+
+
+def orphans_of(record: Mapping[str, Any]) -> list[int]:
+    """Processes still in the recorded (wrapper's) process group that run the recorded command."""
+    pgid, command = int(record.get("pid") or 0), [a.encode() for a in list(record.get("argv", []))[5:]]
+    if pgid <= 0 or not command:
+        return []
+    return [pid for pid in members(pgid) if _cmdline(pid).rstrip(b"\0").split(b"\0") == command]
 
 
 def started_under(root: Path) -> list[int]:

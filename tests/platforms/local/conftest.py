@@ -13,7 +13,6 @@ from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
 from pipeline_steps.platforms.local.build import build
 from pipeline_steps.platforms.local.state import read_json
-from pipeline_steps.procs import stop_pid
 from pipeline_steps.service import ServiceSpec, load_service
 
 CARTS = Path(__file__).resolve().parents[3] / "examples" / "carts"
@@ -60,7 +59,7 @@ def stop_everything(platform: LocalPlatform) -> None:
     for record in records:  # belt and braces: nothing recorded may survive a test
         processes.stop(record)
     for pid in processes.started_under(platform.state.root):  # nor anything whose record was lost
-        stop_pid(pid)
+        processes.stop_group(pid)
 
 
 @pytest.fixture()

@@ -3,12 +3,15 @@
 Aspects: a colour that exits at start fails wait_available with its exit code and log tail, and
 status shows it as not available with the reason; a colour killed later is reported as gone;
 a recorded pid that now runs another command line is neither "ours" nor signalled; a service
-whose wrapper was killed is reported gone, and stopped (Envoy: replaced on the same port); bad input
-(no built folder, no local.command, a colour that does not fit the strategy) starts nothing.
+whose wrapper was killed is reported gone, and stopped (Envoy: replaced on the same port); stopping
+returns only when the whole process group is gone (a service that ignores SIGTERM is killed, it does
+not outlive its wrapper); bad input (no built folder, no local.command, a colour that does not fit
+the strategy) starts nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -104,3 +107,20 @@ def test_service_outliving_its_killed_wrapper_is_reported_and_stopped(platform: 
 
     assert platform.stop_stage(ctx) >= 2
     assert not pid_alive(orphan) and processes.orphans_of(green) == []
+
+
+def test_stop_waits_for_the_whole_group_and_kills_a_service_ignoring_sigterm(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ignoring SIGTERM', flush=True); "
+                "time.sleep(60)")
+    record = processes.start([sys.executable, "-c", stubborn], cwd=tmp_path, log=tmp_path / "stubborn.log").to_dict()
+    try:
+        deadline = time.monotonic() + 10
+        # the log's first line quotes the command; the service's own line comes after it
+        while "ignoring SIGTERM" not in (tmp_path / "stubborn.log").read_text().splitlines() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (service,) = processes.orphans_of(record)  # the python under the sh wrapper
+        assert processes.stop(record, timeout_s=0.5)
+        assert not pid_alive(service) and processes.members(record["pid"]) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(record["pid"], signal.SIGKILL)
