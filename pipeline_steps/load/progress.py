@@ -27,6 +27,7 @@ class Progress:
         self.line_every_s = line_every_s
         self._last_line = 0.0
         self._drawn = False
+        self._full = False
 
     @property
     def tick_s(self) -> float:
@@ -56,8 +57,9 @@ class Progress:
         if self.tty:
             self.stream.write("\r\x1b[2K" + self.text(snap))
             self._drawn = True
-        elif snap.elapsed_s - self._last_line >= self.line_every_s or self.fraction(snap) == 1.0:
-            self._last_line = snap.elapsed_s
+        elif snap.elapsed_s - self._last_line >= self.line_every_s or (self.fraction(snap) == 1.0 and not self._full):
+            # 100 % once: the last answers of a duration-bound run can take up to the request timeout
+            self._last_line, self._full = snap.elapsed_s, self.fraction(snap) == 1.0
             self.stream.write("performance: " + self.text(snap) + "\n")
         self.stream.flush()
 

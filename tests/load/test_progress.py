@@ -2,7 +2,7 @@
 
 Aspects: on a TTY every tick redraws one line (carriage return, bar, percentage, errors,
 latency) and close() ends it; elsewhere only one complete line per interval (and at 100 %)
-is written, never a carriage return.
+is written, never a carriage return, and the 100 % line only once while the last answers come in.
 """
 
 from __future__ import annotations
@@ -34,3 +34,12 @@ def test_plain_lines_every_interval_for_jenkins() -> None:
     assert "\r" not in stream.getvalue()
     assert [line.split(" ")[1] for line in lines] == ["17%", "33%", "50%"]
     assert lines[0] == "performance: 17% 100 requests, 0 errors, 10 req/s, latency 3.0 ms, 10s"
+
+
+def test_plain_lines_say_100_percent_once_while_the_last_answers_come_in() -> None:
+    stream = io.StringIO()
+    progress = Progress(total=None, duration_s=3, stream=stream, tty=False, line_every_s=10)
+    for second in range(1, 8):  # a 3 s run whose in-flight requests take until second 7
+        progress(Snapshot(requests=second * 3, errors=0, recent_mean_ms=1000.0, elapsed_s=float(second)))
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ")[1:3] for line in lines] == [["100%", "9"]], lines
