@@ -24,7 +24,7 @@ from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.history import HistoryEntry, HistoryStore
 from pipeline_steps.gate.model import Fetched, IndicatorReport, Verdict, Window, number
 from pipeline_steps.gate.perfspec import PerfIndicator, PerfSpec
-from pipeline_steps.gate.placeholders import context_values, duration_values, escape_promql, substitute
+from pipeline_steps.gate.placeholders import context_values, duration_values, substitute
 from pipeline_steps.gate.slo import SloSpec
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
 from pipeline_steps.secrets import redact_all
@@ -67,9 +67,21 @@ def _check_queries(spec_path: str, items: list[tuple[str, str, Any]]) -> None:
             raise BadInputError(spec_path, where, problem)
 
 
+def _substituted(spec_path: str, items: list[tuple[str, str, Any]], values: dict[str, str]) -> list[Any]:
+    """The queries of ``(field, source, query)`` with placeholders filled; a value that cannot
+    stand where its placeholder is (see gate/placeholders.py) is bad input naming the query."""
+    queries = []
+    for where, source, query in items:
+        try:
+            queries.append(_substitute_query(source, query, values))
+        except ValueError as err:
+            raise BadInputError(spec_path, where, str(err)) from None
+    return queries
+
+
 def _substitute_query(source: str, query: Any, values: dict[str, str]) -> Any:
     if isinstance(query, str):
-        return substitute(query, values, escape_promql if source == "prometheus" else str)
+        return substitute(query, values, None if source == "prometheus" else str)
     if isinstance(query, dict):
         return {k: _substitute_query(source, v, values) for k, v in query.items()}
     if isinstance(query, list):
@@ -106,11 +118,11 @@ def _values(run: GateRun, filters: dict[str, str] | None = None) -> dict[str, st
 
 def evaluate_perfspec(spec: PerfSpec, run: GateRun) -> EvaluationOutcome:
     """Pitometer 1.0.x semantics; see docs/gate.md."""
-    _check_queries(spec.path, [(f"indicators[{i}].query", ind.source, ind.query) for i, ind in enumerate(spec.indicators)])
+    items = [(f"indicators[{i}].query", ind.source, ind.query) for i, ind in enumerate(spec.indicators)]
+    _check_queries(spec.path, items)
+    queries = _substituted(spec.path, items, _values(run))
     sources = _sources_for(run, {ind.source for ind in spec.indicators})
     try:
-        values = _values(run)
-        queries = [_substitute_query(ind.source, ind.query, values) for ind in spec.indicators]
         fetched = _fetch_all([(sources[ind.source], q) for ind, q in zip(spec.indicators, queries, strict=True)], run.window)
         reports: list[IndicatorReport] = []
         graded: list[tuple[str, pitometer.Graded]] = []
@@ -173,12 +185,12 @@ def evaluate_slo(spec: SloSpec, run: GateRun, provider: str = "prometheus") -> E
     """Lighthouse 0.8 semantics; ``provider`` is the SLI source for every query in sli.yaml."""
     if provider not in SOURCES:
         raise BadInputError("command line", "--sli-provider", f"unknown provider {provider!r}; valid: {', '.join(SOURCES)}")
-    _check_queries(spec.sli_path, [(f"indicators.{o.sli}", provider, spec.indicators[o.sli]) for o in spec.objectives])
+    items = [(f"indicators.{o.sli}", provider, spec.indicators[o.sli]) for o in spec.objectives]
+    _check_queries(spec.sli_path, items)
+    queries = _substituted(spec.sli_path, items, _values(run, spec.filters))
     sources = _sources_for(run, {provider})
     source = sources[provider]
     try:
-        values = _values(run, spec.filters)
-        queries = [_substitute_query(provider, spec.indicators[o.sli], values) for o in spec.objectives]
         fetched = _fetch_all([(source, q) for q in queries], run.window)
         described = [source.describe(q) for q in queries]
     finally:

@@ -5,9 +5,11 @@ Why its own module: three generations of Keptn used different placeholders (0.2 
 ``$STAGE``, ``$SERVICE``, ``$DEPLOYMENT``, ``$DURATION_SECONDS`` and any SLO ``filter`` key), and
 queries written for any of them must keep working. See docs/gate.md for the window rounding.
 
-Escaping: every value we insert could end up inside a PromQL label matcher (``job='carts-$ENVIRONMENT'``
-or ``job="$SERVICE"``), so backslashes, both quote characters and newlines are escaped; a value
-can never close the string it lands in.
+Escaping (PromQL): the query is scanned for the string each placeholder stands in. Inside
+``'...'`` or ``"..."`` the value gets backslash, that quote and newlines escaped — only that quote:
+PromQL rejects ``\'`` inside ``"..."`` and ``\"`` inside ``'...'`` as unknown escapes. Outside a
+string a value may only be a plain token (letters, digits, ``_:.+-,``: durations, names, numbers),
+so no value can close a string or add PromQL of its own; anything else is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from collections.abc import Callable, Mapping
 from pipeline_steps.context import StageContext
 from pipeline_steps.gate.model import Window
 
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")
 
-def escape_promql(value: str) -> str:
-    """``value`` safe inside a single- or double-quoted PromQL string."""
-    return (value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+
+def escape_promql(value: str, quote: str = '"') -> str:
+    """``value`` safe inside a PromQL string opened by ``quote`` (``'`` or ``"``)."""
+    return (value.replace("\\", "\\\\").replace(quote, "\\" + quote)
             .replace("\n", "\\n").replace("\r", "\\r"))
 
 
@@ -54,15 +58,50 @@ def context_values(context: StageContext, filters: Mapping[str, str] | None = No
     return values
 
 
-def substitute(text: str, values: Mapping[str, str], escape: Callable[[str], str] = escape_promql) -> str:
+def substitute(text: str, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> str:
     """Replace ``$NAME`` and ``$name`` for every name in ``values``; longest names first, so
-    ``$DURATION_MINUTESm`` wins over ``$DURATION_MINUTES`` and that over ``$DURATION``."""
+    ``$DURATION_MINUTESm`` wins over ``$DURATION_MINUTES`` and that over ``$DURATION``.
+
+    Without ``escape`` the text is PromQL (see the module docstring; ``ValueError`` for a value
+    that cannot stand where its placeholder is); with one, every value goes through it.
+    """
     names = sorted(values, key=len, reverse=True)
     alternatives = "|".join(re.escape(n) for n in names) + "|" + "|".join(re.escape(n.lower()) for n in names)
     pattern = re.compile(r"\$(" + alternatives + ")")
     lookup = {**{n.lower(): values[n] for n in names}, **dict(values)}
+    if escape is not None:
+        return pattern.sub(lambda m: escape(lookup[m.group(1)]), text)
+    out: list[str] = []
+    quote = ""  # the quote of the PromQL string we are in, "" outside
+    i = 0
+    while i < len(text):
+        match = pattern.match(text, i) if text[i] == "$" else None
+        if match:
+            out.append(_promql_value(lookup[match.group(1)], quote, match.group(0)))
+            i = match.end()
+            continue
+        ch = text[i]
+        if not quote and ch in "'\"`":
+            quote = ch
+        elif quote in ("'", '"') and ch == "\\":
+            out.append(text[i:i + 2])  # an escaped character never closes the string
+            i += 2
+            continue
+        elif ch == quote:
+            quote = ""
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
-    def repl(match: re.Match[str]) -> str:
-        return escape(lookup[match.group(1)])
 
-    return pattern.sub(repl, text)
+def _promql_value(value: str, quote: str, placeholder: str) -> str:
+    if quote in ("'", '"'):
+        return escape_promql(value, quote)
+    if quote == "`":
+        if "`" in value:
+            raise ValueError(f"{placeholder} is {value!r}: a `raw string` cannot hold a backtick")
+        return value
+    if not _PLAIN_TOKEN.fullmatch(value):
+        raise ValueError(f"{placeholder} stands outside a quoted string and is {value!r}; "
+                         "only letters, digits and _:.+-, can stand there")
+    return value

@@ -3,7 +3,8 @@
 Aspects: $ENVIRONMENT is <project>-<stage> (Keptn 0.2.2); $DURATION_MINUTESm becomes the exact
 window in seconds by default and Keptn's rounded-up minutes with keptn_minutes; $DURATION and
 $DURATION_SECONDS; lower-case SLI variants; SLO filters as $KEY and overriding project/stage/service;
-inserted values cannot close a PromQL string.
+inserted values cannot close a PromQL string, and only the quote of the string they land in is
+escaped (PromQL rejects the other one escaped); outside a string only plain tokens may stand.
 """
 
 from __future__ import annotations
@@ -46,3 +47,25 @@ def test_inserted_values_cannot_close_the_string() -> None:
 
 def test_unknown_placeholders_stay() -> None:
     assert substitute("$NOPE $SERVICE", context_values(CTX)) == "$NOPE carts"
+
+
+@pytest.mark.parametrize(("template", "value", "expected"), [
+    ('m{a="$X"}', 'it\'s "q"', 'm{a="it\'s \\"q\\""}'),           # only " escaped inside "..."
+    ("m{a='$X'}", 'it\'s "q"', "m{a='it\\'s \"q\"'}"),           # only ' escaped inside '...'
+    ('m{a="x\\"$X", b=\'$X\'}', "'", 'm{a="x\\"\'", b=\'\\\'\'}'),  # an escaped quote does not end the string
+    ("m{a=`$X`}", 'a"b\\', 'm{a=`a"b\\`}'),                      # raw string: nothing to escape
+    ("rate(m[$X]) > $X", "131s", "rate(m[131s]) > 131s"),
+    ("sum by ($X) (m)", "le,handler", "sum by (le,handler) (m)"),
+])
+def test_values_are_escaped_for_the_string_they_land_in(template: str, value: str, expected: str) -> None:
+    assert substitute(template, {"X": value}) == expected
+
+
+@pytest.mark.parametrize(("template", "value"), [
+    ("m > $X", "0 or up"),                 # would add series of its own
+    ("m{a=~$X}", '"x"}'),
+    ("m{a=`$X`}", "a`b"),
+])
+def test_values_that_cannot_stand_there_are_refused(template: str, value: str) -> None:
+    with pytest.raises(ValueError, match=r"\$X"):
+        substitute(template, {"X": value})

@@ -3,7 +3,9 @@
 Aspects: instant query at the window end returns the scraped value as a number; series keys are
 the label sets as compact JSON; NaN series (an idle colour, 0/0) are dropped and counted; an empty
 vector is no samples; a bad query and an unreachable server become errors (never values); the
-retry budget bounds the time spent on a dead server; a matrix result is refused; bearer auth is sent.
+retry budget bounds the time spent on a dead server; a matrix result is refused; bearer auth is sent;
+a value with quotes and a backslash, substituted into a single- or double-quoted matcher, matches
+the real label value (the real PromQL parser accepts the escaping).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipeline_steps.gate.model import Window
+from pipeline_steps.gate.placeholders import substitute
 from pipeline_steps.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.prometheus import PrometheusSource
@@ -117,3 +120,13 @@ def test_bearer_token_is_sent_and_never_in_errors() -> None:
     assert seen and all(h == "Bearer s3cr3t-token" for h in seen)
     assert len(seen) >= 2, "503 is transient and must be retried"
     assert got.error is not None and "s3cr3t" not in got.error and "HTTP 503" in got.error
+
+
+def test_substituted_values_with_quotes_match_the_real_label_value(prom_env: PromEnv) -> None:
+    name = 'it\'s "quoted" \\ too'
+    prom_env.blue.gauge.labels(name=name).set(3.25)
+    seen = prom_env.wait_for('gate_test_value{name=~"it.s .quoted.*"}', 3.25)
+    source = PrometheusSource(prom_env.url)
+    for template in ('gate_test_value{name="$NAME"}', "gate_test_value{name='$NAME'}"):
+        got = source.fetch(substitute(template, {"NAME": name}), Window(seen - 5, seen + 0.5))
+        assert got.error is None and got.values == [3.25], (template, got)

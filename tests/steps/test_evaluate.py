@@ -195,6 +195,11 @@ BAD_CASES = [
     ("sli without query", {"slo.yaml": "objectives: [{sli: rt, pass: [{criteria: ['<1']}]}]\ntotal_score: {pass: 90%}\n",
                            "sli.yaml": "indicators: {other: up}\n"},
      ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}"], "{sli.yaml}: indicators: no query for sli 'rt'", 2),
+    ("filter value that would add PromQL", {
+        "slo.yaml": "filter: {x: '0 or up'}\nobjectives: [{sli: rt, pass: [{criteria: ['<1']}]}]\ntotal_score: {pass: 90%}\n",
+        "sli.yaml": "indicators: {rt: 'up > $x'}\n"},
+     ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}", "--start", "1", "--end", "2", "--prometheus-url", "http://127.0.0.1:9"],
+     "{sli.yaml}: indicators.rt: $x stands outside a quoted string and is '0 or up'", 2),
     ("end before start", {}, ["--spec", "{carts}", "--start", "2026-11-26T10:05:00Z", "--end", "2026-11-26T10:00:00Z"],
      "command line: --end: window end", 2),
     ("testrun end before start", {"t.json": {"start_unix": 200, "end_unix": 100, "context": {
