@@ -23,7 +23,7 @@ from pipeline_steps.errors import BadInputError
 from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.history import HistoryEntry, HistoryStore
 from pipeline_steps.gate.model import Fetched, IndicatorReport, Verdict, Window, number
-from pipeline_steps.gate.perfspec import PerfIndicator, PerfSpec
+from pipeline_steps.gate.perfspec import LEGACY_KEYS, PerfIndicator, PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, substitute
 from pipeline_steps.gate.slo import SloSpec
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
@@ -150,6 +150,8 @@ def evaluate_perfspec(spec: PerfSpec, run: GateRun) -> EvaluationOutcome:
     maximum = sum(ind.grading.metric_score for ind in spec.indicators)
     warnings = [f"{ind.id}: threshold key {k!r} is not known and ignored (as Pitometer did)"
                 for ind in spec.indicators for k in ind.ignored_keys]
+    warnings += [f"{ind.id}: threshold key {k!r} read as {LEGACY_KEYS[k]!r} (pre-release Pitometer name; 1.0.1 ignored it)"
+                 for ind in spec.indicators for k in ind.legacy_keys]
     return _finish(run, "perfspec", spec.path, verdict, doc, reports, total, maximum, result_word, warnings)
 
 

@@ -16,6 +16,10 @@ from pipeline_steps.errors import BadInputError
 from pipeline_steps.sources import SOURCES
 
 THRESHOLD_KEYS = ("lowerSevere", "lowerWarning", "upperSevere", "upperWarning")
+LEGACY_KEYS = {"lower_critical": "lowerSevere", "lower_warning": "lowerWarning",
+               "upper_critical": "upperSevere", "upper_warning": "upperWarning"}
+"""The pre-release grader's names, still in third-party docs. Grader 1.0.1 ignored them, so such a
+gate could never breach; they are read as the current names (unless those are given too)."""
 GRADERS = {"threshold": "Threshold"}
 """Grading types (matched case-insensitively); Pitometer 1.0 knew only ``Threshold``."""
 
@@ -40,6 +44,8 @@ class PerfIndicator:
     grading: Grading
     ignored_keys: tuple[str, ...] = ()
     """Threshold keys Pitometer ignores (e.g. the sample's ``"lowerWarning "`` typo); reported as warnings."""
+    legacy_keys: tuple[str, ...] = ()
+    """``LEGACY_KEYS`` that were read as their current names; reported as warnings."""
 
 
 @dataclass(frozen=True)
@@ -112,18 +118,22 @@ def _parse_indicator(raw: Any, name: str, where: str) -> PerfIndicator:
     if not isinstance(thresholds, dict):
         raise BadInputError(name, f"{where}.grading.thresholds", "must be an object")
     known: dict[str, float] = {}
+    legacy: list[str] = []
     for key, value in thresholds.items():
-        if key not in THRESHOLD_KEYS:
+        canonical = LEGACY_KEYS.get(key, key)
+        if canonical not in THRESHOLD_KEYS or (key in LEGACY_KEYS and canonical in thresholds):
             continue
         if not _is_number(value):
             raise BadInputError(name, f"{where}.grading.thresholds.{key}", f"must be a number, got {value!r}")
-        known[key] = float(value)
+        known[canonical] = float(value)
+        if key in LEGACY_KEYS:
+            legacy.append(key)
     score = grading.get("metricScore")
     if not isinstance(score, (int, float)) or isinstance(score, bool) or score < 0:
         raise BadInputError(name, f"{where}.grading.metricScore", "must be a number >= 0")
     ignore_empty = grading.get("ignoreEmpty", False)
     if not isinstance(ignore_empty, bool):
         raise BadInputError(name, f"{where}.grading.ignoreEmpty", "must be true or false")
-    ignored = tuple(k for k in thresholds if k not in THRESHOLD_KEYS)
+    ignored = tuple(k for k in thresholds if k not in THRESHOLD_KEYS and k not in legacy)
     return PerfIndicator(ident, source.lower(), query, Grading(known, float(score), ignore_empty, grading.get("metadata")),
-                         ignored)
+                         ignored, tuple(legacy))

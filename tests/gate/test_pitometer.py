@@ -3,7 +3,9 @@
 Aspects: inclusive breaches; a threshold of 0 ignored (truthiness); lower and upper checks
 independent (two warnings quarter the score); minimum over series; halving on warning; no values
 scores 0 with a violation unless ignoreEmpty; total is a plain uncapped sum; pass/warning
-objectives; the run document reproduces real Pitometer output captured in the Keptn 0.2.2 docs.
+objectives; the run document reproduces real Pitometer output captured in the Keptn 0.2.2 docs;
+the pre-release names (upper_critical, ...) are read as the current ones (1.0.1 ignored them: a
+gate that could never breach), the current name winning when both are given.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from pipeline_steps.gate import pitometer
 from pipeline_steps.gate.model import Fetched, Sample
-from pipeline_steps.gate.perfspec import Grading
+from pipeline_steps.gate.perfspec import Grading, parse_perfspec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,3 +82,21 @@ def test_run_document_matches_real_pitometer_output() -> None:
     doc = pitometer.run_document(1557839081, 1557839741, total, {"pass": 90, "warning": 75},
                                  [("ResponseTime_Backend", graded)], word)
     assert json.dumps(doc) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(("thresholds", "value", "score", "breaches", "legacy", "ignored"), [
+    ({"upper_critical": 0.8}, 0.9, 0, ["upperSevere"], ("upper_critical",), ()),
+    ({"upper_warning": 0.5, "upper_critical": 0.8}, 0.6, 50, ["upperWarning"], ("upper_warning", "upper_critical"), ()),
+    ({"lower_critical": 10, "lower_warning": 20}, 15, 50, ["lowerWarning"], ("lower_critical", "lower_warning"), ()),
+    ({"upperSevere": 2, "upper_critical": 0.8}, 0.9, 100, [], (), ("upper_critical",)),  # the current name wins
+    ({"lowerWarning ": 5}, 1, 100, [], (), ("lowerWarning ",)),                           # the sample's typo: ignored
+])
+def test_legacy_threshold_names(thresholds: dict[str, float], value: float, score: float, breaches: list[str],
+                                legacy: tuple[str, ...], ignored: tuple[str, ...]) -> None:
+    spec = parse_perfspec({"indicators": [{"id": "rt", "source": "Prometheus", "query": "q", "grading": {
+        "type": "Threshold", "thresholds": thresholds, "metricScore": 100}}], "objectives": {"pass": 90, "warning": 75}},
+        "p.json")
+    indicator = spec.indicators[0]
+    assert (indicator.legacy_keys, indicator.ignored_keys) == (legacy, ignored)
+    result = pitometer.grade(fetched(value), indicator.grading)
+    assert result.score == score and [v["breach"] for v in result.violations] == breaches
