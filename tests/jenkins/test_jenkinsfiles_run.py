@@ -9,10 +9,12 @@ must be exactly the ones the Jenkinsfile's ``build(...)`` passes.
 Aspects: "Build Now" on the service job builds the artifact and walks v1 through dev
 (direct, functional), staging (blue/green, performance, quality gate) to production; a slow v2
 passes dev, fails the staging gate, staging's traffic goes back to v1 and production keeps v1; a v3
-whose staging run_tests build breaks before the gate is switched back to v1 by the post section;
+whose staging run_tests build breaks before the gate is switched back to v1 by the post section; a
+v4 whose staging load test fails is rolled back by run_tests itself;
 a gate WARNING in a stage with manual approval on warning waits for the input step (exit 5),
 and the answer decides (approve promotes to production, reject stops); every run_tests build
-leaves JUnit files; every process started is stopped afterwards.
+leaves JUnit files; every labelled shell step of the Jenkinsfiles is run (except the docker
+build, which needs a registry); every process started is stopped afterwards.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Jenkins:
     """What the person at the ``input`` step answers (a timeout or Abort counts as ``reject``)."""
     workspaces: list[Path] = field(default_factory=list)
     break_gate_stage_in: str = ""
+    ran: set[tuple[str, str]] = field(default_factory=set)
+    """(Jenkinsfile, label) of every shell step run so far."""
     """STAGE whose run_tests build breaks in the Quality gate stage (a Groovy error, before any verdict)."""
 
     def workspace(self, job: str) -> Path:
@@ -79,6 +83,7 @@ class Jenkins:
         done = subprocess.run(["/bin/sh", "-xe", "-c", script], cwd=ws, env=full, capture_output=True, text=True,
                               timeout=120)
         self.log.append((Path(path).name, env.get("STAGE", ""), label, done.returncode))
+        self.ran.add((path, label))
         return done
 
     def ok(self, path: str, label: str, env: dict[str, str], ws: Path) -> str:
@@ -224,7 +229,7 @@ def processes_using(folder: Path) -> list[str]:
 
 
 def make_service(tmp_path: Path, name: str, delay_ms: int, shipyard: dict[str, Any] = SHIPYARD,
-                 perfspec: dict[str, Any] = PERFSPEC) -> Path:
+                 perfspec: dict[str, Any] = PERFSPEC, failing_percent: int = 0) -> Path:
     """The carts sample with short tests, the test shipyard and a gate on the load test's own mean latency."""
     svc = tmp_path / name
     svc.mkdir()
@@ -232,6 +237,7 @@ def make_service(tmp_path: Path, name: str, delay_ms: int, shipyard: dict[str, A
         shutil.copy(ROOT / "examples" / "carts" / item, svc / item)
     props = (svc / "application.properties").read_text()
     (svc / "application.properties").write_text(props.replace("delayInMillis=0", f"delayInMillis={delay_ms}")
+                                                .replace("promotionRate=0", f"promotionRate={failing_percent}")
                                                 .replace("version=v1", f"version={name}"))
     tests = yaml.safe_load((ROOT / "examples" / "carts" / "tests.yaml").read_text())
     tests["performance"].update(users=2, loops=8, think_time_ms=0, ramp_up_s=0)
@@ -280,6 +286,24 @@ def test_jenkinsfile_steps_deliver_a_good_version_and_stop_a_slow_one(jenkins: J
     assert ("run_tests", "staging", "pipeline-steps rollback (unfinished build)", 0) in jenkins.log
     assert live_tag(jenkins, "staging")[0] == "1.0.0", "an unjudged v3 must not keep the staging traffic"
 
+    # v4 answers every add-item with 500: its staging load test fails, run_tests rolls back and the chain ends.
+    jenkins.log.clear()
+    from_staging = {"stages": SHIPYARD["stages"][1:]}
+    v4 = make_service(tmp_path, "v4", delay_ms=0, shipyard=from_staging, failing_percent=100)
+    assert jenkins.deliver(dict(base, TAG="4.0.0", SERVICE_PATH=str(v4))) == ["staging"]
+    codes = {label: code for _, _, label, code in jenkins.log}
+    assert codes["pipeline-steps run-tests"] == 1 and codes["pipeline-steps rollback"] == 0, jenkins.log
+    assert "pipeline-steps evaluate" not in codes and "pipeline-steps rollback (unfinished build)" not in codes
+    assert live_tag(jenkins, "staging")[0] == "1.0.0", "traffic goes back to v1 when v4's tests fail"
+
+    # Every shell step of the Jenkinsfiles ran, so a new one cannot be added without being run here too.
+    elsewhere = {"container image": "needs docker and a registry", "version": "its own test below",
+                 "pipeline-steps evaluation-done (approval)": "the approval test below"}
+    every = {(path, step.label) for path in ("examples/carts/Jenkinsfile", "Jenkinsfiles/deploy", "Jenkinsfiles/run_tests",
+                                             "Jenkinsfiles/evaluation_done")
+             for step in groovy.shell_steps(groovy.read(path)) if step.label not in elsewhere}
+    assert every - jenkins.ran == set()
+
 
 @pytest.mark.parametrize(("answer", "reached"), [("approve", ["dev", "staging", "production"]), ("reject", ["dev", "staging"])])
 def test_a_warning_waits_for_the_input_step(jenkins: Jenkins, tmp_path: Path, answer: str, reached: list[str]) -> None:
@@ -292,6 +316,7 @@ def test_a_warning_waits_for_the_input_step(jenkins: Jenkins, tmp_path: Path, an
     assert ("staging", "pipeline-steps evaluate", 3) in codes, "the gate's WARNING (exit 3): the build turns UNSTABLE"
     assert ("staging", "pipeline-steps evaluation-done", 5) in codes, "manual approval required (exit 5): input step"
     after = [code for stage, label, code in codes if label == "pipeline-steps evaluation-done (approval)"]
+    assert ("Jenkinsfiles/evaluation_done", "pipeline-steps evaluation-done (approval)") in jenkins.ran
     assert after == [0 if answer == "approve" else 1]
     if answer == "approve":
         assert live_tag(jenkins, "production")[0] == "1.0.0"
