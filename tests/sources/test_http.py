@@ -2,7 +2,8 @@
 
 Aspects: a dead backend costs a gate of 100 indicators about one retry budget, not one per wave
 of workers, and the queries after the budget report that they were not retried; the budget
-starts afresh after close(); user:password@ in a Prometheus URL becomes basic auth and never
+starts afresh after close(); a backend that accepts but never answers is an error (a read timeout)
+within the budget, retries included; user:password@ in a Prometheus URL becomes basic auth and never
 appears in a message or an output file; the proxy from the environment is still used although
 it is read once per session.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +68,19 @@ def test_a_dead_backend_costs_one_budget_for_the_whole_gate() -> None:
     # One budget per query ran in waves of MAX_WORKERS: about 5 s here. Shared, it is under 1 s.
     assert elapsed < 2.5, f"{elapsed:.1f}s"
     assert any("not retried" in (r.error or "") for r in results)
+
+
+def test_a_backend_that_never_answers_is_an_error_within_the_budget() -> None:
+    with socket.socket() as silent:  # the kernel accepts connections; nobody ever reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        source = PrometheusSource(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout_s=1.0, retry_budget_s=1.2)
+        started = time.monotonic()
+        got = source.fetch("up", Window(0, 10))
+        elapsed = time.monotonic() - started
+    assert got.error and "Timeout" in got.error and not got.samples
+    # a 1 s attempt, then a retry cut to what is left of the 1.2 s budget; uncut it would end at 2.1 s
+    assert elapsed < 1.7, f"{elapsed:.2f}s"
 
 
 def test_the_budget_starts_afresh_after_close() -> None:
