@@ -133,12 +133,13 @@ async def _phases(plan: TestPlan, out: TextIO, tty: bool | None, stop: asyncio.E
             return outcome
         if plan.context.test_strategy == "functional" and plan.workload is not None:
             print(f"functional: {len(plan.workload.functional)} requests against {plan.functional_url}", file=out, flush=True)
-            checks = await _until_stopped(run_functional(session, plan.functional_url, plan.workload.functional,
-                                                         plan.workload.variables), stop)
-            if checks is None:
+            finished: list[CheckResult] = []
+            done = await _until_stopped(run_functional(session, plan.functional_url, plan.workload.functional,
+                                                       plan.workload.variables, results=finished), stop)
+            outcome.checks.extend(finished)  # an abort keeps the checks that finished before it
+            if done is None:
                 outcome.aborted = True
                 return outcome
-            outcome.checks.extend(checks)
     if plan.performance is not None and plan.workload is not None:
         spec = plan.performance
         shape = (f"{spec.rate_rps:g} req/s for {spec.duration_s:g}s over {spec.users} connections" if spec.model == "open"
@@ -163,7 +164,8 @@ def _junit_cases(plan: TestPlan, outcome: _Outcome) -> list[JUnitCase]:
     health_failed = any(c.kind == "health" and not c.passed for c in outcome.checks)
     not_run = "not run: the health check failed" if health_failed else "not run: aborted" if outcome.aborted else None
     if plan.context.test_strategy == "functional" and plan.workload and not_run:
-        cases += [JUnitCase(r.name, f"{classname}.functional", skipped=not_run) for r in plan.workload.functional]
+        ran = sum(c.kind == "functional" for c in outcome.checks)  # they run in order: the rest did not
+        cases += [JUnitCase(r.name, f"{classname}.functional", skipped=not_run) for r in plan.workload.functional[ran:]]
     perf = outcome.performance
     if plan.performance is not None and perf is None:
         cases.append(JUnitCase("performance", f"{classname}.performance", skipped=not_run or "not run"))

@@ -136,10 +136,12 @@ async def wait_healthy(session: aiohttp.ClientSession, base_url: str, spec: Heal
 
 
 async def run_functional(session: aiohttp.ClientSession, base_url: str, requests: tuple[RequestSpec, ...],
-                         variables: dict[str, str], timeout_s: float = 10.0) -> list[CheckResult]:
-    """Run each request once, in order; extracted values feed the requests after it."""
+                         variables: dict[str, str], timeout_s: float = 10.0,
+                         results: list[CheckResult] | None = None) -> list[CheckResult]:
+    """Run each request once, in order; extracted values feed the requests after it. Results are appended
+    to ``results`` as they come, so a run cancelled midway (Ctrl-C) still has the checks that finished."""
     values = dict(variables)
-    results = []
+    results = [] if results is None else results
     for spec in requests:
         started = time.monotonic()
         results.append(await _one(session, base_url, spec, values, timeout_s, started))

@@ -6,7 +6,7 @@ and the reason for a failure); exit codes 0 pass, 1 failed check or exceeded lim
 unreachable service is a failed health check), 2 bad input with nothing sent and nothing
 written (table-driven; also a --target host that does not resolve; the platform's own address
 not resolving is exit 4), 130 on SIGTERM or SIGINT (Ctrl-C)
-with partial results written; progress is a redrawn bar on a terminal and has no redraws when
+with partial results written (the checks that finished are kept); progress is a redrawn bar on a terminal and has no redraws when
 the output is a pipe (Jenkins' console); without --target the
 platform's internal URL serves functional checks and its public URL the performance test;
 testrun.json reads back into the same document.
@@ -304,6 +304,27 @@ def test_sigterm_during_the_health_wait_is_an_abort(tmp_path: Path) -> None:
     assert doc["aborted"] is True and doc["checks"] == [] and doc["result"] == "fail"
     assert all(c.find("skipped") is not None for c in junit(out))
     assert "/carts/1/items" not in server.state.paths
+
+
+def test_sigterm_during_functional_checks_keeps_those_that_finished(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    checks = [{"name": "first", "path": "/ok"}, {"name": "hangs", "path": "/hang"}, {"name": "third", "path": "/ok"}]
+    path = workload(tmp_path, functional=checks)
+    with serve() as server, cli_process("--test-strategy", "functional", "--workload", str(path), "--target", server.url,
+                                        "--out-dir", str(out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        deadline = time.monotonic() + 20
+        while "/hang" not in server.state.paths and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 130, output
+    doc = json.loads((out / "testrun.json").read_text())
+    assert doc["aborted"] is True and doc["result"] == "fail"
+    assert [(c["name"], c["passed"]) for c in doc["checks"]] == [("health", True), ("first", True)]
+    cases = {c.get("name"): c for c in junit(out)}
+    assert list(cases) == ["health", "first", "hangs", "third"]
+    assert cases["first"].find("failure") is None and cases["first"].find("skipped") is None
+    assert cases["hangs"].find("skipped") is not None and cases["third"].find("skipped") is not None
 
 
 def _output_on_a_terminal(args: list[str]) -> str:
