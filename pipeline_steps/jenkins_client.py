@@ -139,7 +139,7 @@ class JenkinsClient:
         The job's declared parameters decide the endpoint: Jenkins refuses a plain ``build`` of a
         parameterized job (400) and ``buildWithParameters`` of one without parameters (500), and it
         silently drops a value for a parameter the job does not declare, so a typo in a name is
-        refused here, before anything is queued.
+        refused here, before anything is queued. So is a job that cannot be built.
         """
         import requests
 
@@ -147,6 +147,9 @@ class JenkinsClient:
             raise BadInputError("JOB", job, f"no such job on {self.settings.url}")
         with self._calling(f"look up job {job}", job=job):
             info = self._server.get_job_info(job)
+        if info.get("buildable") is not True:  # "Build" of a multibranch project re-scans it: no build to follow
+            raise BadInputError("JOB", job, "is not a buildable job (a multibranch project, a folder or disabled); "
+                                f"for a multibranch job name its branch, e.g. {job}/main")
         declared = [d.get("name", "") for prop in info.get("property") or [] for d in prop.get("parameterDefinitions") or []]
         unknown = sorted(set(params) - set(declared))
         if unknown:

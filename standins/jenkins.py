@@ -14,7 +14,9 @@ is tested against this. What it keeps from the real server:
 * build info with ``building``/``result``/``duration``/parameters, ``consoleText``, the
   progressive log ``logText/progressiveText?start=N`` with ``X-Text-Size``/``X-More-Data``, and
   ``testReport/api/json`` (404 when the build published none);
-* ``job/X/B/stop`` aborts a running build; unknown jobs and builds answer 404.
+* ``job/X/B/stop`` aborts a running build; unknown jobs and builds answer 404;
+* a multibranch project (or folder) has no ``buildable`` and no builds: its ``build`` re-scans and
+  redirects (302, no queue item).
 
 How a build of a job ends is scripted by tests with ``BuildScript`` (result, console lines
 released over ``duration_s``, test cases). The JSON bodies are in ``standins/jenkins_payloads.py``.
@@ -110,6 +112,16 @@ class Job:
         except ElementTree.ParseError:
             return []
         return [n.text or "" for d in root.iter() if d.tag.endswith("ParameterDefinition") for n in d.findall("name")]
+
+    @property
+    def is_folder(self) -> bool:
+        """A multibranch project or folder: "Build" re-scans it, it has no builds of its own."""
+        try:
+            root = ElementTree.fromstring(self.config_xml.encode("utf-8"))
+        except ElementTree.ParseError:
+            return False
+        return root.tag in ("org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+                            "com.cloudbees.hudson.plugins.folder.Folder")
 
 
 class JenkinsStandIn:
@@ -339,6 +351,9 @@ class _Handler(BaseHTTPRequestHandler):
             params = dict(query)
             params.update(dict(parse_qsl(body.decode("utf-8"))))
             params.pop("token", None)
+            if job.is_folder:  # Jenkins schedules a scan and sends the browser back: no queue item Location
+                self._send(302, headers={"Location": f"{owner.url}job/{job.name}/"})
+                return
             parameterized = bool(job.parameter_names())
             if rest == "buildWithParameters" and not parameterized:
                 self._send(500, "java.lang.IllegalStateException: This build is not parameterized!")

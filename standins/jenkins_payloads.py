@@ -19,6 +19,9 @@ def param_values(params: dict[str, str]) -> list[dict[str, str]]:
 
 def job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
     url = f"{owner.url}job/{job.name}/"
+    if job.is_folder:  # folders and multibranch projects have jobs, not builds, and no "buildable"
+        return {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": job.name,
+                "fullName": job.name, "url": url, "jobs": []}
     builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number, "url": f"{url}{b.number}/"}
               for b in reversed(job.builds)]
     return {

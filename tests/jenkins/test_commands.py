@@ -5,8 +5,8 @@ XML-escaped, a second run changes nothing, an unknown placeholder, a template th
 well-formed XML (checked before any job is touched) or a missing --repo-url is bad input;
 trigger streams the console, prints the test summary and exits with the build's result code;
 the token (from env or --token-file) never appears in any output; malformed -p pairs, a
-missing or malformed URL and an unknown job exit 2, refused credentials exit 4; Ctrl-C stops
-following (130) and leaves the build running on Jenkins.
+missing or malformed URL, an unknown job and a multibranch project (not its branch) exit 2,
+refused credentials exit 4; Ctrl-C stops following (130) and leaves the build running on Jenkins.
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None
     no_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"],
                                   env={"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": ""})
     assert no_token.exit_code == ExitCode.BAD_INPUT and "API token" in no_token.output
+    multibranch = invoke(standin, "trigger", "carts", "-p", "PLATFORM=local")  # the project, not its branch job
+    assert multibranch.exit_code == ExitCode.BAD_INPUT and "JOB: carts: " in multibranch.output
+    assert "carts/main" in multibranch.output, "the message names the branch job to trigger instead"
+    assert ("POST", "/job/carts/build") not in standin.requests
     assert all(not job.builds for job in standin.jobs.values())
 
 
