@@ -19,8 +19,9 @@ from pipeline_steps.secrets import Secret
 MAX_WORKERS = 16
 """Indicators queried at once, and the connections each source keeps for them. Below Prometheus'
 default ``--query.max-concurrency`` of 20 (more would only queue there). Measured on 2 cores
-(bench/gate_concurrency.py): with a 20 ms round trip 16 workers are 9x faster than one at a time
-(32: 11x); on loopback, where every query is CPU in this process and in Prometheus, 16 beat 32."""
+(bench/gate_concurrency.py): with a 20 ms round trip 16 workers are 9-11x faster than one at a
+time (32: 9.5-13x); on loopback, where every query is CPU in this process and in Prometheus, 16
+do as well as 32 (1.5-1.7x)."""
 
 
 @dataclass(frozen=True)
