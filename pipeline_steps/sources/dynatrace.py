@@ -107,6 +107,7 @@ class DynatraceSource:
         self._budget = http.Budget(retry_budget_s)
         self._session = http.session(self.url)
         self._session.headers["Authorization"] = f"Api-Token {token.reveal()}"
+        self._session.auth = None  # a netrc entry would overwrite the header
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> DynatraceSource:

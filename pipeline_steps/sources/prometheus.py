@@ -39,6 +39,7 @@ class PrometheusSource:
         self._session = http.session(self.url)
         if token:
             self._session.headers["Authorization"] = f"Bearer {token.reveal()}"
+            self._session.auth = None  # a netrc entry would overwrite the header
         elif user:
             self._session.auth = (user, password.reveal() if password else "")
 

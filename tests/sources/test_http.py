@@ -5,7 +5,7 @@ of workers, and the queries after the budget report that they were not retried; 
 starts afresh after close(); a backend that accepts but never answers is an error (a read timeout)
 within the budget, retries included; user:password@ in a Prometheus URL becomes basic auth and never
 appears in a message or an output file; the proxy from the environment is still used although
-it is read once per session.
+it is read once per session; a netrc entry for the host is used, but never over a token.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.gate.model import Window
 from pipeline_steps.procs import free_port
+from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.base import MAX_WORKERS
 from pipeline_steps.sources.prometheus import PrometheusSource
 
@@ -123,3 +124,16 @@ def test_the_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch)
         got = PrometheusSource("http://prometheus.invalid:9090", retry_budget_s=0.2).fetch("up", Window(0, 10))
     assert seen and seen[0][0] == "http://prometheus.invalid:9090/api/v1/query"
     assert got.error and "HTTP 503" in got.error
+
+
+def test_netrc_is_used_but_a_token_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login fromnetrc password pw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[tuple[str, str]] = []
+    with answering_503(seen) as port:
+        PrometheusSource(f"http://127.0.0.1:{port}", retry_budget_s=0.1).fetch("up", Window(0, 10))
+        PrometheusSource(f"http://127.0.0.1:{port}", token=Secret("tok"), retry_budget_s=0.1).fetch("up", Window(0, 10))
+    assert seen[0][1] == "Basic " + base64.b64encode(b"fromnetrc:pw").decode()
+    assert seen[-1][1] == "Bearer tok"
