@@ -37,7 +37,7 @@ from tests.jenkins.groovy import PIPELINES, ROOT, SERVICE_FILES
 ALL_FILES = [f"Jenkinsfiles/{name}" for name in PIPELINES] + list(SERVICE_FILES)
 KEPTN_PARAMS = ["GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "STAGE", "SERVICE", "IMAGE", "TAG",
                 "KEPTNCONTEXT"]
-SETTINGS = {"APPROVAL_TIMEOUT_MINUTES"}
+SETTINGS = {"APPROVAL_TIMEOUT_MINUTES", "APPROVERS"}
 """Parameters that configure one job (with a default) rather than describe the delivery; not passed on."""
 SHIPYARD = ROOT / "tests" / "chain" / "fixtures" / "shipyard.yaml"
 
@@ -219,6 +219,8 @@ def test_exit_codes_map_to_build_results_as_the_readme_says() -> None:
     evaluation_done = groovy.read("evaluation_done")
     assert "code == 5" in evaluation_done and "input(" in evaluation_done and "timeout(time: params.APPROVAL" in evaluation_done
     assert '--approval "$APPROVAL"' in evaluation_done
+    ask = _function(evaluation_done, "askApproval")
+    assert "submitter: params.APPROVERS" in ask, "who may approve is configurable (input's submitter)"
 
 
 def test_results_are_published_and_documents_archived() -> None:
