@@ -172,21 +172,20 @@ def _run_stage(ctx: StageContext, stage: Stage, shipyard: Shipyard, settings: Ch
 
 def _tests_failed(ctx: StageContext, stage: Stage, settings: ChainSettings, runner: Runner, printer: Printer,
                   outcome: StageOutcome, env: dict[str, str], code: int) -> int:
-    """Failed tests stop the version; in a blue/green stage traffic goes back (Keptn 0.2's run_tests post-failure)."""
-    outcome.verdict = "tests failed"
-    if code in (ExitCode.BAD_INPUT, ExitCode.ABORTED):
-        outcome.action, outcome.detail = "stop", f"run-tests exit {code}"
-        return code
+    """Tests that did not pass stop the version; in a blue/green stage traffic goes back (Keptn 0.2's run_tests
+    post-failure). That includes a bad workload (2) and an abort (130): the flip already happened, and an
+    untested colour must not stay live (fail closed). The chain then exits with run-tests' own code."""
+    outcome.verdict = "tests failed" if code == ExitCode.FAIL else f"tests not run through (exit {code})"
     if stage.blue_green:
         out = settings.out_dir / ctx.tag / stage.name
         rb = _step(outcome, "rollback", runner, ["rollback", *_platform_args(settings),
                                                  "--deployment", str(out / "deployment.json")], env)
         outcome.action = "rollback"
-        outcome.detail = "tests failed; traffic routed back" if rb == ExitCode.OK else f"tests failed; rollback exit {rb}"
+        outcome.detail = f"{outcome.verdict}; " + ("traffic routed back" if rb == ExitCode.OK else f"rollback exit {rb}")
     else:
-        outcome.action, outcome.detail = "stop", "tests failed; not promoted"
+        outcome.action, outcome.detail = "stop", f"{outcome.verdict}; not promoted"
     printer(f"[{stage.name}] {outcome.detail}")
-    return int(ExitCode.FAIL)
+    return code
 
 
 def _evaluation_done(stage: Stage, approval: str, runner: Runner, printer: Printer, outcome: StageOutcome,

@@ -126,3 +126,18 @@ def test_approval_without_an_answer_stops_with_code_5(tmp_path: Path) -> None:
     steps = ScriptedSteps({"staging": "warning"})
     result = run_chain(CTX, SHIPYARD, _settings(tmp_path), runner=steps, printer=lambda _: None)
     assert result.exit_code == ExitCode.APPROVAL_REQUIRED and result.reached == "dev"
+
+
+def test_aborted_or_unrunnable_tests_in_blue_green_also_roll_back(tmp_path: Path) -> None:
+    for code in (ExitCode.ABORTED, ExitCode.BAD_INPUT):
+        steps = ScriptedSteps({}, test_codes={"staging": int(code)})
+        result = run_chain(CTX, SHIPYARD, _settings(tmp_path / str(int(code))), runner=steps, printer=lambda _: None)
+        assert result.exit_code == code
+        assert _steps(steps.calls)[-1] == ("staging", "rollback")
+
+
+def test_failed_tests_in_a_direct_stage_stop_without_rollback(tmp_path: Path) -> None:
+    steps = ScriptedSteps({}, test_codes={"dev": 1})
+    result = run_chain(CTX, SHIPYARD, _settings(tmp_path), runner=steps, printer=lambda _: None)
+    assert result.exit_code == ExitCode.FAIL and _steps(steps.calls)[-1] == ("dev", "run-tests")
+    assert result.outcomes[-1].action == "stop"
