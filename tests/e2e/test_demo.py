@@ -11,38 +11,47 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 from pipeline_steps.demo import DemoSettings, examples_dir, play
-from pipeline_steps.procs import pid_alive
 
 EXAMPLES = examples_dir()
 
 
-def _pids(node: Any) -> set[int]:
-    """Every ``pid`` recorded anywhere in the platform's state documents."""
-    found: set[int] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "pid" and isinstance(value, int) and value > 0:
-                found.add(value)
-            else:
-                found |= _pids(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _pids(item)
+def _processes_under(root: Path) -> dict[int, str]:
+    """Every live process whose command line or working folder lies under ``root`` (read from /proc,
+    independently of what the platform recorded): carts colours run in their artifact folders,
+    Envoy and Prometheus read their configuration from the state folder."""
+    found: dict[int, str] = {}
+    text = str(root)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (text in cmdline or cwd.startswith(text)):
+            found[int(entry.name)] = cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
     return found
 
 
-def _state_pids(state: Path) -> set[int]:
-    pids: set[int] = set()
-    for path in state.rglob("*.json"):
-        try:
-            pids |= _pids(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    return pids
+def _production_versions(state: Path) -> dict[str, str]:
+    from pipeline_steps.context import StageContext
+    from pipeline_steps.platforms import PlatformSettings, make_platform
+
+    ctx = StageContext("sockshop", "production", "carts", deployment_strategy="blue_green_service")
+    status = make_platform("local", PlatformSettings(state_dir=str(state))).status(ctx)
+    return {c.colour: c.tag for c in status.colours}
+
+
+def _down(state: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pipeline_steps", "local", "down", "--state-dir", str(state)],
+                   capture_output=True, check=False)
 
 
 def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> None:
@@ -53,9 +62,10 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     lines: list[str] = []
     try:
         code = play(settings, lines.append)
-        pids = _state_pids(tmp_path / "state")
+        running = _processes_under(tmp_path)
+        production = _production_versions(tmp_path / "state")
     finally:
-        os.system(f"python3 -m pipeline_steps local down --state-dir {tmp_path / 'state'} >/dev/null 2>&1")
+        _down(tmp_path / "state")
     story = "\n".join(lines)
     assert code == 0, story
     out = tmp_path / "out"
@@ -70,6 +80,7 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     v2 = json.loads((out / "0.6.1/chain.json").read_text())
     assert [s["stage"] for s in v2["stages"]] == ["dev", "staging"] and v2["reached"] == "dev"
     assert not (out / "0.6.1/production").exists()
+    assert production == {"blue": "0.6.0", "green": "0.6.2"}, production  # v2 never ran in production
     rollback = json.loads((out / "0.6.1/staging/promotion.json").read_text())
     deployment = json.loads((out / "0.6.1/staging/deployment.json").read_text())
     assert rollback["action"] == "rollback"
@@ -80,18 +91,23 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     assert "GET http://127.0.0.1" in story and "/version -> " in story
     assert "v3" in story.split("/version -> ", 1)[1].splitlines()[0]
 
-    assert pids, "the platform recorded no processes"
-    alive = sorted(pid for pid in pids if pid_alive(pid))
-    assert alive == [], f"still running after local down: {alive}"
+    commands = set(running.values())
+    assert {"envoy", "prometheus"} <= commands, f"the platform's processes were not found under {tmp_path}: {commands}"
+    assert sorted(_processes_under(tmp_path)) == [], "still running after local down"
 
 
 def test_without_prometheus_the_gate_judges_the_load_test(tmp_path: Path) -> None:
     settings = DemoSettings(workdir=tmp_path, source=EXAMPLES / "carts", shipyard=EXAMPLES / "shipyard.yaml",
                             test_duration=4, users=5, use_prometheus=False)
     lines: list[str] = []
-    code = play(settings, lines.append)
+    try:
+        code = play(settings, lines.append)
+    finally:
+        leftovers = sorted(_processes_under(tmp_path))
+        _down(tmp_path / "state")
     story = "\n".join(lines)
     assert code == 0, story
+    assert leftovers == [], "the demo did not stop what it started"
     assert "No Prometheus (asked for)" in story
     evaluation = json.loads((tmp_path / "out/0.6.1/staging/evaluation.json").read_text())
     indicator = evaluation["indicators"][0]
