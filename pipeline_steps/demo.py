@@ -12,6 +12,7 @@ staging's traffic back on v1 and production untouched, and production must answe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from urllib.request import urlopen
 
 from pipeline_steps.context import StageContext
 from pipeline_steps.errors import ExitCode, InfrastructureError
+from pipeline_steps.platforms.local import AUTO_PROMETHEUS_ENV
 
 Printer = Callable[[str], None]
 
@@ -84,14 +86,16 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
     common = ["--platform", "local", "--state-dir", str(state)]
     prometheus_url = ""
     gate_args: list[str] = []
+    child_env: dict[str, str] = {}
     if settings.use_prometheus and shutil.which("prometheus"):
-        _cli(["local", "up", "--state-dir", str(state)])
+        _cli(["local", "up", "--state-dir", str(state)], env=child_env)
         prometheus_url = _local_status(state).get("prometheus_url", "")
         printer(f"Prometheus: {prometheus_url} (gate: the carts perfspec of the use case)")
     else:
         reason = "asked for" if not settings.use_prometheus else "prometheus is not installed (apt-get install prometheus)"
         gate = settings.testrun_gate or (settings.source.parent / "gates" / "perfspec_testrun.json")
         gate_args = ["--gate", str(gate)]
+        child_env[AUTO_PROMETHEUS_ENV] = "off"  # no step may start one behind the story's back
         printer(f"No Prometheus ({reason}): the gate judges the load test's own measurements ({gate.name})")
     failures: list[str] = []
     try:
@@ -100,24 +104,24 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
             printer(f"== {version.story} ==")
             image = str(state / "artifacts" / SERVICE)
             _cli(["local", "build", "--source", str(settings.source), "--image", image, "--tag", version.tag,
-                  "--set", f"version={version.version}", "--set", f"delayInMillis={version.delay_ms}"])
+                  "--set", f"version={version.version}", "--set", f"delayInMillis={version.delay_ms}"], env=child_env)
             argv = ["run", "--shipyard", str(settings.shipyard), "--service-config", str(settings.source / "service.yaml"),
                     "--project", PROJECT, "--image", image, "--tag", version.tag, "--keptn-context", str(uuid.uuid4()),
                     *common, "--out-dir", str(out), "--history", str(history), "--test-duration", str(settings.test_duration),
                     "--users", str(settings.users), *gate_args]
             if prometheus_url:
                 argv += ["--prometheus-url", prometheus_url]
-            _cli(argv, check=False)
+            _cli(argv, check=False, env=child_env)
             failures += _check_version(version, out, state, printer)
         failures += _check_production(state, printer)
         report = out / "report.html"
         _cli(["report", "--history", str(history), "--project", PROJECT, "--service", SERVICE,
-              "--shipyard", str(settings.shipyard), "--out", str(report)])
+              "--shipyard", str(settings.shipyard), "--out", str(report)], env=child_env)
         printer("")
         printer(f"Report: {report.resolve()}")
     finally:
         if not settings.keep:
-            _cli(["local", "down", "--state-dir", str(state)], check=False)
+            _cli(["local", "down", "--state-dir", str(state)], check=False, env=child_env)
         else:
             printer(f"Platform left running (state {state}); stop it with: pipeline-steps local down --state-dir {state}")
     if failures:
@@ -183,9 +187,10 @@ def _local_status(state: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _cli(argv: list[str], check: bool = True) -> int:
+def _cli(argv: list[str], check: bool = True, env: dict[str, str] | None = None) -> int:
     started = time.monotonic()
-    code = subprocess.run([sys.executable, "-m", "pipeline_steps", *argv], check=False).returncode
+    code = subprocess.run([sys.executable, "-m", "pipeline_steps", *argv], env={**os.environ, **(env or {})},
+                          check=False).returncode
     if check and code != 0:
         raise InfrastructureError("demo", f"pipeline-steps {' '.join(argv[:2])} failed with exit {code} "
                                           f"after {time.monotonic() - started:.0f}s")

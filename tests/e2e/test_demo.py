@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline_steps.demo import DemoSettings, examples_dir, play
 
 EXAMPLES = examples_dir()
@@ -96,18 +98,26 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     assert sorted(_processes_under(tmp_path)) == [], "still running after local down"
 
 
-def test_without_prometheus_the_gate_judges_the_load_test(tmp_path: Path) -> None:
+def test_without_prometheus_the_gate_judges_the_load_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = DemoSettings(workdir=tmp_path, source=EXAMPLES / "carts", shipyard=EXAMPLES / "shipyard.yaml",
                             test_duration=4, users=5, use_prometheus=False)
     lines: list[str] = []
+    seen: dict[int, str] = {}
+
+    def watch(line: str) -> None:  # look at the running platform while the story is told
+        lines.append(line)
+        seen.update(_processes_under(tmp_path))
+
+    monkeypatch.delenv("PIPELINE_STEPS_LOCAL_PROMETHEUS", raising=False)
     try:
-        code = play(settings, lines.append)
+        code = play(settings, watch)
     finally:
         leftovers = sorted(_processes_under(tmp_path))
         _down(tmp_path / "state")
     story = "\n".join(lines)
     assert code == 0, story
     assert leftovers == [], "the demo did not stop what it started"
+    assert "prometheus" not in seen.values(), "Prometheus was started although the demo gates without it"
     assert "No Prometheus (asked for)" in story
     evaluation = json.loads((tmp_path / "out/0.6.1/staging/evaluation.json").read_text())
     indicator = evaluation["indicators"][0]

@@ -16,6 +16,7 @@ Why: the use case must run on a machine without a cluster, for real. This implem
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -279,6 +280,11 @@ class LocalPlatform:
                            mark=str(record.get("mark", "")), reasons=(problem,) if problem else ())
 
 
+AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
+"""Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
+
+
 def from_settings(settings: PlatformSettings) -> LocalPlatform:
     """Factory named in ``platforms.PLATFORMS``."""
-    return LocalPlatform(settings.state_dir)
+    auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+    return LocalPlatform(settings.state_dir, auto_prometheus=auto)
