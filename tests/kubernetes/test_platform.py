@@ -211,3 +211,16 @@ def test_names_too_long_for_kubernetes_are_bad_input_without_writes(api: KubeApi
         with pytest.raises(BadInputError, match=f"^context: {field}: .*63"):
             deploy(platform, ctx, ServiceSpec.minimal(service), tmp_path / "d.json")
     assert api.store.objects == {} and [r.method for r in api.requests if r.method != "GET"] == []
+
+
+def test_missing_route_is_a_first_deployment_for_both_colours(api: KubeApiStandIn, platform: KubernetesPlatform,
+                                                               tmp_path: Path) -> None:
+    deploy(platform, bg("0.7.1"), SERVICE, tmp_path / "1.json")
+    deploy(platform, bg("0.7.2"), SERVICE, tmp_path / "2.json")  # green 0.7.2, live
+    del api.store.objects[("networking.istio.io", "virtualservices", NS, "carts")]  # deleted by hand
+    record = deploy(platform, bg("0.7.3"), SERVICE, tmp_path / "3.json")
+    assert record.colour == "blue" and not record.previous_colour and not record.switched
+    images = {c: stored(api, "deployments", f"carts-{c}", "apps")["spec"]["template"]["spec"]["containers"][0]["image"]
+              for c in ("blue", "green")}
+    assert images == {"blue": "docker.io/keptnexamples/carts:0.7.3", "green": "docker.io/keptnexamples/carts:0.7.3"}
+    assert [d["weight"] for d in vs(api)["spec"]["http"][0]["route"]] == [100, 0]

@@ -117,8 +117,11 @@ class KubernetesPlatform:
                 # Created once, then left to their owners: users add traffic policies, TLS or fault
                 # injection there, and a redeploy must not take them over (Flagger #703, #1715).
                 self.objects.create_if_absent(obj)
-            elif owner is not None and owner != mine:
+            elif owner is not None and owner != mine and vs_exists:
                 self.objects.create_if_absent(obj)  # the other colour: created once, then left alone
+            # Without a route this is a first deployment: both colours run the new version, also when
+            # a VirtualService deleted by hand (or a first deploy that died before its route) left
+            # an older colour behind, which would otherwise stay on that version.
             else:
                 self.objects.create_or_replace(obj)
 
