@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-import pipeline_steps.evaluate as step
-from pipeline_steps.context import StageContext
+import pipeline_steps.steps.evaluate as step
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.gate.model import Window
 from pipeline_steps.gate.perfspec import parse_perfspec
-from pipeline_steps.procs import free_port
-from pipeline_steps.prometheus_server import PrometheusServer
+from pipeline_steps.platforms.local.procs import free_port
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
 from pipeline_steps.sources import http
 from pipeline_steps.sources.base import MAX_WORKERS, SourceSettings
 

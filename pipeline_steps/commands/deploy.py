@@ -32,10 +32,10 @@ def deploy(**options: Any) -> int:
     to roll back to) and again after it. Exit 0 deployed, 2 bad input (nothing changed),
     4 platform error or the new colour never became ready (traffic unchanged).
     """
-    from pipeline_steps.deploy import DeployOptions
-    from pipeline_steps.deploy import deploy as run_deploy
+    from pipeline_steps.documents.service import ServiceSpec, load_service
     from pipeline_steps.platforms import PlatformSettings, make_platform
-    from pipeline_steps.service import ServiceSpec, load_service
+    from pipeline_steps.steps.deploy import DeployOptions
+    from pipeline_steps.steps.deploy import deploy as run_deploy
 
     ctx = context_from_options(options)
     if not ctx.image or not ctx.tag:
@@ -57,7 +57,7 @@ def deploy(**options: Any) -> int:
         click.echo(f"deployed {where} as {record.colour}; traffic {record.weights_before} -> {record.weights_after} (verified)")
     else:
         click.echo(f"deployed {where} as {record.colour}; traffic stays {record.weights_before}")
-    from pipeline_steps.step_events import deployment_finished
+    from pipeline_steps.documents.step_events import deployment_finished
 
     click.echo(f"wrote {out}, {deployment_finished(out.parent)}")
     return 0

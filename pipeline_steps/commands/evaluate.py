@@ -111,13 +111,13 @@ def evaluate(**options: Any) -> int:
     Writes OUT/evaluation.json, OUT/junit-evaluation.xml and OUT/evaluation-summary.txt, prints
     the summary, and exits 0 PASS, 3 WARNING, 1 FAIL, 4 ERROR (a source was down), 2 bad input.
     """
-    from pipeline_steps.evaluate import GateRun, evaluate_perfspec, evaluate_slo
-    from pipeline_steps.gate.history import HistoryStore
     from pipeline_steps.gate.model import Window
     from pipeline_steps.gate.perfspec import load_perfspec
     from pipeline_steps.gate.slo import load_slo
+    from pipeline_steps.history.sqlite import HistoryStore
     from pipeline_steps.secrets import read_secret
     from pipeline_steps.sources.base import SourceSettings
+    from pipeline_steps.steps.evaluate import GateRun, evaluate_perfspec, evaluate_slo
 
     spec_path, slo_path, sli_path = options["spec_path"], options["slo_path"], options["sli_path"]
     if bool(spec_path) == bool(slo_path):
@@ -147,7 +147,7 @@ def evaluate(**options: Any) -> int:
                   history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
     outcome = evaluate_perfspec(spec, run) if spec is not None else evaluate_slo(slo, run, options["sli_provider"])  # type: ignore[arg-type]
     click.echo(outcome.summary)
-    from pipeline_steps.step_events import evaluation_done
+    from pipeline_steps.documents.step_events import evaluation_done
 
     click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {evaluation_done(run.out_dir)}")
     return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

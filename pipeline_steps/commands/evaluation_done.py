@@ -35,12 +35,12 @@ def evaluation_done(**options: Any) -> int:
     Exit 0: promoted (or passed in the last stage); 1: rolled back; 4: the gate could not judge
     (rolled back); 5: a manual approval is required; 2: bad input (nothing changed).
     """
-    from pipeline_steps.evaluation_done import DeploymentFacts, normalise_verdict
-    from pipeline_steps.evaluation_done import evaluation_done as act
-    from pipeline_steps.events import make_event, read_event, truthy, write_event
+    from pipeline_steps.documents.events import make_event, read_event, truthy, write_event
+    from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.platforms import PlatformSettings, make_platform
     from pipeline_steps.platforms.base import Weights
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.steps.evaluation_done import DeploymentFacts, normalise_verdict
+    from pipeline_steps.steps.evaluation_done import evaluation_done as act
 
     ctx = context_from_options(options)
     shipyard = load_shipyard(options["shipyard_file"])

@@ -20,7 +20,7 @@ def events() -> None:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(path: str, output: str) -> None:
     """Validate PATH and print its type, context and data (exit 2 when malformed)."""
-    from pipeline_steps.events import read_event
+    from pipeline_steps.documents.events import read_event
 
     event = read_event(path)
     if output == "json":
@@ -41,7 +41,7 @@ def new_artefact(**options: Any) -> None:
 
     Needs --project, --service, --image and --tag; --stage may stay empty (the first stage).
     """
-    from pipeline_steps.events import make_event, write_event
+    from pipeline_steps.documents.events import make_event, write_event
 
     options["stage"] = options.get("stage") or "none"
     ctx = context_from_options(options)

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import click
 
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
-from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
+from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")

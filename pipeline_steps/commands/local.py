@@ -31,7 +31,8 @@ def local() -> None:
 @_STATE_DIR
 def up(state_dir: str) -> int:
     """Start Prometheus, and the traffic switch (Envoy) of any deployed stage whose Envoy is down."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+    from pipeline_steps.platforms.local import monitoring
+    from pipeline_steps.platforms.local.platform import LocalPlatform
 
     platform = LocalPlatform(state_dir)
     if monitoring.installed():
@@ -52,7 +53,8 @@ def up(state_dir: str) -> int:
 @_STATE_DIR
 def down(state_dir: str) -> int:
     """Stop every process this state folder started (checked by pid and command line) and forget the stages."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
+    from pipeline_steps.platforms.local import monitoring, processes
+    from pipeline_steps.platforms.local.platform import LocalPlatform
 
     platform = LocalPlatform(state_dir)
     stopped = 0
@@ -79,7 +81,8 @@ def down(state_dir: str) -> int:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(state_dir: str, output: str) -> int:
     """Every stage: colours, versions, health, weights, URLs; and the Prometheus URL."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+    from pipeline_steps.platforms.local import monitoring
+    from pipeline_steps.platforms.local.platform import LocalPlatform
 
     platform = LocalPlatform(state_dir)
     unreadable: list[str] = []

@@ -2,7 +2,7 @@
 
 Jenkinsfiles pass parameters as environment variables (never interpolated into ``sh``), so
 every context option reads the Keptn 0.2 parameter name from the environment when the flag
-is absent. ``--event FILE`` (a CloudEvent) fills what neither gives; see ``pipeline_steps.events``.
+is absent. ``--event FILE`` (a CloudEvent) fills what neither gives; see ``pipeline_steps.documents.events``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline_steps.context import DEPLOYMENT_STRATEGIES, StageContext
+from pipeline_steps.documents.context import DEPLOYMENT_STRATEGIES, StageContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +60,7 @@ def context_from_options(options: dict[str, Any], source: str = "command line") 
     values = {name: options.get(name) or "" for name in fields}
     event_file = options.get("event_file")
     if event_file:
-        from pipeline_steps.events import read_event  # json/re only; keeps --help import-light
+        from pipeline_steps.documents.events import read_event  # json/re only; keeps --help import-light
 
         event = read_event(event_file)
         from_event = event.context(str(event_file)) if event.name != "problem" else None

@@ -20,10 +20,10 @@ import click
 def report(history: str, project: str, service: str, stages: tuple[str, ...], shipyard: str | None, key_indicator: str,
            out_file: str) -> None:
     """One self-contained HTML page: indicators x builds heatmap and the key indicator over builds."""
+    from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.errors import BadInputError
-    from pipeline_steps.gate.history import HistoryStore
+    from pipeline_steps.history.sqlite import HistoryStore
     from pipeline_steps.report.html import StageHistory, render_report
-    from pipeline_steps.shipyard import load_shipyard
 
     names = list(stages) or ([s.name for s in load_shipyard(shipyard).stages] if shipyard else [])
     if not names:

@@ -39,10 +39,10 @@ def run(**options: Any) -> int:
     Exit code: 0 when the version reached the end of the shipyard, else the failing step's code
     (1 fail, 3 warning, 4 infrastructure, 5 approval required, 2 bad input).
     """
-    from pipeline_steps.chain import ChainSettings, run_chain, summary_lines
-    from pipeline_steps.context import StageContext
-    from pipeline_steps.service import load_service
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.context import StageContext
+    from pipeline_steps.documents.service import load_service
+    from pipeline_steps.documents.shipyard import load_shipyard
+    from pipeline_steps.steps.chain import ChainSettings, run_chain, summary_lines
 
     shipyard = load_shipyard(options["shipyard_file"])
     service_path = options.get("service_config")

@@ -70,10 +70,10 @@ def run_tests(**options: Any) -> int:
     """
     from dataclasses import replace
 
+    from pipeline_steps.documents.service import ServiceSpec, load_service
     from pipeline_steps.load.workload import HealthSpec, check_overrides, load_workload, with_overrides
-    from pipeline_steps.run_tests import TestPlan
-    from pipeline_steps.run_tests import run_tests as run_step
-    from pipeline_steps.service import ServiceSpec, load_service
+    from pipeline_steps.steps.run_tests import TestPlan
+    from pipeline_steps.steps.run_tests import run_tests as run_step
 
     ctx = context_from_options(options)
     check_overrides(users=options["users"], loops=options["loops"], duration_s=options["duration"])
@@ -121,7 +121,7 @@ def run_tests(**options: Any) -> int:
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))
     code = int(run_step(plan))
-    from pipeline_steps.step_events import tests_finished
+    from pipeline_steps.documents.step_events import tests_finished
 
     tests_finished(plan.out_dir)
     return code

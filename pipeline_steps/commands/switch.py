@@ -49,7 +49,7 @@ def switch(weights: Any, **options: Any) -> int:
     Refuses to send traffic to a colour that is not available. Running it twice changes nothing
     the second time. Exit 0 done, 2 bad input, 4 refused or platform error (traffic unchanged).
     """
-    from pipeline_steps.traffic import switch as run_switch
+    from pipeline_steps.steps.traffic import switch as run_switch
 
     ctx = context_from_options(options)
     change = run_switch(_platform(options), ctx, weights)
@@ -71,9 +71,9 @@ def rollback(deployment_file: str | None, to_colour: str | None, **options: Any)
 
     Exit 0 done, 2 bad input, 4 refused (target colour not available) or platform error.
     """
+    from pipeline_steps.documents.deployment import read_record
     from pipeline_steps.errors import BadInputError
-    from pipeline_steps.records import read_record
-    from pipeline_steps.traffic import rollback as run_rollback
+    from pipeline_steps.steps.traffic import rollback as run_rollback
 
     record, path = None, Path(deployment_file) if deployment_file else Path(options["out_dir"]) / "deployment.json"
     if to_colour is None:

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.gate.model import Window
 
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from pipeline_steps.documents.testrun import CheckResult
 from pipeline_steps.load.workload import VARIABLE, Assertion, HealthSpec, RequestSpec
-from pipeline_steps.testrun import CheckResult
 
 
 class MissingVariable(KeyError):

@@ -13,8 +13,8 @@ from pipeline_steps.platforms.base import Platform
 
 # name -> "module:factory"; each factory takes PlatformSettings and returns a Platform.
 PLATFORMS: dict[str, str] = {
-    "kubernetes": "pipeline_steps.platforms.kubernetes:from_settings",
-    "local": "pipeline_steps.platforms.local:from_settings",
+    "kubernetes": "pipeline_steps.platforms.kubernetes.platform:from_settings",
+    "local": "pipeline_steps.platforms.local.platform:from_settings",
 }
 
 

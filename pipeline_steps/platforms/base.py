@@ -17,9 +17,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.service import ServiceSpec
 
 COLOURS = ("blue", "green")
 

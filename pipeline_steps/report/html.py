@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from pipeline_steps.gate.history import HistoryEntry
+from pipeline_steps.history.sqlite import HistoryEntry
 
 COLOURS = {"pass": "#2e9e5b", "warning": "#e0a526", "fail": "#d64545", "no_data": "#9aa0a6", "error": "#6b3fa0",
            "info": "#4a78c2"}

@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.gate.model import Fetched, Window, finite_samples
 from pipeline_steps.secrets import Secret

@@ -12,10 +12,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline_steps.chain import ChainSettings, run_chain
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.shipyard import Shipyard, Stage
+from pipeline_steps.steps.chain import ChainSettings, run_chain
 
 SHIPYARD = Shipyard(stages=(Stage("dev", "direct", "functional"), Stage("staging", "blue_green_service", "performance"),
                             Stage("production", "blue_green_service")), source="shipyard.yaml")

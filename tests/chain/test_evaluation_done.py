@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.errors import BadInputError, ExitCode, NotReadyError
-from pipeline_steps.evaluation_done import DeploymentFacts, evaluation_done, normalise_verdict
 from pipeline_steps.platforms.base import Weights
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.shipyard import Stage
+from pipeline_steps.steps.evaluation_done import DeploymentFacts, evaluation_done, normalise_verdict
 from tests.fakes import FakePlatform
 
 STAGING = Stage("staging", "blue_green_service", "performance")

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.commands.options import context_from_options, context_options
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.events import make_event, read_event, truthy, write_event
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.events import make_event, read_event, truthy, write_event
 
 EVENTS = Path(__file__).resolve().parent / "fixtures/events"
 

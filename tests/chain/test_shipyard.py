@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
+from pipeline_steps.documents.shipyard import load_shipyard
 from pipeline_steps.errors import BadInputError, ExitCode
-from pipeline_steps.shipyard import load_shipyard
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures/shipyard.yaml"
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from pipeline_steps import step_events
 from pipeline_steps.cli import cli
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.platforms.base import Weights
-from pipeline_steps.service import ServiceSpec
 from tests.fakes import FakePlatform
 
 CTX = {"project": "sockshop", "stage": "staging", "service": "carts", "image": "reg/carts", "tag": "0.6.1",
@@ -59,7 +59,7 @@ def test_missing_document_writes_no_event(tmp_path: Path) -> None:
 
 def test_rerun_from_the_event_alone_finishes_a_crashed_rollback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     platform = FakePlatform()
-    from pipeline_steps.context import StageContext
+    from pipeline_steps.documents.context import StageContext
 
     v1 = StageContext(**{**CTX, "tag": "0.6.0"})
     platform.apply(v1, "blue", ServiceSpec("carts"))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.evaluate import GateRun, evaluate_slo
-from pipeline_steps.gate.history import HistoryStore
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.gate.model import IndicatorReport, Window
 from pipeline_steps.gate.slo import load_slo
+from pipeline_steps.history.sqlite import HistoryStore
 from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.steps.evaluate import GateRun, evaluate_slo
 
 CTX = StageContext("sockshop", "staging", "carts")
 # Earlier evaluations, oldest first: (value of rt, overall result). Ids are 1..4.

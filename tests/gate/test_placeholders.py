@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.gate.model import Window
 from pipeline_steps.gate.placeholders import context_values, duration_values, escape_promql, substitute
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.platforms.kubernetes.client import Kube, api_client
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
 
 

@@ -21,9 +21,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.platforms.kubernetes.chart import chart_dir, render, values_for
-from pipeline_steps.service import ServiceSpec
 
 SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "istio-networking.json").read_text())["schemas"]
 K8S_VERSION = "1.30.0"

@@ -15,7 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from pipeline_steps.cli import cli
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
 from tests.kubernetes.conftest import bg
 

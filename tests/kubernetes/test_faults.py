@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.deploy import DeployOptions, deploy
+from pipeline_steps.documents.deployment import read_record
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import ConflictError, InfrastructureError, NotReadyError
 from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform
-from pipeline_steps.records import read_record
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.traffic import rollback, switch
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
+from pipeline_steps.steps.deploy import DeployOptions, deploy
+from pipeline_steps.steps.traffic import rollback, switch
 from standins.kubeapi import KubeApiStandIn
 from standins.kubeapi.resources import find
 from tests.kubernetes.conftest import bg

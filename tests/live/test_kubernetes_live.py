@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import DeployOptions, deploy
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import read_record
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import ConflictError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform, from_settings
-from pipeline_steps.records import read_record
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.traffic import rollback, switch
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform, from_settings
+from pipeline_steps.steps.deploy import DeployOptions, deploy
+from pipeline_steps.steps.traffic import rollback, switch
 
 pytestmark = [
     pytest.mark.live,

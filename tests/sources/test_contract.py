@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.gate.model import Window
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources import SOURCES, MetricSource, SourceSettings, build
 from pipeline_steps.sources.dynatrace import DynatraceSource

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.gate.model import Window
 from pipeline_steps.secrets import Secret

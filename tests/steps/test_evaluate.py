@@ -23,8 +23,8 @@ from click.testing import CliRunner, Result
 
 from pipeline_steps.cli import cli
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.gate.history import HistoryStore
-from pipeline_steps.procs import free_port
+from pipeline_steps.history.sqlite import HistoryStore
+from pipeline_steps.platforms.local.procs import free_port
 from tests.sources.prom_env import PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]

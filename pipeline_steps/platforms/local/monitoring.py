@@ -16,8 +16,8 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.platforms.local import processes
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer, find_binary
 from pipeline_steps.platforms.local.state import StateDir, read_json, write_json
-from pipeline_steps.prometheus_server import PrometheusServer, find_binary
 
 
 def installed() -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
-from pipeline_steps.procs import pid_alive, spawn
+from pipeline_steps.platforms.local.procs import pid_alive, spawn
 
 _WRAPPER = 'exit_file="$1"; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec, load_service
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
+from pipeline_steps.platforms.local import monitoring, processes
 from pipeline_steps.platforms.local.build import build
+from pipeline_steps.platforms.local.platform import LocalPlatform
 from pipeline_steps.platforms.local.state import read_json
-from pipeline_steps.service import ServiceSpec, load_service
 
 CARTS = Path(__file__).resolve().parents[3] / "examples" / "carts"
 

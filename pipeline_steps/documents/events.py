@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import parse_json, read_text, write_json
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.events import make_event, write_event
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.events import make_event, write_event
 
 _FACTS = ("colour", "previous_colour", "weights_before", "weights_after", "switched", "namespace", "platform")
 

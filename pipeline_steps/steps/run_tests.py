@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.testrun import CheckResult, PerformanceResult, TestRun
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.load.progress import Progress
 from pipeline_steps.load.workload import HealthSpec, PerformanceSpec, Workload
 from pipeline_steps.report.junit import JUnitCase, write_junit
-from pipeline_steps.testrun import CheckResult, PerformanceResult, TestRun
 
 T = TypeVar("T")
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import lock_holder
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import DeploymentRecord
 from pipeline_steps.errors import BadInputError, NotReadyError
 from pipeline_steps.platforms.base import COLOURS, Platform, StageStatus, Weights
-from pipeline_steps.records import DeploymentRecord
+from pipeline_steps.steps.deploy import lock_holder
 
 
 @dataclass(frozen=True)

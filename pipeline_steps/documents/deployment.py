@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.base import COLOURS, Endpoints, Weights
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.errors import BadInputError, ExitCode
 from pipeline_steps.files import read_json
 from pipeline_steps.platforms.base import Platform, Weights, other_colour
-from pipeline_steps.shipyard import Stage
 
 VERDICTS = ("pass", "warning", "fail", "error")
 APPROVALS = ("auto", "approve", "reject")

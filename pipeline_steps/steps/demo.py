@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import ExitCode, InfrastructureError
-from pipeline_steps.platforms.local import AUTO_PROMETHEUS_ENV
+from pipeline_steps.platforms.local.platform import AUTO_PROMETHEUS_ENV
 
 Printer = Callable[[str], None]
 
@@ -66,7 +66,7 @@ class DemoSettings:
 
 def examples_dir() -> Path:
     """``examples/`` next to the package (a source checkout) or in the current folder."""
-    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
+    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
         if (base / "examples" / "carts" / "service.yaml").is_file():
             return base / "examples"
     raise InfrastructureError("demo", "examples/carts not found: run the demo from a checkout of pipeline-steps")

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.gate import lighthouse, pitometer
-from pipeline_steps.gate.history import HistoryEntry, HistoryStore
 from pipeline_steps.gate.model import Fetched, IndicatorReport, Verdict, Window, number
 from pipeline_steps.gate.perfspec import LEGACY_KEYS, PerfIndicator, PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, substitute
 from pipeline_steps.gate.slo import SloSpec
+from pipeline_steps.history.sqlite import HistoryEntry, HistoryStore
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
 from pipeline_steps.secrets import redact_all
 from pipeline_steps.sources import SOURCES, MetricSource, SourceSettings, build, source_class

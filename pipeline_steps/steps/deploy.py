@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import DeploymentRecord, write_record
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import BadInputError, ConflictError, PipelineStepsError
 from pipeline_steps.platforms.base import COLOURS, Platform, Weights, other_colour
-from pipeline_steps.records import DeploymentRecord, write_record
-from pipeline_steps.service import ServiceSpec
 
 FIRST_COLOUR = "blue"
 

@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from pipeline_steps.errors import InfrastructureError, NotReadyError
-from pipeline_steps.procs import free_port, pid_alive, spawn, stop_pid, wait_http
+from pipeline_steps.platforms.local.procs import free_port, pid_alive, spawn, stop_pid, wait_http
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 _INSTALL_HINT = "install it with apt-get install prometheus"

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.shipyard import Shipyard, Stage
 
 Runner = Callable[[Sequence[str], dict[str, str]], int]
 """Runs one ``pipeline-steps`` command (argv after the program name) with extra env; returns its exit code."""

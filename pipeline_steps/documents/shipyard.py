@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import DEPLOYMENT_STRATEGIES, DNS_LABEL
+from pipeline_steps.documents.context import DEPLOYMENT_STRATEGIES, DNS_LABEL
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import read_yaml
 
