@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
-from pipeline_steps.platforms.base import Weights
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.platforms.kubernetes.client import Kube, api_client
 from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from pipeline_steps.steps.deploy import DeployOptions, deploy

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options
+from pipeline_steps.commands.options import context_from_options, context_options, out_dir_option
 
 
 @click.group("events")
@@ -35,7 +35,7 @@ def show(path: str, output: str) -> None:
 
 @events.command("new-artefact")
 @context_options
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True)
+@out_dir_option("Where events/new-artefact.json goes.")
 def new_artefact(**options: Any) -> None:
     """Write OUT/events/new-artefact.json for a new version (what `keptn send event new-artifact` sent).
 

@@ -12,9 +12,9 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
 
-DEPLOYMENT_STRATEGIES = ("blue_green_service", "direct")
 TEST_STRATEGIES = ("", "functional", "performance")
 
 # Kubernetes names (namespaces, Deployments) are DNS-1123 labels; we hold every name to that.
@@ -35,12 +35,16 @@ class StageContext:
     """Image repository without tag (``docker.io/keptnexamples/carts``); empty for steps that do not deploy."""
     tag: str = ""
     """Image tag / version being delivered (``0.7.2``)."""
-    deployment_strategy: str = "direct"
-    """``direct`` or ``blue_green_service`` (Keptn shipyard names)."""
+    deployment_strategy: DeploymentStrategy | str = DeploymentStrategy.DIRECT
+    """``direct`` or ``blue_green_service`` (Keptn shipyard names); a known name becomes the enum member
+    when the context is made, anything else stays text and ``validate`` refuses it."""
     test_strategy: str = ""
     """``functional``, ``performance`` or empty (no tests, no evaluation)."""
     keptn_context: str = ""
     """``shkeptncontext``: correlates every event and file of one delivery."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deployment_strategy", DeploymentStrategy.member(self.deployment_strategy))
 
     @property
     def namespace(self) -> str:
@@ -49,14 +53,16 @@ class StageContext:
 
     @property
     def blue_green(self) -> bool:
-        return self.deployment_strategy == "blue_green_service"
+        return self.deployment_strategy == DeploymentStrategy.BLUE_GREEN
 
-    def with_stage(self, stage: str, deployment_strategy: str, test_strategy: str) -> StageContext:
+    def with_stage(self, stage: str, deployment_strategy: DeploymentStrategy | str, test_strategy: str) -> StageContext:
         """The same delivery in another stage (promotion)."""
         return replace(self, stage=stage, deployment_strategy=deployment_strategy, test_strategy=test_strategy)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["deployment_strategy"] = str(self.deployment_strategy)
+        return data
 
     def validate(self, source: str = "context") -> StageContext:
         """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field."""
@@ -66,11 +72,11 @@ class StageContext:
                 raise BadInputError(source, name, "is required")
             if not DNS_LABEL.match(value):
                 raise BadInputError(source, name, f"{value!r} is not a DNS-1123 label (a-z, 0-9, '-')")
-        if self.deployment_strategy not in DEPLOYMENT_STRATEGIES:
+        if not isinstance(self.deployment_strategy, DeploymentStrategy):
             raise BadInputError(
                 source,
                 "deployment_strategy",
-                f"{self.deployment_strategy!r} is not one of {', '.join(DEPLOYMENT_STRATEGIES)}",
+                f"{self.deployment_strategy!r} is not one of {', '.join(DeploymentStrategy.values())}",
             )
         if self.test_strategy not in TEST_STRATEGIES:
             raise BadInputError(
@@ -89,5 +95,5 @@ class StageContext:
         for key, value in known.items():
             if not isinstance(value, str):
                 raise BadInputError(source, key, "must be a string")
-        known["deployment_strategy"] = known["deployment_strategy"] or "direct"
+        known["deployment_strategy"] = known["deployment_strategy"] or DeploymentStrategy.DIRECT
         return cls(**known).validate(source)

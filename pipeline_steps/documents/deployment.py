@@ -2,7 +2,9 @@
 
 The record is written twice by a blue/green deploy: once *before* the flip (``weights_before``
 set, ``switched`` false) so that a crash or API failure in the middle of the flip can still be
-rolled back, and once after the verified flip. Schema: ``docs/documents.md``.
+rolled back, and once after the verified flip. Schema: ``docs/documents.md``. The same fields
+travel without the rest of the record as ``DeploymentFacts`` (the ``deployment`` of every step
+event, evaluation-done's ``--colour``/``--weights-before``); both are parsed here, one way.
 """
 
 from __future__ import annotations
@@ -13,15 +15,75 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.platforms.base import COLOURS, Endpoints, Weights
+from pipeline_steps.files import iso_utc, read_json, write_json
 
 SCHEMA = "pipeline-steps/deployment/v1"
 
 
-def iso_utc(unix: float) -> str:
-    """``2026-11-26T10:00:00Z`` for a unix time (second precision, as humans read it)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
+@dataclass(frozen=True)
+class Endpoints:
+    """Where tests reach the service in a stage."""
+
+    public_url: str
+    """Through the traffic switch (Istio gateway / local Envoy): blue/green weights apply."""
+    internal_url: str
+    """The stage-internal address (cluster DNS / the live colour) used for functional checks."""
+    colour_urls: dict[str, str] = field(default_factory=dict)
+    """Each colour's own address, bypassing the switch (tests before a flip)."""
+
+
+
+def _colour(data: dict[str, Any], key: str, source: str) -> str:
+    value = data.get(key) or ""
+    if value not in ("", *COLOURS):
+        raise BadInputError(source, key, f"must be blue, green or empty, got {value!r}")
+    return str(value)
+
+
+def _weights(data: dict[str, Any], key: str, source: str) -> Weights | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        return Weights.from_dict(value, f"{source}: {key}")
+    except BadInputError as err:  # Weights names itself; the user needs the file and key
+        raise BadInputError(source, key, err.message) from err
+
+
+@dataclass(frozen=True)
+class DeploymentFacts:
+    """What evaluation-done needs from the deploy step: which colour is new and what to restore."""
+
+    colour: str = ""
+    previous_colour: str = ""
+    weights_before: Weights | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> DeploymentFacts:
+        """The facts from deployment.json, an event's ``data.deployment`` or flags; errors name ``source``."""
+        if not isinstance(data, dict):
+            raise BadInputError(source, None, "must be a JSON object")
+        return cls(colour=_colour(data, "colour", source), previous_colour=_colour(data, "previous_colour", source),
+                   weights_before=_weights(data, "weights_before", source))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DeploymentFacts:
+        return cls.from_json(read_json(path), str(path))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "colour": self.colour,
+            "previous_colour": self.previous_colour,
+            "weights_before": self.weights_before.to_dict() if self.weights_before else None,
+        }
+
+    def restore_target(self) -> Weights | None:
+        """Weights to go back to: those recorded before the flip, else all to the previous colour."""
+        if self.weights_before is not None:
+            return self.weights_before
+        return Weights.all_to(self.previous_colour) if self.previous_colour else None
 
 
 @dataclass(frozen=True)
@@ -90,22 +152,11 @@ class DeploymentRecord:
             raise BadInputError(source, "schema", f"must be {SCHEMA!r}, got {data.get('schema')!r}")
         context = StageContext.from_dict(data.get("context"), source)  # type: ignore[arg-type]
 
-        def text(key: str, allowed: tuple[str, ...] | None = None) -> str:
+        def text(key: str) -> str:
             value = data.get(key, "")
             if not isinstance(value, str):
                 raise BadInputError(source, key, "must be a string")
-            if allowed is not None and value not in allowed:
-                raise BadInputError(source, key, f"must be one of {', '.join(repr(a) for a in allowed)}")
             return value
-
-        def weights(key: str) -> Weights | None:
-            value = data.get(key)
-            if value is None:
-                return None
-            try:
-                return Weights.from_dict(value, f"{source}: {key}")
-            except BadInputError as err:  # Weights names itself; the user needs the file and key
-                raise BadInputError(source, key, err.message) from err
 
         def number(key: str, optional: bool) -> float | None:
             value = data.get(key)
@@ -118,7 +169,7 @@ class DeploymentRecord:
         switched = data.get("switched", False)
         if not isinstance(switched, bool):
             raise BadInputError(source, "switched", "must be true or false")
-        colours = ("", *COLOURS)
+        facts = DeploymentFacts.from_json(data, source)
         known = {"schema", "context", "platform", "namespace", "colour", "previous_colour", "image", "tag",
                  "weights_before", "weights_after", "switched", "started_at", "started_unix", "finished_at",
                  "finished_unix", "endpoints"}
@@ -126,12 +177,12 @@ class DeploymentRecord:
             context=context,
             platform=text("platform"),
             namespace=text("namespace"),
-            colour=text("colour", colours),
-            previous_colour=text("previous_colour", colours),
+            colour=facts.colour,
+            previous_colour=facts.previous_colour,
             image=text("image"),
             tag=text("tag"),
-            weights_before=weights("weights_before"),
-            weights_after=weights("weights_after"),
+            weights_before=facts.weights_before,
+            weights_after=_weights(data, "weights_after", source),
             switched=switched,
             started_unix=number("started_unix", optional=False) or 0.0,
             finished_unix=number("finished_unix", optional=True),
@@ -157,13 +208,9 @@ def _endpoints(value: Any, source: str) -> Endpoints | None:
 
 def write_record(record: DeploymentRecord, path: str | Path) -> Path:
     """Write atomically (temp file + rename): a reader never sees half a record, even if we crash."""
-    from pipeline_steps.files import write_json
-
     return write_json(path, record.to_dict())
 
 
 def read_record(path: str | Path) -> DeploymentRecord:
     """Read ``deployment.json``; a missing or malformed file is bad input naming the file."""
-    from pipeline_steps.files import read_json
-
     return DeploymentRecord.from_dict(read_json(path), str(path))

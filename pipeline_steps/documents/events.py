@@ -1,24 +1,32 @@
-"""Keptn 0.2 events between steps, as CloudEvents 1.0 JSON files.
+"""Keptn 0.2 events between steps, as CloudEvents 1.0 JSON files, and the event each step leaves behind.
 
 Why files: every step can be re-run by hand from the event a failed run left behind
 (``pipeline-steps deploy --event out/staging/events/configuration-changed.json``), and Keptn-era
 tooling that consumed these events keeps working. We write CloudEvents 1.0 envelopes with
 Keptn 0.2's types and data fields; we read 1.0 and Keptn 0.2's own 0.2 envelopes (Jenkins sent
 every value as a string and ``//`` comments appear in the documented examples).
+
+deploy, run-tests and evaluate each end with one call of ``after_deploy``, ``after_tests`` or
+``after_evaluation``, so their events (``deployment-finished``, ``tests-finished``,
+``evaluation-done``) are made one way, from the same JSON the next step reads, and always carry
+what a later step needs to be re-run by hand from the event alone: the context, and the
+deployment facts (colour, colour live before, weights before the flip) that evaluation-done and
+rollback act on.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.vocabulary import Verdict
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import parse_json, read_text, write_json
+from pipeline_steps.files import iso_utc, parse_json, read_document, read_text, write_json
 
 PREFIX = "sh.keptn.events."
 TYPES = ("new-artefact", "configuration-changed", "deployment-finished", "tests-finished", "evaluation-done", "problem")
@@ -45,7 +53,7 @@ class Event:
     keptn_context: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     source: str = "pipeline-steps"
-    time: str = field(default_factory=lambda: now_iso())
+    time: str = field(default_factory=lambda: iso_utc(micro=True))
 
     @property
     def type(self) -> str:
@@ -69,10 +77,6 @@ class Event:
         values["keptn_context"] = self.keptn_context
         values["deployment_strategy"] = values["deployment_strategy"] or "direct"
         return StageContext(**values).validate(source)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def context_data(ctx: StageContext) -> dict[str, Any]:
@@ -142,3 +146,51 @@ _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*')
 def _strip_line_comments(text: str) -> str:
     """Drop ``// ...`` comments outside strings (Keptn's documented examples carry them)."""
     return _STRING_OR_COMMENT.sub(lambda m: m.group(0) if m.group(0).startswith('"') else "", text)
+
+
+_FACTS = ("colour", "previous_colour", "weights_before", "weights_after", "switched", "namespace", "platform")
+
+
+def _deployment(out_dir: Path) -> dict[str, Any] | None:
+    doc = read_document(out_dir / "deployment.json")
+    return {k: doc.get(k) for k in _FACTS} if doc else None
+
+
+def _after(out_dir: str | Path, document: str, name: str, extra: Callable[[dict[str, Any]], dict[str, Any]]) -> Path | None:
+    """The ``name`` event from OUT/``document`` (None when the step wrote none): its context, the
+    deployment facts, and ``extra(document)``; written to OUT/events/."""
+    out = Path(out_dir)
+    doc = read_document(out / document)
+    if doc is None:
+        return None
+    ctx = StageContext.from_dict(doc.get("context", {}), str(out / document))
+    return write_event(out, make_event(name, ctx, _WRITERS[name], **extra(doc), deployment=_deployment(out)))
+
+
+_WRITERS = {"deployment-finished": "deploy", "tests-finished": "run-tests", "evaluation-done": "evaluate"}
+_DETAILS = ("options", "totalScore", "objectives", "indicatorResults", "result", "timeStart", "timeEnd", "score")
+
+
+def after_deploy(out_dir: str | Path) -> Path | None:
+    """``sh.keptn.events.deployment-finished`` from OUT/deployment.json (None when deploy wrote none)."""
+    return _after(out_dir, "deployment.json", "deployment-finished", lambda doc: {})
+
+
+def after_tests(out_dir: str | Path) -> Path | None:
+    """``sh.keptn.events.tests-finished`` from OUT/testrun.json; ``startedat`` is the test start (the gate's window)."""
+    return _after(out_dir, "testrun.json", "tests-finished", lambda doc: {
+        "startedat": doc.get("start", ""), "finishedat": doc.get("end", ""), "result": doc.get("result", "")})
+
+
+def after_evaluation(out_dir: str | Path) -> Path | None:
+    """``sh.keptn.events.evaluation-done`` from OUT/evaluation.json.
+
+    ``evaluationpassed`` follows Keptn 0.2's pitometer-service (pass or warning); ``evaluationdetails``
+    is the Pitometer/lighthouse-shaped result; ``verdict`` is ours (PASS|WARNING|FAIL|ERROR).
+    """
+    def extra(doc: dict[str, Any]) -> dict[str, Any]:
+        verdict = str(doc.get("verdict", "ERROR"))
+        return {"evaluationpassed": verdict in (Verdict.PASS, Verdict.WARNING),
+                "evaluationdetails": {k: v for k, v in doc.items() if k in _DETAILS}, "verdict": verdict}
+
+    return _after(out_dir, "evaluation.json", "evaluation-done", extra)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.documents.context import DEPLOYMENT_STRATEGIES, DNS_LABEL
+from pipeline_steps.documents.context import DNS_LABEL
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import read_yaml
 
@@ -35,7 +36,7 @@ class Stage:
     """One stage of the shipyard."""
 
     name: str
-    deployment_strategy: str
+    deployment_strategy: DeploymentStrategy | str
     test_strategy: str = ""
     approval_pass: str = "automatic"
     approval_warning: str = "automatic"
@@ -43,14 +44,17 @@ class Stage:
     """Absolute path of this stage's gate spec, or empty for the service's default."""
     switch: str = "before_tests"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deployment_strategy", DeploymentStrategy.member(self.deployment_strategy))
+
     @property
     def blue_green(self) -> bool:
-        return self.deployment_strategy == "blue_green_service"
+        return self.deployment_strategy == DeploymentStrategy.BLUE_GREEN
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "deployment_strategy": self.deployment_strategy,
+            "deployment_strategy": str(self.deployment_strategy),
             "test_strategy": self.test_strategy,
             "approval_strategy": {"pass": self.approval_pass, "warning": self.approval_warning},
             "gate": self.gate,
@@ -118,7 +122,7 @@ def _parse_stage(item: Any, source: str, where: str, base_dir: Path) -> Stage:
     name = item.get("name")
     if not isinstance(name, str) or not DNS_LABEL.match(name):
         raise BadInputError(source, f"{where}.name", "must be a lower-case DNS label (a-z, 0-9, '-')")
-    strategy = _choice(item, "deployment_strategy", DEPLOYMENT_STRATEGIES, source, where, default=None)
+    strategy = DeploymentStrategy(_choice(item, "deployment_strategy", DeploymentStrategy.values(), source, where, default=None))
     tests = _choice(item, "test_strategy", TEST_STRATEGIES, source, where, default="")
     approval = item.get("approval_strategy", {}) or {}
     if not isinstance(approval, dict):
@@ -138,7 +142,7 @@ def _parse_stage(item: Any, source: str, where: str, base_dir: Path) -> Stage:
                  approval_warning=approval_warning, gate=gate, switch=switch)
 
 
-def _choice(item: dict[str, Any], key: str, valid: tuple[str, ...], source: str, where: str, default: str | None) -> str:
+def _choice(item: dict[str, Any], key: str, valid: tuple[str, ...], source: str, where: str, *, default: str | None) -> str:
     value = item.get(key, default)
     if value is None or (value == "" and default == ""):
         if default is None:

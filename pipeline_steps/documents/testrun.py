@@ -9,21 +9,16 @@ schema ``pipeline-steps/testrun/v1``). Fields may be added, never renamed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import iso_utc, read_json, write_json
 
 SCHEMA = "pipeline-steps/testrun/v1"
 ERROR_KINDS = ("connect", "timeout", "status", "assertion")
 LATENCY_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
-
-
-def iso_utc(unix: float) -> str:
-    """``2026-11-26T10:01:00Z`` (millisecond precision would only confuse PromQL users)."""
-    return datetime.fromtimestamp(unix, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -105,19 +100,22 @@ class TestRun:
 
     def write(self, path: Path) -> Path:
         """Write atomically (a reader never sees half a document); return the path."""
-        from pipeline_steps.files import write_json
-
         return write_json(path, self.to_dict())
 
 
-def read_testrun(path: Path) -> TestRun:
-    """Parse ``testrun.json``; errors name the file and the field."""
-    from pipeline_steps.files import read_json
-
-    source = str(path)
+def read_testrun_document(path: str | Path) -> dict[str, Any]:
+    """``testrun.json`` as the JSON object it is: what the gate reads (window, context, numbers by
+    dotted path), which also takes a hand-written or older document; not an object is bad input."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise BadInputError(source, None, "must be an object")
+        raise BadInputError(str(path), None, "must be a JSON object")
+    return data
+
+
+def read_testrun(path: Path) -> TestRun:
+    """Parse ``testrun.json`` strictly (schema and fields, as run-tests writes it); errors name the file and the field."""
+    source = str(path)
+    data = read_testrun_document(path)
     if data.get("schema") != SCHEMA:
         raise BadInputError(source, "schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
     for key in ("start_unix", "end_unix"):

@@ -26,12 +26,13 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline_steps.documents.evaluation import IndicatorReport
+from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import IndicatorReport
+from pipeline_steps.files import iso_utc, parse_json
 
 DEFAULT_PATH = ".pipeline-steps/history.sqlite"
 Entries = list["HistoryEntry"]  # the method named ``list`` shadows the builtin inside the class
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS indicators (
 class HistoryIndicator:
     id: str
     value: float | None
-    status: str
+    status: IndicatorStatus
     score: float
     max_score: float
     criteria: str
@@ -81,6 +82,11 @@ class HistoryEntry:
             if ind.id == indicator_id:
                 return ind.value
         return None
+
+
+def _indicator(row: Sequence[Any]) -> HistoryIndicator:
+    ident, value, status, score, max_score, criteria, query = row
+    return HistoryIndicator(ident, value, IndicatorStatus(status), score, max_score, criteria, query)
 
 
 class HistoryStore:
@@ -110,7 +116,7 @@ class HistoryStore:
     def add(self, *, context: dict[str, Any], kind: str, verdict: str, result: str, score: float, max_score: float,
             indicators: Sequence[IndicatorReport], created_at: str | None = None) -> int:
         """Store one evaluation atomically; returns its id."""
-        created = created_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        created = created_at or iso_utc(micro=True)
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -122,7 +128,7 @@ class HistoryStore:
                 entry_id = int(cur.lastrowid or 0)
                 conn.executemany(
                     "INSERT INTO indicators VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(entry_id, i, ind.id, ind.value, ind.status, float(ind.score), float(ind.max_score),
+                    [(entry_id, i, ind.id, ind.value, str(ind.status), float(ind.score), float(ind.max_score),
                       ind.criteria_text, ind.query) for i, ind in enumerate(indicators)])
                 conn.execute("COMMIT")
             except BaseException:
@@ -165,6 +171,6 @@ class HistoryStore:
                 inds = conn.execute(
                     "SELECT indicator_id, value, status, score, max_score, criteria, query FROM indicators"
                     " WHERE evaluation_id=? ORDER BY position", (row[0],)).fetchall()
-                entries.append(HistoryEntry(int(row[0]), row[1], json.loads(row[2]), row[3], row[4], row[5],
-                                            float(row[6]), float(row[7]), [HistoryIndicator(*i) for i in inds]))
+                entries.append(HistoryEntry(int(row[0]), row[1], parse_json(row[2], str(self.path)), row[3], row[4], row[5],
+                                            float(row[6]), float(row[7]), [_indicator(i) for i in inds]))
         return entries

@@ -17,7 +17,6 @@ Per stage:
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,9 @@ from typing import Any
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.shipyard import Shipyard, Stage
+from pipeline_steps.documents.vocabulary import Action
 from pipeline_steps.errors import ExitCode
+from pipeline_steps.files import read_document, write_json
 
 Runner = Callable[[Sequence[str], dict[str, str]], int]
 """Runs one ``pipeline-steps`` command (argv after the program name) with extra env; returns its exit code."""
@@ -50,18 +51,15 @@ class ChainSettings:
 
     out_dir: Path
     service_config: Path | None = None
-    platform: str = "local"
-    state_dir: str = ".pipeline-steps"
-    kubeconfig: str | None = None
-    kube_context: str | None = None
-    prometheus_url: str = ""
+    platform_args: tuple[str, ...] = ("--platform", "local")
+    """The platform flags every step gets, as the run command was given them."""
     history: str = ""
     approval: str = "auto"
     """auto | approve | reject (the answer to a manual approval; ``prompt`` is handled by the CLI)."""
     test_overrides: tuple[str, ...] = ()
     """Extra run-tests flags (``--duration 15``, ``--users 5``) so demos and CI stay short."""
     evaluate_extra: tuple[str, ...] = ()
-    """Extra evaluate flags (e.g. ``--dynatrace-url``)."""
+    """Extra evaluate flags: where the metric sources are (``--prometheus-url URL``, ...)."""
     default_gate: str = ""
 
 
@@ -72,12 +70,13 @@ class StageOutcome:
     stage: str
     steps: list[tuple[str, int]] = field(default_factory=list)
     verdict: str = ""
-    action: str = ""
+    """What the stage found: the gate's verdict word, or ``deployed``, ``tests failed``, ..."""
+    action: Action | None = None
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"stage": self.stage, "steps": [{"step": s, "exit_code": c} for s, c in self.steps],
-                "verdict": self.verdict, "action": self.action, "detail": self.detail}
+                "verdict": self.verdict, "action": self.action.value if self.action else "", "detail": self.detail}
 
 
 @dataclass
@@ -98,34 +97,61 @@ def run_chain(ctx: StageContext, shipyard: Shipyard, settings: ChainSettings, *,
         stage_ctx = ctx.with_stage(stage.name, stage.deployment_strategy, stage.test_strategy)
         outcome = StageOutcome(stage.name)
         outcomes.append(outcome)
-        code = _run_stage(stage_ctx, stage, shipyard, settings, runner, printer, outcome, ask)
+        env = _env(stage_ctx, settings, settings.out_dir / ctx.tag / stage.name, shipyard)
+        code = _run_stage(_StageRun(stage_ctx, stage, settings, runner, printer, outcome, env), ask)
         if code != ExitCode.OK:
-            _write_summary(settings.out_dir, ctx, outcomes, code, reached)
+            _write_summary(settings.out_dir, ctx, outcomes, (code, reached))
             return ChainResult(outcomes, code, reached)
         reached = stage.name
-        stage = shipyard.next_stage(stage.name) if outcome.action == "promote" else None
-    _write_summary(settings.out_dir, ctx, outcomes, ExitCode.OK, reached)
+        stage = shipyard.next_stage(stage.name) if outcome.action is Action.PROMOTE else None
+    _write_summary(settings.out_dir, ctx, outcomes, (ExitCode.OK, reached))
     return ChainResult(outcomes, int(ExitCode.OK), reached)
 
 
-def _run_stage(ctx: StageContext, stage: Stage, shipyard: Shipyard, settings: ChainSettings, runner: Runner,
-               printer: Printer, outcome: StageOutcome, ask: Asker | None) -> int:
-    out = settings.out_dir / ctx.tag / stage.name
-    env = _env(ctx, settings, out, shipyard)
-    common = _platform_args(settings)
-    flip_now = not (stage.blue_green and stage.test_strategy and stage.switch == "after_gate")
-    printer(f"[{stage.name}] deploy {ctx.service} {ctx.tag} ({stage.deployment_strategy})")
-    code = _step(outcome, "deploy", runner, ["deploy", *common, *([] if flip_now else ["--no-switch"])], env)
-    deployment = _read_json(out / "deployment.json")
-    if code != ExitCode.OK:
-        outcome.action, outcome.detail = "stop", f"deploy failed (exit {code})"
-        printer(f"[{stage.name}] deploy failed (exit {code}); traffic unchanged")
+@dataclass
+class _StageRun:
+    """One stage of the chain: its context, where its documents go, and how to run and report steps."""
+
+    ctx: StageContext
+    stage: Stage
+    settings: ChainSettings
+    runner: Runner
+    printer: Printer
+    outcome: StageOutcome
+    env: dict[str, str]
+
+    @property
+    def out(self) -> Path:
+        return self.settings.out_dir / self.ctx.tag / self.stage.name
+
+    def say(self, text: str) -> None:
+        self.printer(f"[{self.stage.name}] {text}")
+
+    def step(self, name: str, argv: list[str]) -> int:
+        code = self.runner(argv, self.env)
+        self.outcome.steps.append((name, code))
         return code
-    printer(f"[{stage.name}]   {_describe_deployment(deployment)}")
+
+    def stop(self, action: Action, detail: str) -> None:
+        self.outcome.action, self.outcome.detail = action, detail
+
+
+def _run_stage(run: _StageRun, ask: Asker | None) -> int:
+    ctx, stage, settings, outcome, out = run.ctx, run.stage, run.settings, run.outcome, run.out
+    common = list(settings.platform_args)
+    flip_now = not (stage.blue_green and stage.test_strategy and stage.switch == "after_gate")
+    run.say(f"deploy {ctx.service} {ctx.tag} ({stage.deployment_strategy})")
+    code = run.step("deploy", ["deploy", *common, *([] if flip_now else ["--no-switch"])])
+    deployment = read_document(out / "deployment.json")
+    if code != ExitCode.OK:
+        run.stop(Action.STOP, f"deploy failed (exit {code})")
+        run.say(f"deploy failed (exit {code}); traffic unchanged")
+        return code
+    run.say(f"  {_describe_deployment(deployment)}")
     if not stage.test_strategy:
-        outcome.verdict, outcome.action = "deployed", "none"
-        outcome.detail = f"{ctx.tag} serves {stage.name} (no tests in this stage)"
-        printer(f"[{stage.name}] {outcome.detail}")
+        outcome.verdict = "deployed"
+        run.stop(Action.NONE, f"{ctx.tag} serves {stage.name} (no tests in this stage)")
+        run.say(outcome.detail)
         return int(ExitCode.OK)
 
     test_args = ["run-tests", *common, *settings.test_overrides]
@@ -133,77 +159,66 @@ def _run_stage(ctx: StageContext, stage: Stage, shipyard: Shipyard, settings: Ch
         colour_url = deployment.get("endpoints", {}).get("colour_urls", {}).get(deployment.get("colour", ""), "")
         if colour_url:
             test_args += ["--target", colour_url]
-    printer(f"[{stage.name}] run-tests ({stage.test_strategy})")
-    code = _step(outcome, "run-tests", runner, test_args, env)
-    testrun = _read_json(out / "testrun.json")
-    printer(f"[{stage.name}]   {_describe_testrun(testrun)}")
+    run.say(f"run-tests ({stage.test_strategy})")
+    code = run.step("run-tests", test_args)
+    run.say(f"  {_describe_testrun(read_document(out / 'testrun.json'))}")
     if code != ExitCode.OK:
-        return _tests_failed(ctx, stage, settings, runner, printer, outcome, env, code)
+        return _tests_failed(run, code)
 
     gate = stage.gate or settings.default_gate
     verdict_args: list[str]
     if stage.test_strategy == "performance" or stage.gate:
         if not gate:
-            outcome.action, outcome.detail = "stop", "performance stage without a gate spec (service.yaml gate or shipyard gate)"
-            printer(f"[{stage.name}] {outcome.detail}")
+            run.stop(Action.STOP, "performance stage without a gate spec (service.yaml gate or shipyard gate)")
+            run.say(outcome.detail)
             return int(ExitCode.BAD_INPUT)
         spec_flag = "--slo" if gate.endswith((".yaml", ".yml")) else "--spec"
         eval_args = ["evaluate", spec_flag, gate, "--testrun", str(out / "testrun.json"), *settings.evaluate_extra]
-        if settings.prometheus_url:
-            eval_args += ["--prometheus-url", settings.prometheus_url]
         if settings.history:
             eval_args += ["--history", settings.history]
-        printer(f"[{stage.name}] evaluate {Path(gate).name}")
-        code = _step(outcome, "evaluate", runner, eval_args, env)
-        evaluation = _read_json(out / "evaluation.json")
-        printer(f"[{stage.name}]   {_describe_evaluation(evaluation, code)}")
+        run.say(f"evaluate {Path(gate).name}")
+        code = run.step("evaluate", eval_args)
+        evaluation = read_document(out / "evaluation.json")
+        run.say(f"  {_describe_evaluation(evaluation, code)}")
         if not evaluation or code == ExitCode.BAD_INPUT:
-            outcome.action, outcome.detail = "stop", f"evaluate failed before a verdict (exit {code})"
+            run.stop(Action.STOP, f"evaluate failed before a verdict (exit {code})")
             return code if code != ExitCode.OK else int(ExitCode.INFRA)
         verdict_args = ["--evaluation", str(out / "evaluation.json")]
     else:
         verdict_args = ["--verdict", "pass"]
-    code = _evaluation_done(stage, settings.approval, runner, printer, outcome, env, common, verdict_args, out)
+    code = _evaluation_done(run, settings.approval, verdict_args)
     if code == ExitCode.APPROVAL_REQUIRED and ask is not None:
-        answer = ask(stage.name, outcome.detail)
-        code = _evaluation_done(stage, answer, runner, printer, outcome, env, common, verdict_args, out)
+        code = _evaluation_done(run, ask(stage.name, outcome.detail), verdict_args)
     return code
 
 
-def _tests_failed(ctx: StageContext, stage: Stage, settings: ChainSettings, runner: Runner, printer: Printer,
-                  outcome: StageOutcome, env: dict[str, str], code: int) -> int:
+def _tests_failed(run: _StageRun, code: int) -> int:
     """Tests that did not pass stop the version; in a blue/green stage traffic goes back (Keptn 0.2's run_tests
     post-failure). That includes a bad workload (2) and an abort (130): the flip already happened, and an
     untested colour must not stay live (fail closed). The chain then exits with run-tests' own code."""
+    outcome = run.outcome
     outcome.verdict = "tests failed" if code == ExitCode.FAIL else f"tests not run through (exit {code})"
-    if stage.blue_green:
-        out = settings.out_dir / ctx.tag / stage.name
-        rb = _step(outcome, "rollback", runner, ["rollback", *_platform_args(settings),
-                                                 "--deployment", str(out / "deployment.json")], env)
-        outcome.action = "rollback"
-        outcome.detail = f"{outcome.verdict}; " + ("traffic routed back" if rb == ExitCode.OK else f"rollback exit {rb}")
+    if run.stage.blue_green:
+        deployment = str(run.out / "deployment.json")
+        rb = run.step("rollback", ["rollback", *run.settings.platform_args, "--deployment", deployment])
+        back = "traffic routed back" if rb == ExitCode.OK else f"rollback exit {rb}"
+        run.stop(Action.ROLLBACK, f"{outcome.verdict}; {back}")
     else:
-        outcome.action, outcome.detail = "stop", f"{outcome.verdict}; not promoted"
-    printer(f"[{stage.name}] {outcome.detail}")
+        run.stop(Action.STOP, f"{outcome.verdict}; not promoted")
+    run.say(outcome.detail)
     return code
 
 
-def _evaluation_done(stage: Stage, approval: str, runner: Runner, printer: Printer, outcome: StageOutcome,
-                     env: dict[str, str], common: list[str], verdict_args: list[str], out: Path) -> int:
-    args = ["evaluation-done", *common, *verdict_args, "--deployment", str(out / "deployment.json"),
+def _evaluation_done(run: _StageRun, approval: str, verdict_args: list[str]) -> int:
+    args = ["evaluation-done", *run.settings.platform_args, *verdict_args, "--deployment", str(run.out / "deployment.json"),
             "--approval", approval]
-    code = _step(outcome, "evaluation-done", runner, args, env)
-    promotion = _read_json(out / "promotion.json") or {}
-    outcome.verdict = str(promotion.get("verdict", outcome.verdict))
-    outcome.action = str(promotion.get("action", "stop"))
-    outcome.detail = str(promotion.get("reason", f"evaluation-done exit {code}"))
-    printer(f"[{stage.name}] evaluation-done: {outcome.action} — {outcome.detail}")
-    return code
-
-
-def _step(outcome: StageOutcome, name: str, runner: Runner, argv: list[str], env: dict[str, str]) -> int:
-    code = runner(argv, env)
-    outcome.steps.append((name, code))
+    code = run.step("evaluation-done", args)
+    promotion = read_document(run.out / "promotion.json") or {}
+    run.outcome.verdict = str(promotion.get("verdict", run.outcome.verdict))
+    action = promotion.get("action")
+    run.stop(Action(action) if action in Action.values() else Action.STOP,
+             str(promotion.get("reason", f"evaluation-done exit {code}")))
+    run.say(f"evaluation-done: {run.outcome.action} — {run.outcome.detail}")
     return code
 
 
@@ -211,29 +226,12 @@ def _env(ctx: StageContext, settings: ChainSettings, out: Path, shipyard: Shipya
     """Jenkins-style parameters: the steps read the context from these, as in the Jenkinsfiles."""
     env = {
         "PROJECT": ctx.project, "STAGE": ctx.stage, "SERVICE": ctx.service, "IMAGE": ctx.image, "TAG": ctx.tag,
-        "DEPLOYMENTSTRATEGY": ctx.deployment_strategy, "TESTSTRATEGY": ctx.test_strategy, "KEPTNCONTEXT": ctx.keptn_context,
+        "DEPLOYMENTSTRATEGY": str(ctx.deployment_strategy), "TESTSTRATEGY": ctx.test_strategy, "KEPTNCONTEXT": ctx.keptn_context,
         "OUT_DIR": str(out), "SHIPYARD": shipyard.source,
     }
     if settings.service_config:
         env["SERVICE_CONFIG"] = str(settings.service_config)
     return env
-
-
-def _platform_args(settings: ChainSettings) -> list[str]:
-    args = ["--platform", settings.platform, "--state-dir", settings.state_dir]
-    if settings.kubeconfig:
-        args += ["--kubeconfig", settings.kubeconfig]
-    if settings.kube_context:
-        args += ["--context", settings.kube_context]
-    return args
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _describe_deployment(doc: dict[str, Any] | None) -> str:
@@ -270,11 +268,10 @@ def _describe_evaluation(doc: dict[str, Any] | None, code: int) -> str:
     return "; ".join(parts)
 
 
-def _write_summary(out_dir: Path, ctx: StageContext, outcomes: list[StageOutcome], code: int, reached: str) -> None:
-    path = out_dir / ctx.tag / "chain.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_summary(out_dir: Path, ctx: StageContext, outcomes: list[StageOutcome], result: tuple[int, str]) -> None:
+    code, reached = result
     doc = {"context": ctx.to_dict(), "exit_code": int(code), "reached": reached, "stages": [o.to_json() for o in outcomes]}
-    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    write_json(out_dir / ctx.tag / "chain.json", doc)
 
 
 def summary_lines(result: ChainResult, ctx: StageContext) -> list[str]:
@@ -288,5 +285,5 @@ def summary_lines(result: ChainResult, ctx: StageContext) -> list[str]:
     lines = [f"{ctx.service} {ctx.tag}: {head}"]
     for o in result.outcomes:
         steps = ", ".join(f"{name} {code}" for name, code in o.steps)
-        lines.append(f"  {o.stage:<12} {o.verdict or '-':<14} {o.action or '-':<14} {o.detail}  [{steps}]")
+        lines.append(f"  {o.stage:<12} {o.verdict or '-':<14} {o.action.value if o.action else '-':<14} {o.detail}  [{steps}]")
     return lines

@@ -11,7 +11,6 @@ staging's traffic back on v1 and production untouched, and production must answe
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -25,8 +24,10 @@ from typing import Any
 from urllib.request import urlopen
 
 from pipeline_steps.documents.context import StageContext
-from pipeline_steps.errors import ExitCode, InfrastructureError
-from pipeline_steps.platforms.local.platform import AUTO_PROMETHEUS_ENV
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError
+from pipeline_steps.files import parse_json, read_json
+from pipeline_steps.platforms.local.platform import AUTO_PROMETHEUS_ENV, LocalPlatform
 
 Printer = Callable[[str], None]
 
@@ -134,7 +135,7 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
 
 
 def _check_version(version: Version, out: Path, state: Path, printer: Printer) -> list[str]:
-    chain = json.loads((out / version.tag / "chain.json").read_text(encoding="utf-8"))
+    chain = read_json(out / version.tag / "chain.json")
     reached = chain.get("reached", "")
     stages = [s["stage"] for s in chain.get("stages", [])]
     printer(f"-> {version.version} ({version.tag}) reached: {reached or 'nothing'}; stages run: {' -> '.join(stages)}")
@@ -154,10 +155,8 @@ def _check_version(version: Version, out: Path, state: Path, printer: Printer) -
 
 
 def _check_production(state: Path, printer: Printer) -> list[str]:
-    ctx = StageContext(PROJECT, "production", SERVICE, deployment_strategy="blue_green_service")
-    from pipeline_steps.platforms import PlatformSettings, make_platform
-
-    url = make_platform("local", PlatformSettings(state_dir=str(state))).endpoints(ctx).public_url
+    ctx = StageContext(PROJECT, "production", SERVICE, deployment_strategy=DeploymentStrategy.BLUE_GREEN)
+    url = LocalPlatform(state).endpoints(ctx).public_url
     answers = []
     for _ in range(5):
         with urlopen(f"{url}/version", timeout=5) as resp:
@@ -169,10 +168,8 @@ def _check_production(state: Path, printer: Printer) -> list[str]:
 
 
 def _stage_status(state: Path, stage: str) -> dict[str, Any]:
-    from pipeline_steps.platforms import PlatformSettings, make_platform
-
-    ctx = StageContext(PROJECT, stage, SERVICE, deployment_strategy="blue_green_service")
-    status = make_platform("local", PlatformSettings(state_dir=str(state))).status(ctx)
+    ctx = StageContext(PROJECT, stage, SERVICE, deployment_strategy=DeploymentStrategy.BLUE_GREEN)
+    status = LocalPlatform(state).status(ctx)
     return {"live": status.live, "weights": str(status.weights) if status.weights else None,
             "colours": [{"colour": c.colour, "tag": c.tag, "mark": c.mark} for c in status.colours]}
 
@@ -181,8 +178,8 @@ def _local_status(state: Path) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-m", "pipeline_steps", "local", "status", "--state-dir", str(state),
                              "--output", "json"], capture_output=True, text=True, check=False)
     try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError as err:
+        data = parse_json(result.stdout, "local status")
+    except BadInputError as err:
         raise InfrastructureError("local platform", f"local status did not answer JSON: {result.stderr.strip()}") from err
     return data if isinstance(data, dict) else {}
 

@@ -13,25 +13,19 @@ hold on Kubernetes/Istio and on the local Envoy platform. The order is the point
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import DeploymentRecord, write_record
+from pipeline_steps.documents.events import after_deploy
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import COLOURS, Weights, other_colour
 from pipeline_steps.errors import BadInputError, ConflictError, PipelineStepsError
-from pipeline_steps.platforms.base import COLOURS, Platform, Weights, other_colour
+from pipeline_steps.platforms.base import Platform, lock_holder
 
 FIRST_COLOUR = "blue"
-
-
-def lock_holder(ctx: StageContext) -> str:
-    """Who holds the traffic lock: the Jenkins build if known, else host and pid (shown on conflicts)."""
-    build = os.environ.get("BUILD_TAG") or f"{socket.gethostname()}/pid-{os.getpid()}"
-    return f"{build}/{ctx.keptn_context}" if ctx.keptn_context else build
 
 
 @dataclass(frozen=True)
@@ -48,20 +42,24 @@ class DeployOptions:
 
 def deploy(platform: Platform, ctx: StageContext, service: ServiceSpec, out_path: Path,
            options: DeployOptions | None = None) -> DeploymentRecord:
-    """Run the deploy step; returns the final record (also written to ``out_path``)."""
+    """Run the deploy step; returns the final record (also written to ``out_path``, with the
+    ``deployment-finished`` event in ``events/`` beside it)."""
     options = options or DeployOptions()
     if not ctx.image or not ctx.tag:
         raise BadInputError("command line", "image" if not ctx.image else "tag", "is required to deploy")
     started = time.time()
     if not ctx.blue_green:
-        return _deploy_direct(platform, ctx, service, out_path, options, started)
-    # The lock must outlive the wait for readiness, or a second pipeline could take it over as stale.
-    with platform.lock(ctx, options.holder or lock_holder(ctx), ttl_s=max(300.0, options.timeout_s + 120.0)):
-        return _deploy_blue_green(platform, ctx, service, out_path, options, started)
+        record = _deploy_direct(platform, ctx, service, out_path, options, started=started)
+    else:
+        # The lock must outlive the wait for readiness, or a second pipeline could take it over as stale.
+        with platform.lock(ctx, options.holder or lock_holder(ctx), ttl_s=max(300.0, options.timeout_s + 120.0)):
+            record = _deploy_blue_green(platform, ctx, service, out_path, options, started=started)
+    after_deploy(out_path.parent)
+    return record
 
 
 def _deploy_direct(platform: Platform, ctx: StageContext, service: ServiceSpec, out_path: Path,
-                   options: DeployOptions, started: float) -> DeploymentRecord:
+                   options: DeployOptions, *, started: float) -> DeploymentRecord:
     platform.apply(ctx, None, service)
     platform.wait_available(ctx, None, options.timeout_s)
     platform.mark(ctx, None, "")
@@ -74,7 +72,7 @@ def _deploy_direct(platform: Platform, ctx: StageContext, service: ServiceSpec, 
 
 
 def _deploy_blue_green(platform: Platform, ctx: StageContext, service: ServiceSpec, out_path: Path,
-                       options: DeployOptions, started: float) -> DeploymentRecord:
+                       options: DeployOptions, *, started: float) -> DeploymentRecord:
     status = platform.status(ctx)
     weights = status.weights
     if weights is not None and weights.live is None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.events import after_tests
 from pipeline_steps.documents.testrun import CheckResult, PerformanceResult, TestRun
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.load.progress import Progress
@@ -60,7 +61,8 @@ class _Outcome:
 
 
 def run_tests(plan: TestPlan, *, stream: TextIO | None = None, tty: bool | None = None) -> ExitCode:
-    """Run the plan, write OUT/testrun.json and OUT/junit-tests.xml, return the exit code."""
+    """Run the plan, write OUT/testrun.json, OUT/junit-tests.xml and the ``tests-finished`` event,
+    return the exit code."""
     out = stream or sys.stdout
     from pipeline_steps.load.engine import run_loop
 
@@ -74,11 +76,12 @@ def run_tests(plan: TestPlan, *, stream: TextIO | None = None, tty: bool | None 
     perf_ok = outcome.performance is None or outcome.performance.limits_passed
     passed = not failed and perf_ok and not outcome.aborted
     target = plan.performance_url if plan.performance else plan.functional_url
-    run = TestRun(plan.context, target, start, end, "pass" if passed else "fail", outcome.checks,
-                  outcome.performance, outcome.aborted)
+    run = TestRun(plan.context, target, start, end, result="pass" if passed else "fail", checks=outcome.checks,
+                  performance=outcome.performance, aborted=outcome.aborted)
     run.write(plan.out_dir / "testrun.json")
     write_junit(plan.out_dir / "junit-tests.xml", f"run-tests.{plan.context.service}.{plan.context.stage}",
                 _junit_cases(plan, outcome), properties={"target": target, "test_strategy": plan.context.test_strategy})
+    after_tests(plan.out_dir)
     _summary(out, run)
     if outcome.aborted:
         return ExitCode.ABORTED

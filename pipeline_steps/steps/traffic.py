@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import DeploymentRecord
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError, NotReadyError
-from pipeline_steps.platforms.base import COLOURS, Platform, StageStatus, Weights
-from pipeline_steps.steps.deploy import lock_holder
+from pipeline_steps.platforms.base import Platform, StageStatus, lock_holder
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def rollback_target(record: DeploymentRecord | None, to: str | None, source: str
 
 
 def rollback(platform: Platform, ctx: StageContext, record: DeploymentRecord | None = None,
-             to: str | None = None, holder: str = "", source: str = "deployment.json") -> TrafficChange:
+             to: str | None = None, *, holder: str = "", source: str = "deployment.json") -> TrafficChange:
     """Restore the weights from before the flip (or all to ``to``); refuses an unavailable target.
 
     ``source`` names the record's file in bad-input messages."""

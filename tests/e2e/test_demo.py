@@ -44,10 +44,10 @@ def _processes_under(root: Path) -> dict[int, str]:
 
 def _production_versions(state: Path) -> dict[str, str]:
     from pipeline_steps.documents.context import StageContext
-    from pipeline_steps.platforms import PlatformSettings, make_platform
+    from pipeline_steps.platforms.local.platform import LocalPlatform
 
     ctx = StageContext("sockshop", "production", "carts", deployment_strategy="blue_green_service")
-    status = make_platform("local", PlatformSettings(state_dir=str(state))).status(ctx)
+    status = LocalPlatform(state).status(ctx)
     return {c.colour: c.tag for c in status.colours}
 
 

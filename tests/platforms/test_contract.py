@@ -24,8 +24,9 @@ import pytest
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import read_record
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
-from pipeline_steps.platforms.base import Platform, Weights
+from pipeline_steps.platforms.base import Platform
 from pipeline_steps.steps.deploy import deploy
 from pipeline_steps.steps.traffic import rollback
 

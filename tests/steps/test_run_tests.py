@@ -36,8 +36,8 @@ from click.testing import CliRunner, Result
 from pipeline_steps import platforms
 from pipeline_steps.cli import cli
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.testrun import read_testrun
-from pipeline_steps.platforms.base import Endpoints
 from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 

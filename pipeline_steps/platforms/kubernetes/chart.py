@@ -20,8 +20,8 @@ import yaml
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError
-from pipeline_steps.platforms.base import Weights
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 

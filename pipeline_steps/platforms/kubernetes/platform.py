@@ -10,14 +10,19 @@ applied, ``routes.py`` for the weight edit, ``lease.py`` for the lock.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
-from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights, other_colour
+from pipeline_steps.platforms.base import ColourState, Option, StageStatus
 from pipeline_steps.platforms.kubernetes.chart import colour_of, render, values_for
 from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError, api_client
 from pipeline_steps.platforms.kubernetes.lease import lease_lock
@@ -30,15 +35,33 @@ MARKS = ("", "failed", "passed")
 LABEL_MAX = 63  # a DNS-1123 label, and a label value
 
 
-def from_settings(settings: PlatformSettings) -> KubernetesPlatform:
-    """The factory named in ``platforms.PLATFORMS``."""
-    return KubernetesPlatform(Kube(api_client(settings.kubeconfig, settings.kube_context)))
+@dataclass(frozen=True)
+class KubernetesSettings:
+    """``--kubeconfig``/``--context``: where the cluster is (default: ``$KUBECONFIG``, ``~/.kube/config``,
+    then the pod's service account)."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
 
 
 class KubernetesPlatform:
     """``Platform`` on a cluster with Istio; every read goes to the API server (no cache)."""
 
-    name = "kubernetes"
+    name: ClassVar[str] = "kubernetes"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        ("--kubeconfig", {"envvar": "KUBECONFIG", "default": None, "help": "Kubernetes: kubeconfig file [env KUBECONFIG]."}),
+        ("--context", {"param": "kube_context", "default": None, "help": "Kubernetes: kubeconfig context."}),
+    )
+
+    @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> KubernetesSettings:
+        return KubernetesSettings(kubeconfig=options.get("kubeconfig"), context=options.get("kube_context"))
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> KubernetesPlatform:
+        """The factory ``platforms.make_platform`` calls."""
+        group: KubernetesSettings = settings.group(cls.name, KubernetesSettings())
+        return cls(Kube(api_client(group.kubeconfig, group.context)))
 
     def __init__(self, kube: Kube, poll_s: float = 1.0) -> None:
         self.kube = kube
@@ -73,7 +96,8 @@ class KubernetesPlatform:
         colours = tuple(self._state(ctx, d) for d in self._deployments(ctx))
         vs = self.routes.read(ctx, ctx.service)
         weights = route_weights(vs, ctx) if vs is not None else None
-        strategy = "blue_green_service" if weights is not None or any(c.colour in COLOURS for c in colours) else "direct"
+        strategy = DeploymentStrategy.BLUE_GREEN if weights is not None or any(c.colour in COLOURS for c in colours) \
+            else DeploymentStrategy.DIRECT
         return StageStatus(context=ctx, strategy=strategy if colours else ctx.deployment_strategy,
                            colours=colours, weights=weights)
 
@@ -198,6 +222,3 @@ def check_names(ctx: StageContext) -> None:
 
 def _label_safe(holder: str) -> str:
     return holder[:128] or "pipeline-steps"
-
-
-__all__ = ["KubernetesPlatform", "from_settings", "other_colour"]

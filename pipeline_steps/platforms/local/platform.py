@@ -19,19 +19,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms import PlatformSettings
-from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights, iter_colours
-from pipeline_steps.platforms.local import envoy, monitoring, processes
+from pipeline_steps.platforms.base import ColourState, Option, StageStatus, iter_colours
+from pipeline_steps.platforms.local import envoy, monitoring, processes, procs
 from pipeline_steps.platforms.local.build import artifact_folder
-from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.platforms.local.state import StateDir, read_json
 
 MARKS = ("failed", "passed", "")
@@ -45,10 +48,37 @@ def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
+"""Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """``--state-dir``: the folder every invocation on this machine shares."""
+
+    state_dir: str = ".pipeline-steps"
+
+
 class LocalPlatform:
     """``Platform`` on this machine; ``auto_prometheus`` starts Prometheus on the first ``apply``."""
 
-    name = "local"
+    name: ClassVar[str] = "local"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        ("--state-dir", {"envvar": "PIPELINE_STEPS_STATE_DIR", "default": ".pipeline-steps", "show_default": True,
+                         "help": "Local platform: folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR]."}),
+    )
+
+    @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
+        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps")
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> LocalPlatform:
+        """The factory ``platforms.make_platform`` calls; ``$PIPELINE_STEPS_LOCAL_PROMETHEUS=off`` keeps
+        Prometheus from starting."""
+        group: LocalSettings = settings.group(cls.name, LocalSettings())
+        auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+        return cls(group.state_dir, auto_prometheus=auto)
 
     def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True) -> None:
         self.state = StateDir(state_dir)
@@ -61,7 +91,7 @@ class LocalPlatform:
         strategy = data.get("strategy") or ctx.deployment_strategy
         colours = tuple(self._colour_state(name, record) for name, record in sorted(data["colours"].items()))
         weights = None
-        if colours and strategy == "blue_green_service":
+        if colours and strategy == DeploymentStrategy.BLUE_GREEN:
             # Envoy's runtime is the truth; its static route (= the recorded weights) until first set
             weights = self._admin(ctx, data).weights() or Weights.from_dict(data.get("weights") or {"blue": 100, "green": 0})
         return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights)
@@ -82,7 +112,7 @@ class LocalPlatform:
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
-            port = free_port()
+            port = procs.free_port()
             argv = [a.replace("{port}", str(port)).replace("{python}", sys.executable) for a in service.local_command]
             started = processes.start(argv, cwd=folder, log=stage_dir / "logs" / f"{key}.log", env=service.local_env)
             data["colours"][key] = {"image": ctx.image, "tag": ctx.tag, "folder": str(folder), "port": port,
@@ -115,7 +145,7 @@ class LocalPlatform:
 
     def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
         data = self.state.load_stage(ctx)
-        if data.get("strategy") != "blue_green_service":
+        if data.get("strategy") != DeploymentStrategy.BLUE_GREEN:
             raise BadInputError("--weights", None, f"{ctx.namespace}/{ctx.service} is not a blue/green deployment here")
         for colour in COLOURS:
             record = data["colours"].get(colour)
@@ -253,7 +283,7 @@ class LocalPlatform:
         else:
             processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
             envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-            listener, admin_port = current.get("listener_port") or free_port(), free_port()
+            listener, admin_port = current.get("listener_port") or procs.free_port(), procs.free_port()
             started = envoy.start(folder, int(listener), admin_port)
             data["envoy"] = {"listener_port": listener, "admin_port": admin_port, "process": started.to_dict()}
             admin = envoy.Admin(admin_port)
@@ -272,19 +302,9 @@ class LocalPlatform:
     def _colour_state(self, key: str, record: dict[str, Any]) -> ColourState:
         proc = record.get("process") or {}
         if processes.is_ours(proc):
-            problem = processes.probe(_url(int(record["port"])) + str(record.get("health_path") or "/health"), 2.0)
+            problem = procs.probe(_url(int(record["port"])) + str(record.get("health_path") or "/health"), 2.0)
         else:
             problem = processes.exit_reason(proc)
         return ColourState(colour="" if key == envoy.DIRECT else key, image=str(record.get("image", "")),
                            tag=str(record.get("tag", "")), desired=1, ready=0 if problem else 1, available=not problem,
                            mark=str(record.get("mark", "")), reasons=(problem,) if problem else ())
-
-
-AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
-"""Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
-
-
-def from_settings(settings: PlatformSettings) -> LocalPlatform:
-    """Factory named in ``platforms.PLATFORMS``."""
-    auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
-    return LocalPlatform(settings.state_dir, auto_prometheus=auto)

@@ -38,7 +38,8 @@ from urllib.error import URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-from pipeline_steps.errors import InfrastructureError, NotReadyError
+from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
+from pipeline_steps.files import read_json
 from pipeline_steps.platforms.local.procs import free_port, pid_alive, spawn, stop_pid, wait_http
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
@@ -193,13 +194,13 @@ class PrometheusServer:
         config_path = Path(str(state.get("config_path") or server.config_path))
         if config_path.exists():
             try:
-                loaded = json.loads(config_path.read_text(encoding="utf-8"))
+                loaded = read_json(config_path)
                 server.scrape_configs = [
                     {"job_name": j["job_name"], "static_configs": j["static_configs"], "metrics_path": j.get("metrics_path"),
                      "scrape_interval": j.get("scrape_interval")}
                     for j in loaded.get("scrape_configs", [])
                 ]
-            except (ValueError, KeyError, IndexError):
+            except (BadInputError, AttributeError, KeyError, IndexError, TypeError):
                 server.scrape_configs = []
         return server
 

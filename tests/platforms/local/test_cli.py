@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.service import ServiceSpec
-from pipeline_steps.platforms.base import Weights
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.platforms.local import processes
 from pipeline_steps.platforms.local.platform import LocalPlatform
 from pipeline_steps.platforms.local.procs import pid_alive

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from pipeline_steps.cli import cli
 from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
-from tests.kubernetes.conftest import bg
+from tests.platforms.kubernetes.conftest import bg
 
 CONTEXT = ["--project", "sockshop", "--stage", "staging", "--service", "carts"]
 

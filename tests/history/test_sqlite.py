@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_steps.documents.evaluation import IndicatorReport
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import IndicatorReport
 from pipeline_steps.history.sqlite import HistoryStore
 
 CTX = {"project": "sockshop", "stage": "staging", "service": "carts", "tag": "0.7.1", "keptn_context": "k-1"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
-from pipeline_steps.gate.model import IndicatorReport
+from pipeline_steps.documents.evaluation import IndicatorReport
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
 from pipeline_steps.secrets import Secret
 

@@ -17,7 +17,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.errors import ExitCode
 from tests.fakes import FakePlatform
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "documents" / "fixtures"
 
 
 @pytest.fixture

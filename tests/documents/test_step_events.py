@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline_steps import step_events
 from pipeline_steps.cli import cli
+from pipeline_steps.documents import events as step_events
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.platforms.base import Weights
 from tests.fakes import FakePlatform
 
 CTX = {"project": "sockshop", "stage": "staging", "service": "carts", "image": "reg/carts", "tag": "0.6.1",
@@ -39,8 +39,8 @@ def _documents(out: Path, verdict: str) -> None:
 
 def test_each_step_event_carries_context_and_deployment_facts(tmp_path: Path) -> None:
     _documents(tmp_path, "WARNING")
-    paths = [step_events.deployment_finished(tmp_path), step_events.tests_finished(tmp_path),
-             step_events.evaluation_done(tmp_path)]
+    paths = [step_events.after_deploy(tmp_path), step_events.after_tests(tmp_path),
+             step_events.after_evaluation(tmp_path)]
     events = [json.loads(p.read_text()) for p in paths if p is not None]
     assert [e["type"] for e in events] == ["sh.keptn.events.deployment-finished", "sh.keptn.events.tests-finished",
                                            "sh.keptn.events.evaluation-done"]
@@ -54,7 +54,7 @@ def test_each_step_event_carries_context_and_deployment_facts(tmp_path: Path) ->
 
 
 def test_missing_document_writes_no_event(tmp_path: Path) -> None:
-    assert step_events.evaluation_done(tmp_path) is None and not (tmp_path / "events").exists()
+    assert step_events.after_evaluation(tmp_path) is None and not (tmp_path / "events").exists()
 
 
 def test_rerun_from_the_event_alone_finishes_a_crashed_rollback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +67,7 @@ def test_rerun_from_the_event_alone_finishes_a_crashed_rollback(tmp_path: Path, 
     platform.set_weights(v1, Weights(0, 100))  # flipped to v2, then the gate failed and the job died
     monkeypatch.setattr("pipeline_steps.platforms.make_platform", lambda name, settings: platform)
     _documents(tmp_path / "left-behind", "FAIL")
-    event = step_events.evaluation_done(tmp_path / "left-behind")
+    event = step_events.after_evaluation(tmp_path / "left-behind")
     assert event is not None
     result = CliRunner().invoke(cli, ["evaluation-done", "--event", str(event), "--shipyard", str(SHIPYARD),
                                       "--out-dir", str(tmp_path / "rerun")], env={})

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
-from pipeline_steps.platforms.base import Weights
 from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from pipeline_steps.steps.deploy import DeployOptions, deploy
 from pipeline_steps.steps.traffic import switch
 from standins.kubeapi import KubeApiStandIn
-from tests.kubernetes.conftest import bg
+from tests.platforms.kubernetes.conftest import bg
 
 SERVICE = ServiceSpec.minimal("carts")
 NS = "sockshop-staging"
