@@ -22,7 +22,7 @@ from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SERVICE_TEMPLATE = "service"
 """``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service``."""
 
@@ -129,7 +129,7 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not _PARAM_NAME.match(key):
+        if not sep or not _PARAM_NAME.fullmatch(key):
             raise BadInputError("-p", pair.split("=")[0] or pair, "must be KEY=VALUE with KEY a parameter name")
         params[key] = value
     return params

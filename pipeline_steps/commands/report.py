@@ -20,6 +20,7 @@ import click
 def report(*, history: str, project: str, service: str, stages: tuple[str, ...], shipyard: str | None, key_indicator: str,
            out_file: str) -> None:
     """One self-contained HTML page: indicators x builds heatmap and the key indicator over builds."""
+    from pipeline_steps.documents.names import check_label
     from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.errors import BadInputError
     from pipeline_steps.files import write_text
@@ -29,6 +30,8 @@ def report(*, history: str, project: str, service: str, stages: tuple[str, ...],
     names = list(stages) or ([s.name for s in load_shipyard(shipyard).stages] if shipyard else [])
     if not names:
         raise BadInputError("report", "--stage", "give --stage (repeatable) or --shipyard")
+    for flag, value in (("--project", project), ("--service", service), *(("--stage", n) for n in names)):
+        check_label(value, "command line", flag)
     if not Path(history).is_file():
         raise BadInputError(history, None, "no evaluation history at this path (run evaluate with --history first)")
     store = HistoryStore(history)

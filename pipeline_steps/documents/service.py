@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline_steps.documents.names import check_label
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import read_yaml
+from pipeline_steps.files import read_yaml, under
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ class ServiceSpec:
     base_dir: str = "."
 
     def path(self, relative: str) -> Path:
-        """A path from this file, resolved against the folder the file lives in."""
-        return (Path(self.base_dir) / relative).resolve()
+        """A path from this file, resolved against the folder the file lives in; never outside it
+        (a service repository names its own files, not the Jenkins agent's)."""
+        return under(self.base_dir, relative, source=str(Path(self.base_dir) / "service.yaml")).resolve()
 
     @classmethod
     def minimal(cls, name: str) -> ServiceSpec:
@@ -76,6 +78,7 @@ def load_service(path: str | Path) -> ServiceSpec:
     name = get("name", str, "")
     if not name:
         raise BadInputError(source, "name", "is required")
+    check_label(name, source, "name")
     port = get("port", int, 8080)
     if not 1 <= port <= 65535:
         raise BadInputError(source, "port", "must be 1..65535")
@@ -96,6 +99,9 @@ def load_service(path: str | Path) -> ServiceSpec:
     health = get("health_path", str, "/health")
     if not health.startswith("/"):
         raise BadInputError(source, "health_path", "must start with '/'")
+    for key in ("tests", "gate"):  # files this document names stay inside its folder
+        if get(key, str, ""):
+            under(path.parent, get(key, str, ""), source=source, field=key)
     return ServiceSpec(
         name=name,
         port=port,

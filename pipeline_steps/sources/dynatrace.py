@@ -32,7 +32,7 @@ V1_TO_V2 = {
 
 ENTITY_TYPES = {"service": "SERVICE", "pgi": "PROCESS_GROUP_INSTANCE", "appmethod": "APPLICATION_METHOD", "host": "HOST"}
 AGGREGATIONS = ("avg", "min", "max", "sum", "count", "median")
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$", re.IGNORECASE)
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)", re.IGNORECASE)
 
 
 def _quote(value: str) -> str:
@@ -53,7 +53,7 @@ def check_query(query: Any) -> str | None:
     if not isinstance(query.get("timeseriesId"), str) or not query["timeseriesId"]:
         return "needs timeseriesId (v1) or metricSelector (v2)"
     aggregation = str(query.get("aggregation", "avg"))
-    if aggregation.lower() not in AGGREGATIONS and not _PERCENTILE.match(aggregation):
+    if aggregation.lower() not in AGGREGATIONS and not _PERCENTILE.fullmatch(aggregation):
         return f"aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)} or pNN"
     for key in ("entityIds", "tags"):
         if key in query and not (isinstance(query[key], list) and all(isinstance(v, str) for v in query[key])):
@@ -77,7 +77,7 @@ def to_v2(query: Any, context: StageContext) -> dict[str, str]:
     ts_id = str(query["timeseriesId"])
     key = V1_TO_V2.get(ts_id) or ts_id.replace("com.dynatrace.builtin:", "builtin:", 1)
     aggregation = str(query.get("aggregation", "avg"))
-    pct = _PERCENTILE.match(aggregation)
+    pct = _PERCENTILE.fullmatch(aggregation)
     transform = f"percentile({pct.group(1)})" if pct else aggregation.lower()
     params = {"metricSelector": f"{key}:{transform}"}
     family = ts_id.split(":", 1)[-1].split(".", 1)[0]

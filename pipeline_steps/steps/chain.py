@@ -29,7 +29,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.documents.vocabulary import Action
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.files import read_document, write_json
+from pipeline_steps.files import read_document, under, write_json
 
 Runner = Callable[[Sequence[str], dict[str, str]], int]
 """Runs one ``pipeline-steps`` command (argv after the program name) with extra env; returns its exit code."""
@@ -87,6 +87,11 @@ class ChainResult:
     """The last stage the version was deployed to and kept in (empty if none)."""
 
 
+def stage_out(out_dir: Path, ctx: StageContext) -> Path:
+    """``OUT/<tag>/<stage>``, the documents of one stage; never outside ``OUT`` (``files.under``)."""
+    return under(out_dir, ctx.tag, ctx.stage, source="--tag")
+
+
 def run_chain(ctx: StageContext, shipyard: Shipyard, settings: ChainSettings, *, runner: Runner = run_cli,
               printer: Printer = print, start_stage: str = "", ask: Asker | None = None) -> ChainResult:
     """Run every stage from ``start_stage`` (default: the first) until the version stops or arrives."""
@@ -97,7 +102,7 @@ def run_chain(ctx: StageContext, shipyard: Shipyard, settings: ChainSettings, *,
         stage_ctx = ctx.with_stage(stage.name, stage.deployment_strategy, stage.test_strategy)
         outcome = StageOutcome(stage.name)
         outcomes.append(outcome)
-        env = _env(stage_ctx, settings, settings.out_dir / ctx.tag / stage.name, shipyard)
+        env = _env(stage_ctx, settings, stage_out(settings.out_dir, stage_ctx), shipyard)
         code = _run_stage(_StageRun(stage_ctx, stage, settings, runner, printer, outcome, env), ask)
         if code != ExitCode.OK:
             _write_summary(settings.out_dir, ctx, outcomes, (code, reached))
@@ -122,7 +127,7 @@ class _StageRun:
 
     @property
     def out(self) -> Path:
-        return self.settings.out_dir / self.ctx.tag / self.stage.name
+        return stage_out(self.settings.out_dir, self.ctx)
 
     def say(self, text: str) -> None:
         self.printer(f"[{self.stage.name}] {text}")
@@ -271,7 +276,7 @@ def _describe_evaluation(doc: dict[str, Any] | None, code: int) -> str:
 def _write_summary(out_dir: Path, ctx: StageContext, outcomes: list[StageOutcome], result: tuple[int, str]) -> None:
     code, reached = result
     doc = {"context": ctx.to_dict(), "exit_code": int(code), "reached": reached, "stages": [o.to_json() for o in outcomes]}
-    write_json(out_dir / ctx.tag / "chain.json", doc)
+    write_json(under(out_dir, ctx.tag, "chain.json", source="--tag"), doc)
 
 
 def summary_lines(result: ChainResult, ctx: StageContext) -> list[str]:

@@ -200,13 +200,14 @@ class LocalPlatform:
                 data = read_json(path)
                 if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("project", "stage", "service")):
                     raise BadInputError(str(path), None, "unreadable local platform state: no project, stage and service")
+                ctx = StageContext(project=data["project"], stage=data["stage"], service=data["service"],
+                                   deployment_strategy=data.get("strategy") or "direct").validate(str(path))
             except BadInputError as err:
                 if unreadable is None:
                     raise
                 unreadable.append(str(err))
                 continue
-            yield StageContext(project=data["project"], stage=data["stage"], service=data["service"],
-                               deployment_strategy=data.get("strategy") or "direct")
+            yield ctx
 
     def revive(self, ctx: StageContext) -> str:
         """Restart the stage's Envoy if it died (same listener port, recorded weights); its public URL.

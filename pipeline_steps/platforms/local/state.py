@@ -62,7 +62,8 @@ class StateDir:
         return self.root / "prometheus"
 
     def stage_dir(self, ctx: StageContext) -> Path:
-        return self.root / "stages" / ctx.namespace / ctx.service
+        """``<root>/stages/<project>-<stage>/<service>``; never outside the state folder (``files.under``)."""
+        return files.under(self.root, "stages", ctx.namespace, ctx.service, source="context")
 
     def stage_file(self, ctx: StageContext) -> Path:
         return self.stage_dir(ctx) / "state.json"
