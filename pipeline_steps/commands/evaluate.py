@@ -13,7 +13,13 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, out_dir_option, source_options
+from pipeline_steps.commands.options import (
+    context_from_options,
+    context_options,
+    history_location,
+    out_dir_option,
+    source_options,
+)
 from pipeline_steps.errors import BadInputError, ExitCode
 from pipeline_steps.sources import DEFAULT_SLI_PROVIDER, SOURCES
 
@@ -119,7 +125,7 @@ def evaluate(**options: Any) -> int:
     start, end = window_from(testrun, testrun_path, options["start"], options["end"])
     settings = sources.settings_from_options({**options, "testrun_document": testrun}, context,
                                              timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
-    history = None if options["no_history"] else HistoryStore(options["history_path"])
+    history = None if options["no_history"] else HistoryStore(history_location(options["history_path"]))
     run = GateRun(context=context, window=Window(start, end), settings=settings, out_dir=Path(options["out_dir"]),
                   history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
     outcome = evaluate(spec, run)

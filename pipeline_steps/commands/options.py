@@ -125,6 +125,17 @@ def source_options(func: F) -> F:
     return _apply(func, [declared(flag, spec) for flag, spec in sources.options()])
 
 
+def history_location(value: str) -> str:
+    """``--history`` as given when it is a file path; a URL (``postgresql://user:pw@host/db``) is bad input
+    whose message shows it without its credentials (only SQLite files are supported)."""
+    from pipeline_steps.errors import BadInputError
+    from pipeline_steps.secrets import split_url
+
+    if "://" in value:
+        raise BadInputError("--history", None, f"{split_url(value).url!r}: only a SQLite file path is supported")
+    return value
+
+
 def out_dir_option(what: str) -> Callable[[F], F]:
     """``--out-dir`` (env ``OUT_DIR``, default ``out``); ``what`` says what the command writes there."""
     return click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help=f"{what} [env OUT_DIR].")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from pipeline_steps.commands.options import history_location
+
 
 @click.command("report")
 @click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default=".pipeline-steps/history.sqlite", show_default=True,
@@ -32,7 +34,7 @@ def report(*, history: str, project: str, service: str, stages: tuple[str, ...],
         raise BadInputError("report", "--stage", "give --stage (repeatable) or --shipyard")
     for flag, value in (("--project", project), ("--service", service), *(("--stage", n) for n in names)):
         check_label(value, "command line", flag)
-    if not Path(history).is_file():
+    if not Path(history_location(history)).is_file():
         raise BadInputError(history, None, "no evaluation history at this path (run evaluate with --history first)")
     store = HistoryStore(history)
     data = [StageHistory(name, store.list(project, name, service)) for name in names]

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import out_dir_option, platform_argv, platform_options
+from pipeline_steps.commands.options import history_location, out_dir_option, platform_argv, platform_options
 
 
 @click.command("run")
@@ -57,8 +57,9 @@ def run(**options: Any) -> int:
     approval = options["approval"]
     settings = ChainSettings(
         out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
-        platform_args=tuple(platform_argv(options)), history=options["history"],
-        evaluate_extra=("--prometheus-url", options["prometheus_url"]) if options["prometheus_url"] else (),
+        platform_args=tuple(platform_argv(options)), history=history_location(options["history"]),
+        # through the environment, not argv: a URL's credentials must not show in `ps` or a step's log
+        evaluate_env={"PROMETHEUS_URL": options["prometheus_url"]} if options["prometheus_url"] else {},
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
         default_gate=str(Path(options["gate"]).resolve()) if options["gate"] else (
             str(service.path(service.gate)) if service and service.gate else ""),

@@ -14,11 +14,11 @@ import importlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError
-from pipeline_steps.secrets import Secret, redact_all
+from pipeline_steps.secrets import Secret, longest, redact_all
 
 # Jenkins build result -> our exit code (README "Jenkins"); anything else is an infrastructure error.
 RESULT_EXIT_CODES: dict[str, ExitCode] = {
@@ -74,6 +74,9 @@ class JenkinsClient:
     """One controller. ``server`` may be passed (tests); otherwise python-jenkins is built here."""
 
     def __init__(self, settings: JenkinsSettings, server: Any = None) -> None:
+        if settings.token is not None and settings.user and settings.token.user != settings.user:
+            # sent as HTTP Basic credentials: base64(user:token) is one of its spellings to mask
+            settings = replace(settings, token=settings.token.with_user(settings.user))
         self.settings = settings
         if server is None:
             jenkins = _python_jenkins()
@@ -198,7 +201,8 @@ class JenkinsClient:
                 response = self._server.jenkins_request(requests.Request("GET", url, params={"start": start}))
             more = response.headers.get("X-More-Data") == "true"
             text = redact_all(held + response.text, [self.settings.token])
-            keep = len(self.settings.token.reveal()) - 1 if more and self.settings.token else 0
+            # hold back what could be the start of the longest spelling of the token (its base64 form, ...)
+            keep = longest([self.settings.token]) - 1 if more and self.settings.token else 0
             held = text[len(text) - keep:] if keep else ""
             if text[:len(text) - keep]:
                 write(text[:len(text) - keep])

@@ -14,13 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.secrets import Secret, read_secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, split_userinfo, substitute_plain
+from pipeline_steps.secrets import Secret, SecretURL, read_secret, redact_all, split_url
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, substitute_plain
 
 V1_TO_V2 = {
     "com.dynatrace.builtin:service.responsetime": "builtin:service.response.time",
@@ -99,11 +98,13 @@ class DynatraceSettings:
     """``--dynatrace-*``: the tenant and its API token (from env/file, never a flag value)."""
 
     url: str = ""
-    """Tenant base URL (``https://abc123.live.dynatrace.com``)."""
+    """Tenant base URL (``https://abc123.live.dynatrace.com``) without credentials."""
     token: Secret | None = None
+    url_password: Secret | None = None
+    """A password the URL carried: never sent (the token is the credential), masked everywhere."""
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token, split_userinfo(self.url)[2]]
+        return [self.token, self.url_password]
 
 
 class DynatraceSource:
@@ -120,7 +121,9 @@ class DynatraceSource:
         from pipeline_steps.sources import http
 
         self._http = http
-        self.url = http.split_userinfo(url)[0].rstrip("/")  # the token is the credential; a URL never carries one
+        given = split_url(url)  # the token is the credential; a URL never carries one
+        self.url = given.url.rstrip("/")
+        self._url_password = given.password
         self.token = token
         self.context = context
         self.timeout_s = timeout_s
@@ -132,20 +135,18 @@ class DynatraceSource:
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> DynatraceSettings:
-        return DynatraceSettings(url=options.get("dynatrace_url") or "",
+        given = split_url(options.get("dynatrace_url") or "")  # before the URL is checked or shown
+        return DynatraceSettings(url=given.url, url_password=given.password,
                                  token=read_secret(env=options.get("dynatrace_token_env"),
                                                    file=options.get("dynatrace_token_file"), what="Dynatrace token"))
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> DynatraceSource:
         group: DynatraceSettings = settings.group(cls.name, DynatraceSettings())
-        url = group.url
-        if not url:
+        if not group.url:
             raise BadInputError("command line", "--dynatrace-url",
                                 "required by indicators with source dynatrace [env DT_TENANT_URL]")
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise BadInputError("command line", "--dynatrace-url", f"{url!r} is not an http(s) URL")
+        url = SecretURL(group.url).check_http("command line", "--dynatrace-url")
         if not group.token:
             raise BadInputError("command line", "--dynatrace-token-env",
                                 "no Dynatrace API token (set the named variable, default DT_API_TOKEN, "
@@ -163,7 +164,7 @@ class DynatraceSource:
         return substitute_plain(query, values)
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token]
+        return [self.token, self._url_password]
 
     def describe(self, query: Any) -> str:
         params = to_v2(query, self.context)
@@ -177,12 +178,12 @@ class DynatraceSource:
             try:
                 status, body = self._http.request_json(
                     self._session, "GET", f"{self.url}/api/v2/metrics/query", params=params, what=f"dynatrace at {self.url}",
-                    timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token])
+                    timeout_s=self.timeout_s, budget=self._budget, secrets=self.secrets())
             except self._http.SourceHTTPError as err:
                 return Fetched(error=str(err))
             if status != 200 or not isinstance(body, dict):
                 message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
-                return Fetched(error=self.token.redact(f"dynatrace answered HTTP {status}: {message}".strip()))
+                return Fetched(error=redact_all(f"dynatrace answered HTTP {status}: {message}".strip(), self.secrets()))
             for collection in body.get("result") or []:
                 for series in collection.get("data") or []:
                     key = ",".join(str(d) for d in series.get("dimensions") or [])

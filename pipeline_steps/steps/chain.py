@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,10 @@ class ChainSettings:
     test_overrides: tuple[str, ...] = ()
     """Extra run-tests flags (``--duration 15``, ``--users 5``) so demos and CI stay short."""
     evaluate_extra: tuple[str, ...] = ()
-    """Extra evaluate flags: where the metric sources are (``--prometheus-url URL``, ...)."""
+    """Extra evaluate flags."""
+    evaluate_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment for evaluate: where the metric sources are (``PROMETHEUS_URL``); a URL may carry
+    credentials, which must not appear on a command line (``ps``, Jenkins' step log)."""
     default_gate: str = ""
 
 
@@ -133,7 +136,8 @@ class _StageRun:
         self.printer(f"[{self.stage.name}] {text}")
 
     def step(self, name: str, argv: list[str]) -> int:
-        code = self.runner(argv, self.env)
+        env = {**self.env, **self.settings.evaluate_env} if name == "evaluate" else self.env
+        code = self.runner(argv, env)
         self.outcome.steps.append((name, code))
         return code
 
