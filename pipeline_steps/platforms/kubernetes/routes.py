@@ -95,10 +95,14 @@ class RouteEditor:
         group, version = ISTIO
         for _ in range(self.attempts):
             vs = self.read(ctx, name)
-            if vs is None or route_weights(vs, ctx) is None:
+            if vs is None or find_route(vs, ctx) is None:
                 raise InfrastructureError(BACKEND, f"VirtualService {name} in {ctx.namespace} has no blue/green "
                                                    f"route for {ctx.service}")
-            if route_weights(vs, ctx) == weights:
+            try:
+                current = route_weights(vs, ctx)
+            except InfrastructureError:
+                current = None  # weights edited into no valid split (70/70): written over, then verified
+            if current == weights:
                 return weights  # idempotent: nothing to write
             patch = {"metadata": {"resourceVersion": vs["metadata"]["resourceVersion"]},
                      "spec": {"http": with_weights(vs, ctx, weights)}}

@@ -30,7 +30,7 @@ from urllib.request import Request, urlopen
 
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.documents.weights import Weights
-from pipeline_steps.errors import InfrastructureError, NotReadyError
+from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
 from pipeline_steps.files import write_json
 from pipeline_steps.platforms.local import processes, procs
 
@@ -118,6 +118,14 @@ def start(folder: Path, listener_port: int, admin_port: int) -> processes.Starte
     raise NotReadyError("envoy", f"admin 127.0.0.1:{admin_port} not ready within 20s{processes.log_tail(started.to_dict())}")
 
 
+class InvalidSplit(InfrastructureError):
+    """The route's weights, as found, are no valid split; ``found`` says what they are."""
+
+    def __init__(self, found: str) -> None:
+        self.found = found
+        super().__init__("envoy", found)
+
+
 class Admin:
     """Envoy's admin API on 127.0.0.1:``port``; every error becomes an ``InfrastructureError``."""
 
@@ -135,16 +143,27 @@ class Admin:
         query = urlencode({f"{RUNTIME_PREFIX}.blue": weights.blue, f"{RUNTIME_PREFIX}.green": weights.green})
         self._call(f"/runtime_modify?{query}", "POST")
 
-    def weights(self) -> Weights | None:
-        """The weights Envoy routes by now (runtime layer), None when never set at runtime."""
+    def runtime_values(self) -> dict[str, Any]:
+        """The runtime's final values of ``<prefix>.blue`` and ``.green`` as Envoy reports them (text; None
+        when never set), whatever someone wrote there through the admin API."""
         try:
             entries = json.loads(self._call("/runtime?format=json")).get("entries", {})
-            values = {c: entries.get(f"{RUNTIME_PREFIX}.{c}", {}).get("final_value") for c in ("blue", "green")}
+            return {c: entries.get(f"{RUNTIME_PREFIX}.{c}", {}).get("final_value") for c in ("blue", "green")}
         except (ValueError, AttributeError) as err:
             raise InfrastructureError("envoy", f"unreadable /runtime answer: {err}") from err
+
+    def weights(self) -> Weights | None:
+        """The weights Envoy routes by now (runtime layer), None when never set at runtime; an
+        ``InvalidSplit`` naming the values when they are no valid split (an out-of-band edit)."""
+        values = self.runtime_values()
         if values["blue"] in (None, "") or values["green"] in (None, ""):
             return None
-        return Weights(blue=int(values["blue"]), green=int(values["green"]))
+        try:
+            return Weights(blue=int(values["blue"]), green=int(values["green"]))
+        except (ValueError, BadInputError):
+            raise InvalidSplit(f"Envoy runtime {RUNTIME_PREFIX}.blue={values['blue']!r}, "
+                               f"{RUNTIME_PREFIX}.green={values['green']!r} (weights must be two integers "
+                               "0..100 summing to 100)") from None
 
     def endpoint_ports(self) -> dict[str, list[int]]:
         """Cluster name -> ports of its endpoints, as Envoy holds them now."""

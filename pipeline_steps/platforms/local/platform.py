@@ -90,11 +90,17 @@ class LocalPlatform:
         data = self.state.load_stage(ctx)
         strategy = data.get("strategy") or ctx.deployment_strategy
         colours = tuple(self._colour_state(name, record) for name, record in sorted(data["colours"].items()))
-        weights = None
+        weights, invalid = None, ""
         if colours and strategy == DeploymentStrategy.BLUE_GREEN:
             # Envoy's runtime is the truth; its static route (= the recorded weights) until first set
-            weights = self._admin(ctx, data).weights() or Weights.from_dict(data.get("weights") or {"blue": 100, "green": 0})
-        return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights)
+            try:
+                weights = self._admin(ctx, data).weights() or Weights.from_dict(
+                    data.get("weights") or {"blue": 100, "green": 0}, str(self.state.stage_file(ctx)))
+            except envoy.InvalidSplit as err:  # edited through the admin API: shown, and switch can repair it
+                invalid = err.found
+            except BadInputError as err:  # the recorded weights, edited by hand
+                invalid = str(err)
+        return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights, invalid_route=invalid)
 
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
         folder = self._check_apply(ctx, colour, service)
