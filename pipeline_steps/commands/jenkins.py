@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 
 import click
 
+from pipeline_steps.documents.names import check_label
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
 from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret, split_url
@@ -108,6 +109,7 @@ def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, re
               git_credentials_id: str, dry_run: bool) -> int:
     """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done and the
     service's multibranch job. Prints one line per job: created, updated or unchanged."""
+    check_label(service, "--service", None)  # it names a job and the path examples/<service>/Jenkinsfile
     if not repo_url:
         raise BadInputError("--repo-url", None, "the Git URL of the repository holding Jenkinsfiles/ is required")
     for flag, given in (("--repo-url", split_url(repo_url)), ("--service-repo-url", split_url(service_repo_url))):

@@ -154,6 +154,14 @@ def test_documents_naming_things_hold_the_same_grammar(tmp_path: Path, value: st
     assert len(unreadable) == 1 and "service" in unreadable[0]
 
 
+@pytest.mark.parametrize("value", ["../../x", "carts\n", "Carts", "a/b"], ids=repr)
+def test_sync_jobs_refuses_a_service_that_is_no_label(tmp_path: Path, value: str) -> None:
+    """``--service`` names a Jenkins job and the path ``examples/<service>/Jenkinsfile``."""
+    result = CliRunner().invoke(cli, ["jenkins", "sync-jobs", "--dry-run", "--repo-url", "https://git.example/r.git",
+                                      "--jobs-dir", str(PACKAGE.parent / "jenkins" / "jobs"), "--service", value])
+    assert result.exit_code == ExitCode.BAD_INPUT and result.output.startswith("error: --service: "), result.output
+
+
 @pytest.mark.parametrize("value", ["carts", "a", "a" * 63, "v1-2", "0"])
 def test_labels_that_fit_are_kept(value: str) -> None:
     assert DNS_LABEL.fullmatch(value)

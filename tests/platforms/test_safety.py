@@ -289,6 +289,9 @@ def real_subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sub
 
 @pytest.mark.parametrize("repair", ["switch", "rollback"])
 def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path: Path, repair: str) -> None:
+    """Through the CLI, as an operator would: status (text and JSON), switch, rollback."""
+    import os
+
     subject = real_subject
     p, service = subject.platform, subject.service("app")
     deploy(p, ctx(subject, "1"), service, tmp_path / "d1.json", opts(subject))
@@ -299,7 +302,23 @@ def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path:
     assert status.weights is None and "70" in status.invalid_route and status.deployed
     with pytest.raises(ConflictError, match="no valid split"):
         deploy(p, ctx(subject, "3"), service, tmp_path / "d3.json", opts(subject))
-    change = switch(p, c, Weights(0, 100)) if repair == "switch" else rollback(p, c, read_record(tmp_path / "d2.json"))
-    assert change.changed and change.before is None
-    assert p.status(c).weights == change.after == (Weights(0, 100) if repair == "switch" else Weights(100, 0))
-    assert p.status(c).invalid_route == ""
+
+    flags = platform_flags(subject, tmp_path)
+    assert flags is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_STEPS_", "KUBECONFIG"))}
+    context = ["--project", "safety", "--stage", "staging", "--service", "app", "--deployment-strategy",
+               "blue_green_service", *flags]
+    shown = cli("status", "--output", "json", *context, env=env)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["weights"] is None and doc["live"] is None and "70" in doc["invalid_route"]
+    text = cli("status", *context, env=env)
+    assert text.returncode == 0 and "no valid split" in text.stdout, text.stderr
+    if repair == "switch":
+        done = cli("switch", "--weights", "green", *context, env=env)
+    else:
+        done = cli("rollback", "--deployment", str(tmp_path / "d2.json"), *flags, env=env)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "(verified)" in done.stdout
+    expected = Weights(0, 100) if repair == "switch" else Weights(100, 0)
+    assert p.status(c).weights == expected and p.status(c).invalid_route == ""
