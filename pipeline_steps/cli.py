@@ -71,7 +71,6 @@ def quiet_library_logs() -> None:
         for handler in list(root.handlers):
             root.removeHandler(handler)
         root.addHandler(LibraryLogs())
-    logging.captureWarnings(False)
 
 
 def _echo_masked(text: str) -> None:
