@@ -122,6 +122,26 @@ def test_jenkins_parameters_are_refused_before_anything_is_created(tmp_path: Pat
     assert not state.exists() and not (tmp_path / "out").exists()
 
 
+KUBE_COMMANDS = [["deploy", "--image", "repo/carts", "--tag", "1"], ["status"], ["switch", "--weights", "blue"]]
+
+
+@pytest.mark.parametrize("command", KUBE_COMMANDS, ids=[c[0] for c in KUBE_COMMANDS])
+def test_on_kubernetes_a_trailing_newline_is_bad_input_not_an_api_error(tmp_path: Path, command: list[str]) -> None:
+    """``SERVICE=$'carts\\n'`` gave a four-line API error on Kubernetes; it is refused before any request."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                                      "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                                      "users": [{"name": "u", "user": {"token": "t"}}],
+                                      "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    env = {"PROJECT": "sockshop", "STAGE": "staging", "SERVICE": "carts\n", "DEPLOYMENTSTRATEGY": "blue_green_service"}
+    result = CliRunner().invoke(cli, [*command, "--platform", "kubernetes", "--kubeconfig", str(kubeconfig),
+                                      "--out-dir", str(tmp_path / "out")] if command[0] == "deploy" else
+                                [*command, "--platform", "kubernetes", "--kubeconfig", str(kubeconfig)], env=env)
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert result.output == "error: command line: service: 'carts\\n' is not a DNS-1123 label (a-z, 0-9, '-', at most " \
+                            "63 characters, starting and ending with a letter or digit)\n"
+
+
 def test_nul_in_a_flag_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--platform", "local", "--state-dir", str(tmp_path / "s"),
                                       "--project", "sockshop", "--stage", "dev", "--service", "carts\x00"])
