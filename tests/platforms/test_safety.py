@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -64,7 +64,7 @@ def ctx(subject: Subject, tag: str, tests: str = "", strategy: str = "blue_green
 
 
 class Proxy:
-    """A platform that records what a step asked for; can lose a flip's answer or act slowly."""
+    """A platform that records what a step asked for; can lose a flip's answer or hold its lock a while."""
 
     def __init__(self, inner: Platform, *, lose_flip_answer: bool = False, slow_s: float = 0.0) -> None:
         self.inner, self.lose_flip_answer, self.slow_s = inner, lose_flip_answer, slow_s
@@ -75,9 +75,11 @@ class Proxy:
         self.calls.append(attr)
         return getattr(self.inner, attr)
 
-    def status(self, c: StageContext) -> Any:
-        time.sleep(self.slow_s)  # a slow API server: the lock is held meanwhile
-        return self.inner.status(c)
+    @contextmanager
+    def lock(self, c: StageContext, holder: str, ttl_s: float = 300.0) -> Iterator[None]:
+        with self.inner.lock(c, holder, ttl_s):
+            time.sleep(self.slow_s)  # a slow API server: the winner holds the lock while the others arrive
+            yield
 
     def set_weights(self, c: StageContext, weights: Weights) -> Weights:
         self.calls.append("set_weights")
