@@ -31,7 +31,7 @@ from pipeline_steps.documents.deployment import DeploymentRecord, write_record
 from pipeline_steps.documents.events import after_deploy
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import COLOURS, Weights, other_colour
-from pipeline_steps.errors import BadInputError, ConflictError, PipelineStepsError
+from pipeline_steps.errors import BadInputError, ConflictError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms.base import ColourState, Platform, StageStatus, lock_holder
 
 FIRST_COLOUR = "blue"
@@ -140,7 +140,15 @@ def _deploy_blue_green(platform: Platform, ctx: StageContext, service: ServiceSp
         colour, previous, weights_before = FIRST_COLOUR, "", Weights.all_to(FIRST_COLOUR)
     else:
         assert weights is not None and weights.live is not None
-        if runs(status.colour(weights.live), ctx):
+        live = status.colour(weights.live)
+        if runs(live, ctx) and live is not None:
+            if not live.available:
+                # Deploying it again into the free colour would overwrite the previous version, the way back.
+                why = "; ".join(live.reasons) or f"{live.ready}/{live.desired} ready"
+                raise NotReadyError(platform.name, f"{ctx.service} {ctx.tag} is live in {weights.live} but not "
+                                                   f"available ({why}); nothing was changed: roll back to "
+                                                   f"{other_colour(weights.live)} ('pipeline-steps rollback') "
+                                                   "or deploy a new version")
             return _already_live(platform, ctx, status, out_path, started)
         previous = weights.live
         colour, weights_before = other_colour(previous), weights

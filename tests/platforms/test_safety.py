@@ -6,8 +6,9 @@ API stand-in through the Protocol and the steps:
 
 * ``deploy v1; deploy v2; deploy v2`` leaves v1 in blue: the third deploy changes nothing, says so
   (``applied: false``) and records blue (v1) as what a failed gate restores; the same after a flip
-  whose answer was lost and a retry; a version already running, available, in the free colour is
-  flipped to without being deployed again; a direct deploy of the running version restarts nothing;
+  whose answer was lost and a retry; a live version that is down is refused, not deployed over v1;
+  a version already running, available, in the free colour is flipped to without being deployed
+  again; a direct deploy of the running version restarts nothing;
 * in a stage with tests, a new version is refused (exit 4, nothing changed) while the live colour
   has no verdict and the free colour holds the previous version; after the verdict it goes in;
 * evaluation-done, switch and deploy race for one service and stage with the same Jenkins build
@@ -39,7 +40,7 @@ from pipeline_steps.documents.deployment import DeploymentFacts, read_record
 from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.documents.vocabulary import Verdict
 from pipeline_steps.documents.weights import Weights
-from pipeline_steps.errors import ConflictError, InfrastructureError, PipelineStepsError
+from pipeline_steps.errors import ConflictError, InfrastructureError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms.base import Platform, lock_holder
 from pipeline_steps.steps.deploy import DeployOptions, deploy
 from pipeline_steps.steps.evaluation_done import evaluation_done
@@ -115,6 +116,16 @@ def test_deploying_the_live_version_again_changes_nothing(subject: Subject, tmp_
                                PRODUCTION, platform=p)
     assert decision.weights == Weights(100, 0) and p.status(ctx(subject, "2")).live == "blue"
     assert tags(subject, ctx(subject, "2")) == {"blue": "1", "green": "2"}
+
+
+def test_the_live_version_that_is_down_is_not_deployed_over_the_previous_one(subject: Subject, tmp_path: Path) -> None:
+    p, service = subject.platform, subject.service("app")
+    deploy(p, ctx(subject, "1"), service, tmp_path / "d1.json", opts(subject))
+    deploy(p, ctx(subject, "2"), service, tmp_path / "d2.json", opts(subject))
+    subject.break_colour(ctx(subject, "2"), "green", "CrashLoopBackOff")
+    with pytest.raises(NotReadyError, match="rollback") as refused:
+        deploy(p, ctx(subject, "2"), service, tmp_path / "d3.json", opts(subject))
+    assert refused.value.exit_code == 4 and tags(subject, ctx(subject, "2")) == {"blue": "1", "green": "2"}
 
 
 def test_a_retry_after_a_lost_flip_answer_keeps_the_previous_version(subject: Subject, tmp_path: Path) -> None:
