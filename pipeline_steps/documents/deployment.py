@@ -18,6 +18,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import iso_utc, read_json, write_json
+from pipeline_steps.finite import unix_seconds
 
 SCHEMA = "pipeline-steps/deployment/v1"
 
@@ -162,9 +163,7 @@ class DeploymentRecord:
             value = data.get(key)
             if value is None and optional:
                 return None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise BadInputError(source, key, "must be a number")
-            return float(value)
+            return unix_seconds(value, source, key)
 
         switched = data.get("switched", False)
         if not isinstance(switched, bool):
