@@ -122,6 +122,8 @@ class IndicatorReport:
     reason: str = ""
     """Why it did not pass (empty when it passed)."""
     key_sli: bool = False
+    dropped: list[str] = field(default_factory=list)
+    """Keys of the series the source dropped (NaN or no value); also counted in ``reason``."""
 
     def __post_init__(self) -> None:
         self.status = IndicatorStatus(self.status)  # the word as read back (history, a test table) becomes the member
@@ -133,7 +135,7 @@ class IndicatorReport:
             "values": [{"key": s.key, "value": number(s.value)} for s in self.values],
             "thresholds": self.thresholds, "criteria": self.criteria_text,
             "score": number(self.score), "max_score": number(self.max_score), "reason": self.reason,
-            "key_sli": self.key_sli,
+            "key_sli": self.key_sli, "dropped": list(self.dropped),
         }
 
 

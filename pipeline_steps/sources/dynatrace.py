@@ -20,7 +20,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.secrets import Secret, read_secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, split_userinfo, substitute_plain
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, samples_of, split_userinfo, substitute_plain
 
 V1_TO_V2 = {
     "com.dynatrace.builtin:service.responsetime": "builtin:service.response.time",
@@ -191,7 +191,7 @@ class DynatraceSource:
             if not body.get("nextPageKey"):
                 break
             params = {"nextPageKey": str(body["nextPageKey"])}
-        return finite_samples(pairs)
+        return samples_of(pairs)
 
     def close(self) -> None:
         """Close the connections; the retry budget starts afresh for the next evaluation."""

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.secrets import Secret, read_secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, placeholder_pattern
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, placeholder_pattern, samples_of
 
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")
 
@@ -182,10 +182,10 @@ class PrometheusSource:
         kind = data.get("resultType")
         result = data.get("result")
         if kind == "vector" and isinstance(result, list):
-            return finite_samples([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
+            return samples_of([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
                                    for r in result])
         if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-            return finite_samples([("", result[1])])
+            return samples_of([("", result[1])])
         return Fetched(error=f"prometheus returned a {kind} result; the gate needs an instant vector or scalar")
 
     def close(self) -> None:
