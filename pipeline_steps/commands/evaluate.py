@@ -61,7 +61,7 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: float 
 @click.option("--colour", envvar="COLOUR", default="", help="Colour under test; fills $DEPLOYMENT [env COLOUR].")
 @click.option("--timeout", "timeout_s", type=Number(above=0, maximum=DAY_S), default=10.0, show_default=True,
               help="Bound on each request's whole answer, however slowly the backend sends it (s).")
-@click.option("--retry-budget", "retry_budget_s", type=Number(minimum=0, maximum=DAY_S), default=15.0, show_default=True,
+@click.option("--retry-budget", "retry_budget_s", type=Number(above=0, maximum=DAY_S), default=15.0, show_default=True,
               help="Time each source may spend retrying transient errors, shared by all its queries (s).")
 @out_dir_option("Where the documents go.")
 def evaluate(**options: Any) -> int:
