@@ -147,8 +147,8 @@ def test_the_issues_query_runs_in_milliseconds(dynatrace: DynatraceStandIn, tmp_
     ("SECPV2;securityProblemSelector=status(open)", lambda d: d.problems.append(
         {"entityId": "S1", "status": "OPEN", "security": True}), 1),
     ("USQL;COLUMN_CHART;iPad mini;SELECT device, AVG(duration) FROM usersession GROUP BY device", lambda d: d.usql.update(
-        {"SELECT device, AVG(duration) FROM usersession GROUP BY device": (["device", "avg"], [["iPhone", 3.0], ["iPad mini", 7.5]])}),
-     7.5),
+        {"SELECT device, AVG(duration) FROM usersession GROUP BY device": (
+            ["device", "avg"], [["iPhone", 3.0], ["iPad mini", 7.5]])}), 7.5),
     ("USQL;TABLE;iPad mini;SELECT device, count(*), AVG(duration) FROM usersession", lambda d: d.usql.update(
         {"SELECT device, count(*), AVG(duration) FROM usersession": (["device", "n", "avg"], [["iPad mini", 3, 8.25]])}), 8.25),
     ("USQL;SINGLE_VALUE;;SELECT count(*) FROM usersession", lambda d: d.usql.update(
