@@ -20,7 +20,7 @@ from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.prometheus import PrometheusSource
-from pipeline_steps.sources.prometheus import substitute_promql as substitute
+from pipeline_steps.sources.promql import substitute_promql as substitute
 from tests.sources.prom_env import JOB, PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]
