@@ -19,6 +19,7 @@ import click
 
 from pipeline_steps.commands.options import Number
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
+from pipeline_steps.files import read_text
 from pipeline_steps.finite import DAY_S
 from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
@@ -73,7 +74,7 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
     rendered: dict[str, str] = {}
     for path in templates:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # UTF-8 and a size bound, or bad input naming the template
         missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in values})
         if missing:
             raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
