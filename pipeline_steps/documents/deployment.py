@@ -50,7 +50,7 @@ def _weights(data: dict[str, Any], key: str, source: str) -> Weights | None:
     try:
         return Weights.from_dict(value, f"{source}: {key}")
     except BadInputError as err:  # Weights names itself; the user needs the file and key
-        raise BadInputError(source, key, err.message) from err
+        raise BadInputError(source, f"{key}.{err.field}" if err.field else key, err.message) from err
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,12 @@ class DeploymentFacts:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DeploymentFacts:
-        return cls.from_json(read_json(path), str(path))
+        """The facts of a deployment.json, the whole record checked first (a malformed field we do not
+        use is still a malformed file)."""
+        data = read_json(path)
+        if isinstance(data, dict) and "schema" in data:
+            DeploymentRecord.from_dict(data, str(path))
+        return cls.from_json(data, str(path))
 
     def to_json(self) -> dict[str, Any]:
         return {
