@@ -224,8 +224,9 @@ def _yaml_documents(text: str, source: str) -> Iterator[Any]:
 
     if len(text) > MAX_BYTES:
         raise BadInputError(source, None, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a document this tool reads")
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters: a NUL is refused here
         while loader.check_node():
             node = loader.get_node()
             _check_yaml(loader, node, source)
@@ -235,7 +236,8 @@ def _yaml_documents(text: str, source: str) -> Iterator[Any]:
     except RecursionError:
         raise BadInputError(source, None, f"invalid YAML: nested more than {MAX_DEPTH} levels deep") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_yaml(text: str, source: str) -> Any:

@@ -111,7 +111,7 @@ def event() -> dict[str, Any]:
 
 def evaluation() -> dict[str, Any]:
     return {"schema": "pipeline-steps/evaluation/v1", "verdict": "PASS", "totalScore": 100,
-            "objectives": {"pass": 90, "warning": 75}, "context": CONTEXT, "indicators": []}
+            "objectives": {"pass": 90, "warning": 75}, "context": dict(CONTEXT), "indicators": []}
 
 
 @dataclass(frozen=True)
