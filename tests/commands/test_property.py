@@ -81,7 +81,7 @@ def mutated(draw: st.DrawFn, kind: Kind) -> str | bytes:
     if edit == "repeat line":
         lines = text.splitlines(keepends=True)
         n = draw(st.integers(min_value=0, max_value=len(lines) - 1))
-        return "".join(lines[: n + 1] + [lines[n]] + lines[n + 1:])
+        return "".join([*lines[: n + 1], lines[n], *lines[n + 1:]])
     if edit == "bytes":
         raw = text.encode()
         at = draw(st.integers(min_value=0, max_value=len(raw)))
