@@ -12,7 +12,8 @@ from the real API (docs.dynatrace.com, Environment API v2 reference pages):
   ``resolution=Inf`` returns one value per entity aggregated over the data points inside
   ``from``..``to``; an entity without points in the window gets ``null`` (as the real API does);
   the body: ``{totalCount, nextPageKey, resolution, result: [{metricId, dataPointCountRatio,
-  dimensionCountRatio, data: [{dimensions, dimensionMap, timestamps, values}]}]}``;
+  dimensionCountRatio, data: [{dimensions, dimensionMap, timestamps, values}]}]}``; past
+  ``tuple_limit`` tuples (100,000) the rest are ignored and ``dimensionCountRatio`` is 1;
 * paging, as every paged v2 endpoint documents it: with ``page_size`` set (older Metrics API
   versions paged by series; the current one documents ``nextPageKey`` as always null, which is the
   default here) an answer holds ``page_size`` series and a ``nextPageKey``; a request carrying
@@ -70,6 +71,8 @@ class DynatraceStandIn:
         self.token = token
         self.entities: dict[str, Entity] = {}
         self.requests: list[dict[str, Any]] = []
+        self.tuple_limit = 100_000
+        """Dimension tuples one metric query processes (tests lower it); the rest are ignored."""
         self.page_size: int | None = None
         """Series per metric answer page; None answers in one page (the current API)."""
         self.slos: dict[str, tuple[float | None, str]] = {}
@@ -149,9 +152,13 @@ class DynatraceStandIn:
             dims = [entity_id] if entity_id else []
             dim_map = {f"dt.entity.{entities[0].type.lower()}": entity_id} if entity_id else {}
             data.append({"dimensions": dims, "dimensionMap": dim_map, "timestamps": [end], "values": [value]})
+        # "The number of tuples is limited to 100,000. If exceeded, only the first 100,000 tuples are
+        # processed and the rest are ignored"; dimensionCountRatio is queried tuples / that maximum.
+        ratio = min(1.0, len(data) / self.tuple_limit)
+        data = data[: self.tuple_limit]
         pages = [data[i:i + self.page_size] for i in range(0, len(data), self.page_size)] if self.page_size else [data]
         bodies = [{"totalCount": len(data), "nextPageKey": None, "resolution": params.get("resolution", "Inf"),
-                   "result": [{"metricId": selector, "dataPointCountRatio": 0.0001, "dimensionCountRatio": 0.001,
+                   "result": [{"metricId": selector, "dataPointCountRatio": 0.0001, "dimensionCountRatio": ratio,
                                "data": page}]} for page in pages or [[]]]
         for n in range(len(bodies) - 1):
             key = f"page-{len(self._pages)}-{n + 1}"

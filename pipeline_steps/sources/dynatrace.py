@@ -176,6 +176,11 @@ class DynatraceSource:
         for _ in range(MAX_PAGES):
             body = self._get(request.path, params)
             for collection in body.get("result") or []:
+                # Dynatrace processes at most 100,000 tuples and 20,000,000 data points per query and
+                # ignores the rest; a ratio of 1 means the limit was reached and the answer is partial.
+                if any(_number(collection.get(k)) >= 1 for k in ("dimensionCountRatio", "dataPointCountRatio")):
+                    raise _Failed("dynatrace reached its query limit (dimensionCountRatio or dataPointCountRatio 1): "
+                                  "the answer is partial; narrow the entitySelector")
                 for series in collection.get("data") or []:
                     key = ",".join(str(d) for d in series.get("dimensions") or [])
                     values = series.get("values") or [None]
@@ -194,6 +199,10 @@ class DynatraceSource:
         """Close the connections; the retry budget starts afresh for the next evaluation."""
         self._session.close()
         self._budget = self._http.Budget(self.retry_budget_s)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 class _Failed(Exception):

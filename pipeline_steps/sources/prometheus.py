@@ -127,6 +127,11 @@ class PrometheusSource:
             return Fetched(error=f"prometheus answered HTTP {status} without a JSON body")
         if body.get("status") != "success":
             return Fetched(error=f"prometheus answered HTTP {status}: {body.get('errorType', '')}: {body.get('error', '')}")
+        if body.get("warnings"):
+            # Prometheus' API: warnings accompany data it could not read whole (a remote store that
+            # failed, a Thanos/Cortex partial response); a gate never judges part of the data.
+            return Fetched(error="prometheus answered with warnings (the data may be partial): "
+                                 + "; ".join(str(w) for w in body["warnings"])[:300])
         data = body.get("data") or {}
         kind = data.get("resultType")
         result = data.get("result")

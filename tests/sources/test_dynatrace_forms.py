@@ -222,3 +222,12 @@ def test_the_stand_in_refuses_a_next_page_request_with_other_parameters(dynatrac
     assert status == 200 and first["nextPageKey"]
     assert dynatrace.next_page({"nextPageKey": first["nextPageKey"], "resolution": "Inf"})[0] == 400
     assert dynatrace.next_page({"nextPageKey": "forged"})[0] == 400
+
+
+def test_an_answer_cut_at_the_tuple_limit_is_error(dynatrace: DynatraceStandIn) -> None:
+    """Dynatrace ignores the tuples past its limit (dimensionCountRatio 1): a partial answer, never judged."""
+    dynatrace.tuple_limit = 3
+    _entities(dynatrace, 4, breaching="SERVICE-003")
+    got = DynatraceSource(dynatrace.url, Secret(TOKEN), CTX).fetch(
+        {"timeseriesId": "com.dynatrace.builtin:service.responsetime", "aggregation": "avg"}, Window(START, END))
+    assert got.samples == [] and got.error is not None and "query limit" in got.error

@@ -166,3 +166,29 @@ def test_an_infinite_series_is_graded_and_a_nan_series_reported(prom_env: PromEn
     assert len(indicator["dropped"]) == 1 and "ratio-c" in indicator["dropped"][0]
     assert "+Inf breaches upperSevere 0.1" in indicator["reason"] and "1 series dropped" in indicator["reason"]
     assert doc["indicatorResults"][0]["violations"][0]["value"] == "+Inf"
+
+
+def test_an_answer_with_warnings_is_error_not_a_partial_judgement() -> None:
+    """Prometheus (and Thanos/Cortex partial responses) send ``warnings`` with data they could not read
+    whole; such an answer is an ERROR, never judged."""
+    class Partial(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"status": "success", "warnings": ["store 10.0.0.7:10901 unavailable"], "data": {
+                "resultType": "vector", "result": [{"metric": {}, "value": [1300, "0.01"]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Partial)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = PrometheusSource(f"http://127.0.0.1:{server.server_port}").fetch("up", Window(0, 10))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got.samples == [] and got.error is not None and "store 10.0.0.7:10901 unavailable" in got.error
