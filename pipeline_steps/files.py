@@ -235,6 +235,8 @@ def _yaml_documents(text: str, source: str) -> Iterator[Any]:
         raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
     except RecursionError:
         raise BadInputError(source, None, f"invalid YAML: nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, OverflowError) as err:  # PyYAML's own: "\U00110000", a timestamp on 2026-13-45
+        raise BadInputError(source, None, f"invalid YAML: {' '.join(str(err).split())[:120]}") from None
     finally:
         if loader is not None:
             loader.dispose()

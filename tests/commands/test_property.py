@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
-from tests.commands.odd_inputs import KINDS, Kind, dump, promise, run, seed_history, set_path, target_server
+from tests.commands.odd_inputs import KINDS, Kind, dump, promise, run, seed_history, target_server
 from tests.fakes import FakePlatform
 
 LEAVES = st.one_of(
@@ -37,22 +37,22 @@ VALUES = st.recursive(LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=3
                       max_leaves=5)
 
 
-def paths(doc: Any, prefix: str = "") -> list[str]:
-    """Every path in ``doc`` (``a.b[0].c``), containers included."""
-    found: list[str] = []
+Path_ = tuple[Any, ...]
+
+
+def paths(doc: Any, prefix: Path_ = ()) -> list[Path_]:
+    """Every path in ``doc`` as a tuple of keys and indexes, containers included."""
+    found: list[Path_] = []
     items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
     for key, value in items:
-        path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
-        found += [path, *paths(value, path)]
+        found += [(*prefix, key), *paths(value, (*prefix, key))]
     return found
 
 
-def _container(doc: Any, path: str) -> tuple[Any, str]:
-    parts = [p for p in path.replace("]", "").replace("[", ".").split(".") if p]
-    node = doc
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node, parts[-1]
+def _at(doc: Any, path: Path_) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
 
 
 @st.composite
@@ -63,17 +63,16 @@ def mutated(draw: st.DrawFn, kind: Kind) -> str | bytes:
         where = paths(doc)
         op = draw(st.sampled_from(["replace", "replace", "delete", "add"] if where else ["add"]))
         if op == "add":
-            targets = [""] + [p for p in where if isinstance(_container(doc, p + ".x")[0], dict)] if where else [""]
-            target = draw(st.sampled_from(targets))
-            node = doc if not target else _container(doc, target + ".x")[0]
+            mappings = [()] + [p for p in where if isinstance(_at(doc, p), dict)]
+            node = _at(doc, draw(st.sampled_from(mappings)))
             node[draw(st.text(min_size=1, max_size=8))] = draw(VALUES)
             continue
         path = draw(st.sampled_from(where))
+        parent = _at(doc, path[:-1])
         if op == "replace":
-            set_path(doc, path, draw(VALUES))
+            parent[path[-1]] = draw(VALUES)
         else:
-            node, last = _container(doc, path)
-            del node[int(last) if isinstance(node, list) else last]
+            del parent[path[-1]]
     text = dump(kind, doc)
     edit = draw(st.sampled_from(["none", "none", "none", "cut", "repeat line", "bytes"]))
     if edit == "cut":
