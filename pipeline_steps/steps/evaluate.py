@@ -28,7 +28,8 @@ from pipeline_steps.documents.evaluation import (
 )
 from pipeline_steps.documents.events import after_evaluation
 from pipeline_steps.documents.vocabulary import Verdict
-from pipeline_steps.files import write_text
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import to_json, write_text
 from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.perfspec import PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, fill_queries
@@ -115,9 +116,11 @@ def _fetch_all(jobs: list[tuple[MetricSource, Any]], window: Window) -> list[Fet
 
 
 def _masked(fetched: Fetched, secrets: list[Secret | None]) -> Fetched:
-    """``fetched`` with every secret masked in its error and its series' keys (labels, entity names)."""
+    """``fetched`` with every secret masked in its error and its series' keys (labels, entity names),
+    the dropped ones included."""
     return replace(fetched, error=redact_all(fetched.error, secrets) if fetched.error else fetched.error,
-                   samples=[Sample(redact_all(s.key, secrets), s.value) for s in fetched.samples])
+                   samples=[Sample(redact_all(s.key, secrets), s.value) for s in fetched.samples],
+                   dropped_keys=[redact_all(k, secrets) for k in fetched.dropped_keys])
 
 
 def _comparison_pool(spec: SloSpec, run: GateRun) -> list[HistoryEntry]:
@@ -132,6 +135,15 @@ def _comparison_pool(spec: SloSpec, run: GateRun) -> list[HistoryEntry]:
 def _record(run: GateRun, judgement: Judgement, secrets: list[Secret | None]) -> EvaluationOutcome:
     """Store the judgement (not an ERROR: nothing was measured) and write every document of the step."""
     history_id = None
+    # Everything that can make the outputs unwritable is found before the history row is: the
+    # folder (a row must never describe an evaluation whose evidence was not written) and the
+    # document itself (to_json refuses a non-finite number: a bug, exit 4, nothing stored).
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInputError(str(run.out_dir), None, f"cannot write the evaluation here: {err.strerror or err}; "
+                                                    "nothing was stored") from err
+    to_json(evaluation_document(judgement, run.context, run.window, None))
     if run.history is not None and judgement.verdict is not Verdict.ERROR:
         history_id = run.history.add(context=run.context.to_dict(), kind=judgement.kind, verdict=judgement.verdict.value,
                                      result=judgement.result, score=judgement.achieved, max_score=judgement.maximum,

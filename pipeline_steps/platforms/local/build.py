@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline_steps.documents.names import check_tag, check_text
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import under
+from pipeline_steps.files import read_text, under
 
 PROPERTIES = "application.properties"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git")
@@ -62,7 +62,7 @@ def build(source: Path, image: str, tag: str, overrides: Mapping[str, str]) -> P
         copy = staging / "src"
         shutil.copytree(source, copy, ignore=_IGNORED)
         if overrides:
-            text = (copy / PROPERTIES).read_text(encoding="utf-8")
+            text = read_text(copy / PROPERTIES)  # UTF-8, or bad input naming the file
             (copy / PROPERTIES).write_text(apply_overrides(text, overrides), encoding="utf-8")
         old = staging / "old"
         if target.exists():
