@@ -1,0 +1,125 @@
+"""Run Jenkinsfiles and vars/*.groovy with Jenkins' own Groovy (2.4) under the recording harness.
+
+No Jenkins server installs here, so ``tests/jenkins/harness`` plays Declarative Pipeline and the steps
+we use the way their plugins do (each behaviour cites its source there) and records what a build did:
+which stages ran, every step with its stage, the executors and locks held and the timeouts around it,
+the environment each ``sh`` saw, the job paths ``build`` resolved to, and the result.
+
+``play(scenarios)`` runs a list of scenarios in ONE JVM (a JVM start costs about a second, so tests
+batch their scenarios per module); a scenario is a dict (see harness/harness/Build.groovy for the
+fields); ``Played`` wraps one result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "tests" / "jenkins" / "harness"
+JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
+UPSTREAM = "hudson.model.Cause$UpstreamCause"
+USER = "hudson.model.Cause$UserIdCause"
+BRANCH_EVENT = "jenkins.branch.BranchEventCause"
+
+
+def groovy() -> str:
+    found = shutil.which("groovy")
+    if not found:
+        pytest.fail("groovy (Debian package `groovy`, 2.4) is needed to run the Jenkinsfiles; bash .ci/run installs it")
+    return found
+
+
+def casc_env(**overrides: str) -> dict[str, str]:
+    """The controller environment casc.yaml sets (globalNodeProperties), with its defaults, plus overrides."""
+    casc = yaml.safe_load((ROOT / "jenkins" / "casc.yaml").read_text(encoding="utf-8"))
+    env = {}
+    for entry in casc["jenkins"]["globalNodeProperties"][0]["envVars"]["env"]:
+        value = str(entry["value"])
+        default = value.split(":-", 1)[1].rstrip("}") if ":-" in value else ""
+        env[entry["key"]] = default
+    env.update(overrides)
+    return env
+
+
+def upstream(project: str, number: int = 7) -> dict[str, Any]:
+    """A cause as RunWrapper.getBuildCauses() serialises it: started by another job's build."""
+    return {"_class": UPSTREAM, "shortDescription": f"Started by upstream project \"{project}\" build number {number}",
+            "upstreamBuild": number, "upstreamProject": project, "upstreamUrl": f"job/{project.replace('/', '/job/')}/"}
+
+
+def user(name: str) -> dict[str, Any]:
+    return {"_class": USER, "shortDescription": f"Started by user {name}", "userId": name, "userName": name}
+
+
+@dataclass
+class Played:
+    """One build as the harness played it."""
+
+    raw: dict[str, Any]
+
+    @property
+    def result(self) -> str:
+        return str(self.raw["result"])
+
+    @property
+    def error(self) -> str:
+        return str(self.raw.get("error") or "")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.raw["events"])
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.raw["events"] if e["type"] == kind]
+
+    def sh(self, label: str) -> list[dict[str, Any]]:
+        return [e for e in self.of("sh") if e["label"] == label]
+
+    def stage(self, name: str) -> str:
+        found = [s["status"] for s in self.raw["stages"] if s["name"] == name]
+        assert found, f"no stage {name!r}: {[s['name'] for s in self.raw['stages']]}"
+        return str(found[0])
+
+    @property
+    def stages(self) -> dict[str, str]:
+        return {s["name"]: s["status"] for s in self.raw["stages"]}
+
+    def summary(self) -> str:
+        return json.dumps({"result": self.result, "error": self.error, "stages": self.stages,
+                           "steps": [(e["type"], e.get("label") or e.get("resource") or e.get("message") or "")
+                                     for e in self.events]}, indent=1)
+
+
+def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: float = 600) -> dict[str, Played]:
+    """Run every scenario in one Groovy JVM; returns name -> Played."""
+    own = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="harness-")) if workdir is None else workdir
+    try:
+        prepared = []
+        for n, scenario in enumerate(scenarios):
+            item = {"root": str(ROOT), "workspaceRoot": str(work / f"s{n}"), "env": casc_env(), **scenario}
+            Path(item["workspaceRoot"]).mkdir(parents=True, exist_ok=True)
+            prepared.append(item)
+        names = [s["name"] for s in prepared]
+        assert len(set(names)) == len(names), "scenario names must be unique"
+        source, target = work / "scenarios.json", work / "results.json"
+        source.write_text(json.dumps(prepared), encoding="utf-8")
+        env = {**os.environ, "JAVA_HOME": os.environ.get("JAVA_HOME") or JAVA_HOME}
+        done = subprocess.run([groovy(), "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(source), str(target)],
+                              env=env, capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0 and target.exists(), f"harness failed ({done.returncode}):\n{done.stderr[-4000:]}"
+        results = json.loads(target.read_text(encoding="utf-8"))
+        return {r["name"]: Played(r) for r in results}
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
