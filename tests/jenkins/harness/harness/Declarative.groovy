@@ -322,11 +322,11 @@ class PipelineModel {
     void triggers(Closure body) { properties.triggers = true }
 
     void libraries(Closure body) {
-        Map holder = [names: []]
-        body.delegate = [lib: { String name -> holder.names << name }]
+        Recorder holder = new Recorder()
+        body.delegate = holder
         body.resolveStrategy = Closure.DELEGATE_FIRST
         body.call()
-        libraries = holder.names as List<String>
+        libraries = holder.values.lib as List<String> ?: []
     }
 
     void stages(Closure body) { stages = StageModel.readAll(body) }
@@ -348,18 +348,15 @@ class AgentModel {
         if (spec == null) {
             return null
         }
-        Map holder = [label: null]
-        Map dsl = [label: { Object l -> holder.label = "${l}".toString() },
-                   node: { Closure inner -> inner.delegate = [label: { Object l -> holder.label = "${l}".toString() },
-                                                              customWorkspace: { Object w -> }]
-                       inner.resolveStrategy = Closure.DELEGATE_FIRST
-                       inner.call() },
-                   kubernetes: { Object k -> holder.label = 'kubernetes-pod' }]
+        Recorder holder = new Recorder()
         Closure copy = spec.clone() as Closure
-        copy.delegate = dsl
+        copy.delegate = holder
         copy.resolveStrategy = Closure.DELEGATE_FIRST
         copy.call()
-        return holder.label
+        if (holder.values.kubernetes) {
+            return 'kubernetes-pod'
+        }
+        return holder.values.label ? "${holder.values.label[-1]}".toString() : null
     }
 }
 
@@ -481,12 +478,11 @@ class StageModel {
     void when(Closure body) { when = WhenModel.read(body) }
 
     void input(Closure body) {
-        Map holder = [:]
-        body.delegate = [message: { holder.message = it }, ok: { holder.ok = it }, submitter: { holder.submitter = it },
-                         submitterParameter: { holder.submitterParameter = it }, id: { holder.id = it }]
+        Recorder holder = new Recorder()
+        body.delegate = holder
         body.resolveStrategy = Closure.DELEGATE_FIRST
         body.call()
-        input = holder
+        input = holder.values.collectEntries { k, v -> [(k): v[-1]] }
     }
 
     void environment(Closure body) { environment = body }
@@ -589,5 +585,24 @@ class Conditions {
         body.resolveStrategy = Closure.DELEGATE_FIRST
         body.call()
         return conditions
+    }
+}
+
+/** Records `name(value)` calls of a small directive block (libraries, agent, input); nested blocks too. */
+class Recorder {
+    Map<String, List> values = [:]
+
+    Object methodMissing(String name, Object args) {
+        Object[] list = args as Object[]
+        Object value = list.length ? list[0] : true
+        if (value instanceof Closure) {
+            Closure inner = value as Closure
+            inner.delegate = this
+            inner.resolveStrategy = Closure.DELEGATE_FIRST
+            inner.call()
+            value = true
+        }
+        values.get(name, []) << value
+        return null
     }
 }

@@ -292,6 +292,13 @@ abstract class PipelineScript extends Script {
         state.record('publishHTML', [target: target, present: files.findAll { new File(folder, it).isFile() }])
     }
 
+    /** pipeline-groovy-lib: a file under the library's resources/. */
+    String libraryResource(Object args) {
+        String path = args instanceof Map ? (args as Map).resource : args
+        state.record('libraryResource', [resource: path])
+        return new File(lib.root, "resources/${path}").getText('UTF-8')
+    }
+
     void stash(Map args) {
         Workspace.stash(state, args)
     }

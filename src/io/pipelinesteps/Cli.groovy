@@ -1,0 +1,108 @@
+package io.pipelinesteps
+
+/**
+ * What every library step shares: run the `pipeline-steps` CLI with its arguments as environment
+ * variables (resources/io/pipelinesteps/pipeline-steps.sh turns them back into argv, so no value is
+ * ever part of a shell script), bind the credentials a stage needs, read the JSON documents the CLI
+ * wrote, and turn an exit code into the build result exactly as the README's table says.
+ */
+class Cli implements Serializable {
+    /** README "Exit codes". */
+    static final Map<Integer, String> MEANINGS = [
+        0: 'OK', 1: 'the version is bad', 2: 'bad input, nothing was changed', 3: 'gate WARNING', 4: 'infrastructure error',
+        5: 'manual approval required', 130: 'aborted',
+    ]
+
+    private final Object steps
+
+    Cli(Object steps) {
+        this.steps = steps
+    }
+
+    /** `pipeline-steps ARGS` in the current workspace; returns its exit code (never throws for one). */
+    int run(String label, List args, List<String> extraEnv = []) {
+        List<String> vars = ["PS_ARGC=${args.size()}"]
+        args.eachWithIndex { Object arg, int i -> vars << "PS_ARG_${i + 1}=${arg}" }
+        String script = steps.libraryResource('io/pipelinesteps/pipeline-steps.sh')
+        int code = 0
+        steps.withEnv(vars + extraEnv) {
+            code = steps.sh(label: label, returnStatus: true, script: script) as int
+        }
+        return code
+    }
+
+    /** `pipeline-steps ARGS` that must succeed; returns what it printed (a failure fails the build). */
+    String output(String label, List args) {
+        List<String> vars = ["PS_ARGC=${args.size()}"]
+        args.eachWithIndex { Object arg, int i -> vars << "PS_ARG_${i + 1}=${arg}" }
+        String script = steps.libraryResource('io/pipelinesteps/pipeline-steps.sh')
+        String out = ''
+        steps.withEnv(vars) {
+            out = steps.sh(label: label, returnStdout: true, script: script)
+        }
+        return out
+    }
+
+    /** Flags for the context every command reads; empty values are left out. */
+    static List contextFlags(Map args) {
+        Map<String, Object> flags = [
+            '--project': args.project, '--stage': args.stage, '--service': args.service, '--image': args.image,
+            '--tag': args.tag, '--deployment-strategy': args.strategy, '--test-strategy': args.testStrategy,
+            '--keptn-context': args.keptnContext,
+        ]
+        return flags.findAll { it.value }.collect { [it.key, "${it.value}"] }.flatten()
+    }
+
+    /**
+     * The credentials a stage's commands need, from the folder the chain jobs live in: the kubeconfig
+     * of that stage (`kubeconfig-<stage>`) on Kubernetes and the Dynatrace token when a tenant is set.
+     */
+    List credentials(Map args) {
+        List bindings = []
+        String platform = args.platform ?: 'kubernetes'
+        if (platform == 'kubernetes') {
+            String id = args.kubeconfigCredentialsId ?: "kubeconfig-${args.stage}"
+            bindings << steps.file(credentialsId: id, variable: 'KUBECONFIG')
+        }
+        if (args.dynatraceTokenCredentialsId) {
+            bindings << steps.string(credentialsId: args.dynatraceTokenCredentialsId, variable: 'DT_API_TOKEN')
+        }
+        return bindings
+    }
+
+    /** A document the CLI wrote, or an empty map when it did not write it. */
+    Map document(String path) {
+        return steps.fileExists(path) ? (steps.readJSON(file: path) as Map) : [:]
+    }
+
+    /**
+     * The build result for an exit code (README "Exit codes"): 3 UNSTABLE (and 5 when nobody answers
+     * here), 130 ABORTED, anything else but 0 FAILURE through `error`, which ends the step.
+     */
+    void apply(String step, int code) {
+        String meaning = MEANINGS[code] ?: 'unexpected exit code'
+        if (code == 0) {
+            return
+        }
+        if (code == 3 || code == 5) {
+            steps.unstable("${step}: exit ${code} (${meaning})")
+            return
+        }
+        if (code == 130) {
+            steps.currentBuild.result = 'ABORTED'
+        }
+        steps.error("${step}: exit ${code} (${meaning})")
+    }
+
+    /** `pipeline-steps rollback`: traffic back to the recorded weights (or to a colour); the exit code. */
+    int rollback(Map args, String outDir) {
+        List flags = ['rollback', '--platform', args.platform ?: 'kubernetes'] + contextFlags(args)
+        flags += args.rollbackTo ? ['--to', args.rollbackTo] : ['--deployment', "${outDir}/deployment.json"]
+        int code = 0
+        steps.withCredentials(credentials(args)) {
+            code = run('pipeline-steps rollback', flags)
+        }
+        steps.echo("rollback: traffic of ${args.service} in ${args.stage} restored (exit ${code})")
+        return code
+    }
+}
