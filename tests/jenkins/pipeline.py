@@ -120,6 +120,12 @@ def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: 
         assert done.returncode == 0 and target.exists(), f"harness failed ({done.returncode}):\n{done.stderr[-4000:]}"
         results = json.loads(target.read_text(encoding="utf-8"))
         return {r["name"]: Played(r) for r in results}
+
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def chain_of(played: dict[str, Played], name: str) -> list[Played]:
+    """The builds a `chain` scenario played, in order: the first build, then each one it started."""
+    return [p for key, p in played.items() if key == name or key.startswith(f"{name}>")]

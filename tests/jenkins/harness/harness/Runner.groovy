@@ -18,7 +18,7 @@ import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
 class Runner {
     static Map run(Map scenario) {
         Build build = new Build(scenario)
-        Map out = [name: scenario.name]
+        Map out = [name: scenario.name, job: build.job]
         try {
             File root = new File(scenario.root as String)
             GroovyShell shell = new GroovyShell(Runner.classLoader, new Binding(), configuration(scenario, root))
