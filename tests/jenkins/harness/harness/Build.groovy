@@ -112,6 +112,12 @@ class Build {
         File root = new File((scenario.workspaceRoot ?: System.getProperty('java.io.tmpdir')) as String)
         File ws = new File(root, "ws-${allocations}-${job.replace('/', '_')}")
         ws.mkdirs()
+        // Scripted runs: files every fresh workspace starts with (what a checkout would have brought).
+        ((scenario.files ?: [:]) as Map<String, String>).each { String rel, String text ->
+            File target = new File(ws, rel)
+            target.parentFile.mkdirs()
+            target.text = text
+        }
         Map node = [label: label, name: "agent-${label ?: 'any'}-${allocations}", workspace: ws]
         record('node', [label: label, phase: 'allocated', allocation: allocations])
         nodes << node
