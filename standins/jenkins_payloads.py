@@ -25,13 +25,14 @@ def job_url(owner: JenkinsStandIn, name: str) -> str:
 def job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
     url = job_url(owner, job.name)
     if job.is_folder:  # folders and multibranch projects have jobs, not builds, and no "buildable"
-        return {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": job.name.split("/")[-1],
-                "fullName": job.name, "url": url, "jobs": []}
+        return {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+                "name": job.name.split("/")[-1], "fullName": job.name, "url": url, "jobs": []}
     builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number, "url": f"{url}{b.number}/"}
               for b in reversed(job.builds)]
     return {
         # Jenkins: name is the item's own name, fullName its path (python-jenkins checks name against the last segment).
-        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name.split("/")[-1], "fullName": job.name, "url": url,
+        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name.split("/")[-1], "fullName": job.name,
+        "url": url,
         "buildable": True, "builds": builds, "lastBuild": builds[0] if builds else None,
         "nextBuildNumber": len(job.builds) + 1,
         "inQueue": any(i.job == job.name and i.build is None for i in owner.queue.values()),

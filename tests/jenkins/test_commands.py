@@ -160,7 +160,8 @@ def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None
     no_url = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy"], env={"JENKINS_URL": ""})
     assert no_url.exit_code == ExitCode.BAD_INPUT and "JENKINS_URL" in no_url.output
     for bad_url in ("jenkins.example.com:8080", "ftp://jenkins.example.com/", "http://"):
-        malformed = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy", "--url", bad_url], env={"JENKINS_API_TOKEN": TOKEN})
+        malformed = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy", "--url", bad_url],
+                                       env={"JENKINS_API_TOKEN": TOKEN})
         assert malformed.exit_code == ExitCode.BAD_INPUT, (bad_url, malformed.output)
         assert malformed.output.startswith(f"error: --url: {bad_url}: "), malformed.output
     with_token = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy", "--url", f"http://admin:{TOKEN}@{standin.url[7:]}"])

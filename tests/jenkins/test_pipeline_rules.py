@@ -25,7 +25,8 @@ ITEMS = ["delivery/deploy", "delivery/run_tests", "delivery/evaluation_done", "c
 CHAIN = {"PROJECT": "sockshop", "STAGE": "staging", "SERVICE": "carts", "IMAGE": "registry/carts", "TAG": "2.0.0",
          "DEPLOYMENTSTRATEGY": "blue_green_service", "TESTSTRATEGY": "performance", "PLATFORM": "kubernetes",
          "COLOUR": "green", "PREVIOUS_COLOUR": "blue", "WEIGHTS_BEFORE": "100/0", "SHIPYARD": "shipyard.yaml"}
-CREDENTIALS = {f"kubeconfig-{s}": {"folder": "delivery", "secret": f"kubeconfig of {s}"} for s in ("dev", "staging", "production")}
+CREDENTIALS = {f"kubeconfig-{s}": {"folder": "delivery", "secret": f"kubeconfig of {s}"}
+               for s in ("dev", "staging", "production")}
 STAGE_CONFIG = {"stdout": '{"name": "staging", "deployment_strategy": "blue_green_service", '
                           '"test_strategy": "performance", "gate": "/svc/perfspec.json", "switch": "before_tests"}'}
 FIRST_STAGE = {"stdout": '{"name": "dev", "deployment_strategy": "direct", "test_strategy": "functional"}'}
@@ -34,8 +35,8 @@ FIRST_STAGE = {"stdout": '{"name": "dev", "deployment_strategy": "direct", "test
 def chain_job(name: str, job: str, caused_by: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"name": name, "jenkinsfile": f"Jenkinsfiles/{job}", "job": f"delivery/{job}", "params": dict(CHAIN),
             "causes": [caused_by], "items": ITEMS, "credentials": CREDENTIALS,
-            "sh": {"results": {"shipyard stage staging": STAGE_CONFIG}}, "files": {"service/service.yaml": "gate: perfspec.json\n"},
-            **extra}
+            "sh": {"results": {"shipyard stage staging": STAGE_CONFIG}},
+            "files": {"service/service.yaml": "gate: perfspec.json\n"}, **extra}
 
 
 def service_job(name: str, branch: str, **extra: Any) -> dict[str, Any]:
@@ -57,7 +58,8 @@ SCENARIOS = [
     chain_job("approval timeout 2h", "evaluation_done", upstream("delivery/run_tests"),
               env=casc_env(PIPELINE_STEPS_APPROVERS="release-managers", PIPELINE_STEPS_APPROVAL_TIMEOUT_MINUTES="2h"),
               params=dict(CHAIN, VERDICT="warning"),
-              sh={"results": {"pipeline-steps evaluation-done": {"exit": 5}, "pipeline-steps evaluation-done (approval)": {"exit": 1}}}),
+              sh={"results": {"pipeline-steps evaluation-done": {"exit": 5},
+                              "pipeline-steps evaluation-done (approval)": {"exit": 1}}}),
     chain_job("tests hang", "run_tests", upstream("delivery/deploy"), hangOn="pipeline-steps run-tests"),
     chain_job("tests pass", "run_tests", upstream("delivery/deploy"), sh={"results": {
         "shipyard stage staging": STAGE_CONFIG, "pipeline-steps evaluate": {"exit": 0}}}),
