@@ -87,7 +87,8 @@ def test_11_the_cli_is_installed_into_a_venv_from_this_repository_at_a_tag() -> 
     assert not re.search(r"pip install pipeline-steps\b", README), "pipeline-steps is not on PyPI"
     assert "python3 -m venv" in README and re.search(r'pip install "git\+https://[^"@]+@v[0-9.]+"', README)
     dockerfile = (ROOT / "jenkins" / "agent" / "Dockerfile").read_text()
-    assert "python3 -m venv /opt/pipeline-steps" in dockerfile and '"git+${PIPELINE_STEPS_REPO}@${PIPELINE_STEPS_REF}"' in dockerfile
+    assert "python3 -m venv /opt/pipeline-steps" in dockerfile
+    assert '"git+${PIPELINE_STEPS_REPO}@${PIPELINE_STEPS_REF}"' in dockerfile
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert "helm-python-sdk" in pyproject, "the Helm library comes with the package"
 
