@@ -27,7 +27,7 @@ ALL_FILES = [f"Jenkinsfiles/{name}" for name in PIPELINES] + list(SERVICE_FILES)
 LIBRARY_FILES = sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "vars").glob("*.groovy"), *(ROOT / "src").rglob("*.groovy")])
 KEPTN_PARAMS = ["GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "STAGE", "SERVICE", "IMAGE", "TAG",
                 "KEPTNCONTEXT"]
-SHIPYARD = ROOT / "tests" / "chain" / "fixtures" / "shipyard.yaml"
+SHIPYARD = ROOT / "tests" / "documents" / "fixtures" / "shipyard.yaml"
 
 
 def _linter() -> str:
