@@ -91,6 +91,11 @@ class Played:
         return str(found[0])
 
     @property
+    def log(self) -> str:
+        """The console text (unmasked: see harness/Build.groovy)."""
+        return str(self.raw.get("log") or "")
+
+    @property
     def stages(self) -> dict[str, str]:
         return {s["name"]: s["status"] for s in self.raw["stages"]}
 
@@ -98,6 +103,41 @@ class Played:
         return json.dumps({"result": self.result, "error": self.error, "stages": self.stages,
                            "steps": [(e["type"], e.get("label") or e.get("resource") or e.get("message") or "")
                                      for e in self.events]}, indent=1)
+
+
+def recorders(folder: Path, programs: tuple[str, ...] = ("pipeline-steps", "docker", "git")) -> Path:
+    """A folder of stand-ins for ``programs`` to put first on PATH: each appends the argv it was given (and
+    PGPASSWORD, or ``<unset>``) to ``folder/calls`` and exits 0, so a test sees exactly what a shell script
+    handed to a command; read them back with ``recorded``. Plain sh, so a replayed step costs milliseconds."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    calls = folder / "calls"
+    for name in programs:
+        script = bin_dir / name
+        script.write_text("#!/bin/sh\n"
+                          f"{{ printf 'program=%s\\0' '{name}'; for a in \"$@\"; do printf 'arg=%s\\0' \"$a\"; done\n"
+                          f"  printf 'PGPASSWORD=%s\\0\\036' \"${{PGPASSWORD-<unset>}}\"; }} >> '{calls}'\n")
+        script.chmod(0o755)
+    return bin_dir
+
+
+def recorded(folder: Path) -> list[dict[str, Any]]:
+    """The calls ``recorders`` saw, in order: {program, argv, PGPASSWORD}."""
+    calls = folder / "calls"
+    found = []
+    for record in (calls.read_bytes().split(b"\x1e") if calls.exists() else []):
+        if not record:
+            continue
+        fields = [f.decode("utf-8") for f in record.split(b"\0") if f]
+        call: dict[str, Any] = {"argv": []}
+        for field in fields:
+            key, value = field.split("=", 1)
+            if key == "arg":
+                call["argv"].append(value)
+            else:
+                call[key] = value
+        found.append(call)
+    return found
 
 
 def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: float = 600) -> dict[str, Played]:
@@ -114,7 +154,9 @@ def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: 
         assert len(set(names)) == len(names), "scenario names must be unique"
         source, target = work / "scenarios.json", work / "results.json"
         source.write_text(json.dumps(prepared), encoding="utf-8")
-        env = {**os.environ, "JAVA_HOME": os.environ.get("JAVA_HOME") or JAVA_HOME}
+        # The agent's own environment under every sh: this process's, without a password of the machine's.
+        env = {**{k: v for k, v in os.environ.items() if k != "PGPASSWORD"},
+               "JAVA_HOME": os.environ.get("JAVA_HOME") or JAVA_HOME}
         done = subprocess.run([groovy(), "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(source), str(target)],
                               env=env, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0 and target.exists(), f"harness failed ({done.returncode}):\n{done.stderr[-4000:]}"

@@ -15,6 +15,7 @@ class Approvals {
         String submitter = (args.submitter ?: '').toString().trim() ?: null
         Map event = build.record('input', [message: args.message, submitter: submitter, refused: [], answeredBy: null,
                                            outcome: 'waiting'])
+        build.log("${args.message}".toString())
         while (build.answers) {
             Map answer = build.answers.remove(0)
             if (answer.action == 'timeout') {

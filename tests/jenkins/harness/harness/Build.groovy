@@ -9,6 +9,11 @@ import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
  * A scenario (a JSON object, see tests/jenkins/pipeline.py) describes the build; the fields used here:
  * job, branch, params, firstBuild, causes, env, items, credentials, users, admins, inputAnswers, sh,
  * hangOn, workspaceRoot, scm, scmCheckouts, newerBuilds, previousResult, splitting.
+ *
+ * `log` is the build's console text as Jenkins would show it (echo, error, unstable, input messages and
+ * every sh's output: stderr always, stdout unless returnStdout), WITHOUT the masking credentials-binding
+ * applies to bound secrets: a test that finds no secret in it proves the secret never got there, not
+ * that Jenkins would have hidden it.
  */
 class Build {
     /** Jenkins' Result order (hudson.model.Result ordinals): a result only ever gets worse (Run.setResult). */
@@ -28,6 +33,7 @@ class Build {
     final Map<String, Object> params = [:]
     final Map<String, String> paramEnv = [:]
     final Map<String, Object> stashes = [:]
+    final StringBuilder log = new StringBuilder()
     String result = null
     String description = null
     int allocations = 0
@@ -63,6 +69,13 @@ class Build {
                      timeouts: timeouts.collect { [minutes: it.minutes, fired: it.fired] }] + details
         events << event
         return event
+    }
+
+    /** A line (or block) of console text. */
+    void log(String text) {
+        if (text) {
+            log.append(text.endsWith('\n') ? text : text + '\n')
+        }
     }
 
     // -- environment -----------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Library {
             return null
         }
         if (!instances.containsKey(name)) {
-            PipelineScript script = (PipelineScript) shell.parse(source.getText('UTF-8'), name)
+            PipelineScript script = (PipelineScript) Runner.instance(shell, source.getText('UTF-8'), name)
             script.setState(build)
             script.setLib(this)
             instances[name] = script

@@ -74,16 +74,19 @@ abstract class PipelineScript extends Script {
     // -- steps without a workspace -----------------------------------------------------------------------------
     void echo(Object message) {
         state.record('echo', [message: "${message}".toString()])
+        state.log("${message}".toString())
     }
 
     void error(String message) {
         state.record('error', [message: message])
+        state.log("ERROR: ${message}".toString())
         throw new AbortException(message)
     }
 
     void unstable(Object arg) {
         String message = arg instanceof Map ? (arg as Map).message : "${arg}"
         state.record('unstable', [message: message])
+        state.log("WARNING: ${message}".toString())
         state.worsen('UNSTABLE')
     }
 

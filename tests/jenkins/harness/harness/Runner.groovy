@@ -21,13 +21,13 @@ class Runner {
         Map out = [name: scenario.name, job: build.job]
         try {
             File root = new File(scenario.root as String)
-            GroovyShell shell = new GroovyShell(Runner.classLoader, new Binding(), configuration(scenario, root))
+            GroovyShell shell = shell(scenario, root)
             Library library = new Library(build, shell, scenario.libraryRoot ? new File(scenario.libraryRoot as String) : root)
             String text = scenario.script ?: new File(root, scenario.jenkinsfile as String).getText('UTF-8')
             if (text =~ /(?m)^\s*@Library\(/) {
                 library.load('@Library')
             }
-            PipelineScript script = (PipelineScript) shell.parse(text, 'WorkflowScript')
+            PipelineScript script = (PipelineScript) instance(shell, text, 'WorkflowScript')
             script.setState(build)
             script.setLib(library)
             build.params.putAll((scenario.scriptParams ?: [:]) as Map)
@@ -48,7 +48,32 @@ class Runner {
         out.params = build.params
         out.description = build.description
         out.buildVariables = build.envAssigned
+        out.log = build.log.toString() + (out.error ? "ERROR: ${out.error}\n" : '')
         return out
+    }
+
+    private static final Map<String, GroovyShell> SHELLS = [:]
+    private static final Map<String, Class> CLASSES = [:]
+
+    /**
+     * One compiler per configuration for the whole JVM: scenarios share compiled classes (a Jenkinsfile or a
+     * vars/ script compiles once, not once per build), while every build gets its own script instances.
+     */
+    static GroovyShell shell(Map scenario, File root) {
+        String key = "${scenario.libraryRoot ?: root.path}|${scenario.splitting as boolean}"
+        if (!SHELLS.containsKey(key)) {
+            SHELLS[key] = new GroovyShell(Runner.classLoader, new Binding(), configuration(scenario, root))
+        }
+        return SHELLS[key]
+    }
+
+    /** A new instance of the script compiled from `text` (compiled once per shell and text). */
+    static Script instance(GroovyShell shell, String text, String name) {
+        String key = "${System.identityHashCode(shell)}|${name}|${text}"
+        if (!CLASSES.containsKey(key)) {
+            CLASSES[key] = shell.classLoader.parseClass(text, "${name}.groovy")
+        }
+        return org.codehaus.groovy.runtime.InvokerHelper.createScript(CLASSES[key], new Binding())
     }
 
     /** Anything JSON can carry, else its string form. */
