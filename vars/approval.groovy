@@ -8,8 +8,9 @@
  * wait holds no executor. Returns [answer: 'approve' | 'reject', by: user id or '', reason].
  */
 Map call(Map args = [:]) {
-    String approvers = (args.approvers ?: env.PIPELINE_STEPS_APPROVERS ?: '').trim()
-    String minutesText = "${args.timeoutMinutes ?: env.PIPELINE_STEPS_APPROVAL_TIMEOUT_MINUTES ?: '60'}".trim()
+    // Only the controller's settings: no argument may choose who approves (a Jenkinsfile could pass a parameter).
+    String approvers = (env.PIPELINE_STEPS_APPROVERS ?: '').trim()
+    String minutesText = "${env.PIPELINE_STEPS_APPROVAL_TIMEOUT_MINUTES ?: '60'}".trim()
     if (!approvers) {
         return refuse('no approvers are configured on the controller (PIPELINE_STEPS_APPROVERS); nobody may approve')
     }

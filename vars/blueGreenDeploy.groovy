@@ -25,7 +25,7 @@ Map call(Map args = [:]) {
     }
     archiveArtifacts(artifacts: "${outDir}/**/*.json", allowEmptyArchive: true)
     Map deployment = cli.document("${outDir}/deployment.json")
-    Map result = [exitCode: code, result: code == 0 ? 'SUCCESS' : 'FAILURE', verdict: null, score: null,
+    Map result = [exitCode: code, result: Cli.result(code), verdict: null, score: null,
                   colour: deployment.colour ?: '', previousColour: deployment.previous_colour ?: '',
                   weights: deployment.weights_after ?: deployment.weights_before, weightsBefore: deployment.weights_before,
                   deployment: deployment]

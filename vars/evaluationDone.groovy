@@ -53,7 +53,7 @@ int once(Cli cli, Map args, String outDir, String answer) {
 
 Map summary(Cli cli, Map args, String outDir, int code) {
     Map promotion = cli.document("${outDir}/promotion.json")
-    return [exitCode: code, result: [0: 'SUCCESS', 5: 'UNSTABLE', 130: 'ABORTED'][code] ?: 'FAILURE',
+    return [exitCode: code, result: Cli.result(code),
             verdict: args.verdict ?: '', score: null, colour: args.colour ?: '', weights: promotion.weights ?: null,
             action: promotion.action ?: '', nextStage: promotion.next_stage ?: '']
 }

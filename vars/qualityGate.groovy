@@ -4,10 +4,13 @@ import io.pipelinesteps.Cli
  * qualityGate: judges a test window with `pipeline-steps evaluate` (a Pitometer perfspec or a Keptn
  * SLO over Prometheus, Dynatrace or the test run's own numbers), publishes JUnit with one case per
  * indicator, archives evaluation.json and, with `report: true`, writes the HTML history
- * (`pipeline-steps report`) and publishes it with publishHTML.
- * Exit codes (README): 0 PASS SUCCESS, 3 WARNING UNSTABLE, 1 FAIL / 2 bad input / 4 ERROR FAILURE -
- * after the rollback when `rollbackTo` or `rollback: true` is given (fail closed: no verdict, no pass).
- * Returns [exitCode, result, verdict, score, colour, weights, evaluation].
+ * (`pipeline-steps report`) and publishes it with publishHTML. The history (`history`, else the
+ * controller's PIPELINE_STEPS_HISTORY: a file or a postgresql:// URL) reaches the CLI as environment,
+ * its password from the credential `historyCredentialsId` as PGPASSWORD (Cli.historyEnv).
+ * Exit codes (README): 0 PASS SUCCESS, 3 WARNING UNSTABLE, 1 FAIL / 2 bad input / 4 ERROR FAILURE,
+ * 130 ABORTED - each of these four after the rollback when `rollbackTo` or `rollback: true` is given
+ * (fail closed: without a verdict of PASS or WARNING the new colour does not keep the traffic).
+ * Returns [exitCode, result, verdict, score, colour, weights, evaluation, rolledBack].
  */
 Map call(Map args = [:]) {
     Cli cli = new Cli(this)
@@ -20,7 +23,7 @@ Map call(Map args = [:]) {
     }
     flags += args.start ? ['--start', args.start, '--end', args.end] : ['--testrun', args.testrun ?: "${outDir}/testrun.json"]
     Map<String, Object> optional = ['--prometheus-url': args.prometheusUrl, '--dynatrace-url': args.dynatraceUrl,
-                                    '--colour': args.colour, '--history': args.history]
+                                    '--colour': args.colour]
     optional.each { String flag, Object value ->
         if (value) {
             flags += [flag, value]
@@ -30,20 +33,21 @@ Map call(Map args = [:]) {
         flags += ['--dynatrace-token-env', 'DT_API_TOKEN']  // the variable's name, never the token
     }
     int code = 0
-    withCredentials(cli.credentials(args + [platform: 'none'])) {
-        code = cli.run('pipeline-steps evaluate', flags)
+    List<String> history = cli.historyEnv(args)
+    withCredentials(cli.credentials(args + [platform: 'none']) + cli.historyCredentials(args)) {
+        code = cli.run('pipeline-steps evaluate', flags, history)
     }
     junit(testResults: "${outDir}/junit-evaluation.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
     archiveArtifacts(artifacts: "${outDir}/**/*.json", allowEmptyArchive: true)
     Map evaluation = cli.document("${outDir}/evaluation.json")
     Map verdicts = [0: 'pass', 1: 'fail', 3: 'warning']
-    Map result = [exitCode: code, result: [0: 'SUCCESS', 3: 'UNSTABLE', 130: 'ABORTED'][code] ?: 'FAILURE',
+    Map result = [exitCode: code, result: Cli.result(code),
                   verdict: verdicts[code] ?: 'error', score: evaluation.totalScore ?: evaluation.score,
-                  colour: args.colour ?: '', weights: null, evaluation: evaluation]
+                  colour: args.colour ?: '', weights: null, evaluation: evaluation, rolledBack: false]
     if (args.report) {
         qualityGateReport(args, outDir)
     }
-    if (code in [1, 2, 4] && (args.rollbackTo || args.rollback)) {
+    if (!(code in [0, 3]) && (args.rollbackTo || args.rollback)) {
         cli.rollback(args, outDir)
         result.rolledBack = true
     }
@@ -60,10 +64,10 @@ void qualityGateReport(Map args, String outDir) {
     if (args.shipyard) {
         flags += ['--shipyard', args.shipyard]
     }
-    if (args.history) {
-        flags += ['--history', args.history]
+    int code = 0
+    withCredentials(cli.historyCredentials(args)) {
+        code = cli.run('pipeline-steps report', flags, cli.historyEnv(args))
     }
-    int code = cli.run('pipeline-steps report', flags)
     if (code != 0) {
         echo "pipeline-steps report: exit ${code}; no HTML report this time"
         return

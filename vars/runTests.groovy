@@ -2,9 +2,10 @@ import io.pipelinesteps.Cli
 
 /**
  * runTests: health, functional and performance checks with `pipeline-steps run-tests`; publishes the
- * JUnit file (one case per check) and archives testrun.json. When the tests fail and `rollbackTo`
- * names the colour that was live before (or `rollback: true` restores deployment.json's weights),
- * traffic goes back first, then the build fails (README: 1 -> FAILURE after the rollback).
+ * JUnit file (one case per check) and archives testrun.json. When the tests do not pass (1 failed,
+ * 2 could not start, 4 infrastructure, 130 interrupted) and `rollbackTo` names the colour that was live
+ * before (or `rollback: true` restores deployment.json's weights), traffic goes back first - an untested
+ * colour never keeps it, as in the run_tests Jenkinsfile - then the build fails (130: ABORTED).
  * Returns [exitCode, result, verdict ('pass' | 'fail'), score, colour, weights, testrun].
  */
 Map call(Map args = [:]) {
@@ -27,12 +28,12 @@ Map call(Map args = [:]) {
     junit(testResults: "${outDir}/junit-tests.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
     archiveArtifacts(artifacts: "${outDir}/**/*.json", allowEmptyArchive: true)
     boolean rolledBack = false
-    if (code != 0 && code != 2 && (args.rollbackTo || args.rollback)) {
+    if (code != 0 && (args.rollbackTo || args.rollback)) {
         cli.rollback(args, outDir)
         rolledBack = true
     }
     Map testrun = cli.document("${outDir}/testrun.json")
-    Map result = [exitCode: code, result: code == 0 ? 'SUCCESS' : (code == 130 ? 'ABORTED' : 'FAILURE'),
+    Map result = [exitCode: code, result: Cli.result(code),
                   verdict: code == 0 ? 'pass' : 'fail', score: null, colour: args.colour ?: '', weights: null,
                   rolledBack: rolledBack, testrun: testrun]
     if (args.failBuild != false) {

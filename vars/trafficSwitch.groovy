@@ -19,7 +19,7 @@ Map call(Map args = [:]) {
             code = cli.run('pipeline-steps switch', flags)
         }
     }
-    Map result = [exitCode: code, result: code == 0 ? 'SUCCESS' : 'FAILURE', verdict: null, score: null,
+    Map result = [exitCode: code, result: Cli.result(code), verdict: null, score: null,
                   colour: args.to ?: '', weights: args.weights ?: null]
     if (args.failBuild != false) {
         cli.apply(args.rollback ? 'rollback' : 'switch', code)

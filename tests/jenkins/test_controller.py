@@ -3,11 +3,12 @@
 Aspects: (13) no secret in casc.yaml has a default, so CASC_STRICT_SECRET_RESOLUTION (which the README
 requires, from configuration-as-code 2065 on) stops a start with a secret unset; (2) the controller runs
 no builds and the chain credentials are folder-scoped per stage, not global, and only the release group
-may build in that folder; (10) the service job fetches tags, and a fetch as the git plugin does it for
-that trait lets `git describe` find the version tag (a real git repository); (11) the README installs
-the CLI into a venv from this repository at a tag and the agent image does the same; every plugin is
-pinned `id:version` and every step the Jenkinsfiles and vars/ call (seen by the harness, or written in
-them) comes from a listed plugin.
+may build in that folder; (16) the PostgreSQL history's password is a credential of that folder whose id
+the controller names (the library binds it to PGPASSWORD: test_library.py); (10) the service job fetches
+tags, and a fetch as the git plugin does it for that trait lets `git describe` find the version tag (a
+real git repository); (11) the README installs the CLI into a venv from this repository at a tag and the
+agent image does the same; every plugin is pinned `id:version` and every step the Jenkinsfiles and vars/
+call (seen by the harness, or written in them) comes from a listed plugin.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from xml.etree import ElementTree
 
 import yaml
 
-from tests.jenkins.pipeline import ROOT
+from tests.jenkins.pipeline import ROOT, casc_env
 
 CASC = yaml.safe_load((ROOT / "jenkins" / "casc.yaml").read_text(encoding="utf-8"))
 CASC_TEXT = (ROOT / "jenkins" / "casc.yaml").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+HISTORY_ID = "${PIPELINE_STEPS_HISTORY_CREDENTIALS_ID:-pipeline-steps-history}"
 STEP_PLUGINS = {
     "pipeline": "pipeline-model-definition", "libraries": "pipeline-model-definition", "sh": "workflow-durable-task-step",
     "node": "workflow-durable-task-step", "dir": "workflow-basic-steps", "echo": "workflow-basic-steps",
@@ -55,12 +57,22 @@ def test_2_no_controller_executors_and_chain_credentials_only_in_the_folder() ->
     seed = CASC["jobs"][0]["script"]
     assert "folder('${PIPELINE_STEPS_FOLDER:-delivery}')" in seed and "nonInheriting()" in seed
     assert re.findall(r"id\('([^']+)'\)", seed) == ["kubeconfig-dev", "kubeconfig-staging", "kubeconfig-production",
-                                                      "dynatrace-api-token"]
+                                                      "dynatrace-api-token", HISTORY_ID]
     release = re.search(r"name\('\$\{RELEASE_GROUP:-release-managers\}'\)\s*permissions\(\[([^\]]*)\]\)", seed)
     assert release and "'Job/Build'" in release.group(1)
     everyone = re.search(r"name\('authenticated'\)\s*permissions\(\[([^\]]*)\]\)", seed)
     assert everyone and "Job/Build" not in everyone.group(1)
     assert [n["permanent"]["labelString"] for n in CASC["jenkins"]["nodes"]] == ["pipeline-steps"]
+
+
+def test_16_the_history_password_is_a_folder_credential_named_on_the_controller() -> None:
+    env = casc_env()
+    assert env["PIPELINE_STEPS_HISTORY_CREDENTIALS_ID"] == "pipeline-steps-history"
+    assert HISTORY_ID == "${PIPELINE_STEPS_HISTORY_CREDENTIALS_ID:-pipeline-steps-history}", "the id the library binds"
+    secret = re.search(r"id\('\$\{PIPELINE_STEPS_HISTORY_CREDENTIALS_ID[^)]*\)\s*description\('[^']*'\)\s*"
+                       r"secret\(hudson\.util\.Secret\.fromString\('\$\{([A-Z_]+)\}'\)\)", CASC["jobs"][0]["script"])
+    assert secret and secret.group(1) == "PIPELINE_STEPS_HISTORY_PASSWORD"
+    assert "PIPELINE_STEPS_HISTORY_PASSWORD" in README and "postgresql://" in env["PIPELINE_STEPS_HISTORY"] + README
 
 
 def test_10_the_service_job_fetches_tags_and_describe_finds_the_version(tmp_path: Path) -> None:

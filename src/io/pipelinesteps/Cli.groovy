@@ -13,10 +13,18 @@ class Cli implements Serializable {
         5: 'manual approval required', 130: 'aborted',
     ]
 
+    /** README "Exit codes": the build result each code becomes (anything not listed: FAILURE). */
+    static final Map<Integer, String> RESULTS = [0: 'SUCCESS', 3: 'UNSTABLE', 5: 'UNSTABLE', 130: 'ABORTED']
+
     private final Object steps
 
     Cli(Object steps) {
         this.steps = steps
+    }
+
+    /** The build result an exit code stands for (README "Exit codes"); what `apply` makes the build. */
+    static String result(int code) {
+        return RESULTS[code] ?: 'FAILURE'
     }
 
     /** `pipeline-steps ARGS` in the current workspace; returns its exit code (never throws for one). */
@@ -68,6 +76,45 @@ class Cli implements Serializable {
             bindings << steps.string(credentialsId: args.dynatraceTokenCredentialsId, variable: 'DT_API_TOKEN')
         }
         return bindings
+    }
+
+    /**
+     * The evaluation history `evaluate` and `report` read and write (issue 16), for the CLI's environment:
+     * `history` or the controller's PIPELINE_STEPS_HISTORY, a file path (SQLite) or a
+     * `postgresql://user@host:port/db` URL. Passed as PIPELINE_STEPS_HISTORY, never as a flag. A URL that
+     * carries a password fails the build before anything runs (the message does not repeat the URL): the
+     * password belongs in the history credential (historyCredentials).
+     */
+    List<String> historyEnv(Map args) {
+        String history = "${args.history ?: steps.env.PIPELINE_STEPS_HISTORY ?: ''}".trim()
+        if (!history) {
+            return []
+        }
+        if (isDatabase(history) && (history ==~ /(?s)[a-z]+:\/\/[^\/@]*:[^\/@]*@.*/ || history.contains('password='))) {
+            steps.error('the evaluation history URL carries a password: remove it and store the password in the ' +
+                "credential ${historyCredentialsId(args) ?: '(historyCredentialsId)'}, bound to PGPASSWORD")
+        }
+        return ["PIPELINE_STEPS_HISTORY=${history}".toString()]
+    }
+
+    /**
+     * The PostgreSQL history's password: the secret-text credential `historyCredentialsId` (default: the
+     * controller's PIPELINE_STEPS_HISTORY_CREDENTIALS_ID; casc.yaml keeps it in the chain folder like the
+     * kubeconfigs) bound to PGPASSWORD, which libpq reads; only for a postgresql:// history, so a SQLite
+     * file needs no credential.
+     */
+    List historyCredentials(Map args) {
+        String history = "${args.history ?: steps.env.PIPELINE_STEPS_HISTORY ?: ''}".trim()
+        String id = historyCredentialsId(args)
+        return isDatabase(history) && id ? [steps.string(credentialsId: id, variable: 'PGPASSWORD')] : []
+    }
+
+    private String historyCredentialsId(Map args) {
+        return "${args.historyCredentialsId ?: steps.env.PIPELINE_STEPS_HISTORY_CREDENTIALS_ID ?: ''}".trim()
+    }
+
+    private static boolean isDatabase(String history) {
+        return history.startsWith('postgresql://') || history.startsWith('postgres://')
     }
 
     /** A document the CLI wrote, or an empty map when it did not write it. */
