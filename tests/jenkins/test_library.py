@@ -59,9 +59,12 @@ def groovy_literal(value: Any) -> str:
     return f"'{text}'"
 
 
-def step_script(step: str, args: dict[str, Any]) -> str:
-    """A scripted Jenkinsfile calling one library step on an agent; the step's return value is the build's value."""
-    return f"@Library('pipeline-steps') _\nnode('pipeline-steps') {{\n    {step}({groovy_literal(args)[1:-1]})\n}}\n"
+def step_call(step: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Scenario fields for a scripted Jenkinsfile calling one library step on an agent with ``args`` (handed in
+    as ``params.ARGS``, so every call of a step shares one compiled script); the step's return value is the
+    build's value."""
+    return {"script": f"@Library('pipeline-steps') _\nnode('pipeline-steps') {{\n    {step}(params.ARGS)\n}}\n",
+            "scriptParams": {"ARGS": args}}
 
 
 def matrix_scenario(name: str, code: int, fail_build: bool) -> dict[str, Any]:
@@ -71,7 +74,7 @@ def matrix_scenario(name: str, code: int, fail_build: bool) -> dict[str, Any]:
                                "pipeline-steps evaluation-done (approval)": {"exit": 0}}
     if label == "pipeline-steps rollback":
         results[label] = {"exit": code}
-    return {"name": f"{name} exit {code}{'' if fail_build else ' failBuild false'}", "script": step_script(step, args),
+    return {"name": f"{name} exit {code}{'' if fail_build else ' failBuild false'}", **step_call(step, args),
             "job": "delivery/staging", "sh": {"results": results}, "users": USERS, "inputAnswers": APPROVER_ANSWERS}
 
 
@@ -134,12 +137,12 @@ def history_scenarios(base: Path) -> list[dict[str, Any]]:
     return [
         dict(chain, name=HISTORY[0], env=env(0)),
         dict(chain, name=HISTORY[1], credentials={}, env=env(1, "/var/lib/pipeline-steps/history.sqlite")),
-        {"name": HISTORY[2], "job": "carts/main", "script": step_script("qualityGate", gate),
+        {"name": HISTORY[2], "job": "carts/main", **step_call("qualityGate", gate),
          "credentials": HISTORY_CREDENTIALS, "env": env(2), "sh": replayed},
         {"name": HISTORY[3], "job": "delivery/run_tests", "credentials": HISTORY_CREDENTIALS,
-         "script": step_script("qualityGate", dict(gate, history=with_password)), "env": env(3), "sh": replayed},
+         **step_call("qualityGate", dict(gate, history=with_password)), "env": env(3), "sh": replayed},
         {"name": HISTORY[4], "job": "delivery/run_tests", "credentials": HISTORY_CREDENTIALS,
-         "script": step_script("qualityGate", dict(gate, history=f"{DATABASE}?password={PASSWORD}")), "env": env(4),
+         **step_call("qualityGate", dict(gate, history=f"{DATABASE}?password={PASSWORD}")), "env": env(4),
          "sh": replayed},
     ]
 

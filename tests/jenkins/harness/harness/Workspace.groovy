@@ -35,8 +35,7 @@ class Workspace {
     static List<String> glob(File root, String patterns) {
         List<String> found = []
         (patterns ?: '').tokenize(',')*.trim().each { String pattern ->
-            String regex = pattern.replace('.', '\\.').replace('**/', '\u0001').replace('**', '\u0002')
-                .replace('*', '[^/]*').replace('?', '[^/]').replace('\u0001', '(?:.*/)?').replace('\u0002', '.*')
+            String regex = antRegex(pattern)
             String prefix = pattern.contains('*') ? pattern.substring(0, pattern.indexOf('*')) : pattern
             File start = new File(root, prefix.contains('/') ? prefix.substring(0, prefix.lastIndexOf('/')) : '.')
             walk(start, root.canonicalFile.toPath(), 8).each { String rel ->
@@ -46,6 +45,31 @@ class Workspace {
             }
         }
         return found.sort()
+    }
+
+    // An Ant pattern (**/ ** * ?; everything else literal: $(, quotes and all) as a regex.
+    static String antRegex(String pattern) {
+        StringBuilder regex = new StringBuilder()
+        int i = 0
+        while (i < pattern.length()) {
+            if (pattern.startsWith('**/', i)) {
+                regex << '(?:.*/)?'
+                i += 3
+            } else if (pattern.startsWith('**', i)) {
+                regex << '.*'
+                i += 2
+            } else if (pattern[i] == '*') {
+                regex << '[^/]*'
+                i++
+            } else if (pattern[i] == '?') {
+                regex << '[^/]'
+                i++
+            } else {
+                regex << java.util.regex.Pattern.quote(pattern[i])
+                i++
+            }
+        }
+        return regex.toString()
     }
 
     private static List<String> walk(File dir, java.nio.file.Path root, int depth) {
