@@ -36,7 +36,9 @@ class Shell {
         String out
         String err = ''
         if (shell.mode == 'real') {
+            long started = System.nanoTime()
             Map ran = real(cwd, env, args.script as String, signalFor(shell, label))
+            event.seconds = (System.nanoTime() - started) / 1e9
             code = ran.exit as int
             out = ran.stdout
             err = ran.stderr
