@@ -26,10 +26,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "tests" / "jenkins" / "harness"
-JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 UPSTREAM = "hudson.model.Cause$UpstreamCause"
 USER = "hudson.model.Cause$UserIdCause"
 BRANCH_EVENT = "jenkins.branch.BranchEventCause"
+
+
+def java_home() -> str:
+    """The JVM groovy runs on: $JAVA_HOME, else Debian's JDK 17 for this machine's architecture (.ci/run installs it)."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    found = sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*/bin/java"))
+    if not found:
+        pytest.fail("no JDK 17 under /usr/lib/jvm: apt-get install openjdk-17-jdk-headless (bash .ci/run does)")
+    return str(found[0].parents[1])
 
 
 def groovy() -> str:
@@ -156,7 +165,7 @@ def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: 
         source.write_text(json.dumps(prepared), encoding="utf-8")
         # The agent's own environment under every sh: this process's, without a password of the machine's.
         env = {**{k: v for k, v in os.environ.items() if k != "PGPASSWORD"},
-               "JAVA_HOME": os.environ.get("JAVA_HOME") or JAVA_HOME}
+               "JAVA_HOME": java_home()}
         done = subprocess.run([groovy(), "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(source), str(target)],
                               env=env, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0 and target.exists(), f"harness failed ({done.returncode}):\n{done.stderr[-4000:]}"

@@ -4,16 +4,18 @@ Aspects: npm-groovy-lint passes every Jenkinsfile, vars/*.groovy and src/**/*.gr
 broken file, so the check can fail); parameters carry Keptn 0.2's names and each one is used; the job
 templates declare the same parameters as the Jenkinsfiles and point at them; the carts Jenkinsfile is
 the service template with carts defaults. What the files do when run: test_pipeline_rules.py,
-test_library.py, test_jenkinsfiles_run.py.
+test_library.py, test_library_hostile.py, test_library_run.py, test_readme_library.py, test_jenkinsfiles_run.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import click
@@ -38,28 +40,44 @@ def _linter() -> str:
     return linter
 
 
-def _lint(linter: str, files: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """One linter run in its own process group, so a hung CodeNarc JVM is killed with it on timeout."""
-    proc = subprocess.Popen([linter, "--noserver", "--failon", "error", "--output", "txt", *files], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def _lint(linter: str, files: list[str], cwd: Path) -> dict[str, Any]:
+    """One linter run (JSON report) in its own process group, so a hung CodeNarc JVM is killed with it on timeout.
+    The files must share ``cwd``: CodeNarc walks its base folder, the common parent of what it is given."""
+    proc = subprocess.Popen([linter, "--noserver", "--failon", "warning", "--output", "json", *files], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail("npm-groovy-lint did not finish within 120 s")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+        pytest.fail("npm-groovy-lint did not finish within 240 s")
+    try:
+        report: dict[str, Any] = json.loads(out)
+    except ValueError:
+        pytest.fail(f"npm-groovy-lint wrote no JSON report (exit {proc.returncode}): {err[-2000:]}")
+    return report
 
 
-def test_npm_groovy_lint_passes_every_jenkinsfile_and_fails_a_broken_one(tmp_path: Path) -> None:
+def test_npm_groovy_lint_passes_every_jenkinsfile_and_library_file_and_fails_a_broken_one(tmp_path: Path) -> None:
+    """One CodeNarc run (a JVM start is most of its cost) over copies of every file and a broken Jenkinsfile,
+    with the repository's .groovylintrc.json; .ci/run lints the tree itself the same way."""
     linter = _linter()
-    good = _lint(linter, ALL_FILES + LIBRARY_FILES, ROOT)
-    assert good.returncode == 0, good.stdout
-    broken = tmp_path / "Jenkinsfile"
-    broken.write_text(groovy.read("deploy").replace("stage('Deploy') {", "stage('Deploy') {{", 1))
     assert len(LIBRARY_FILES) >= 8, LIBRARY_FILES
-    shutil.copy(ROOT / ".groovylintrc.json", tmp_path)
-    assert _lint(linter, [str(broken)], tmp_path).returncode != 0, "the linter accepted a Jenkinsfile with a syntax error"
+    for rel in [*ALL_FILES, *LIBRARY_FILES, ".groovylintrc.json"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    broken = tmp_path / "broken" / "Jenkinsfile"
+    broken.parent.mkdir()
+    broken.write_text(groovy.read("deploy").replace("stage('Deploy') {", "stage('Deploy') {{", 1))
+    report = _lint(linter, [*ALL_FILES, *LIBRARY_FILES, "broken/Jenkinsfile"], tmp_path)
+    found = {str(Path(name).resolve().relative_to(tmp_path.resolve())): [(e["severity"], e["rule"], e.get("line"))
+                                                                         for e in result.get("errors", [])]
+             for name, result in report["files"].items()}
+    assert sorted(found) == sorted([*ALL_FILES, *LIBRARY_FILES, "broken/Jenkinsfile"]), sorted(found)
+    assert any(severity == "error" for severity, _, _ in found.pop("broken/Jenkinsfile")), \
+        "the linter accepted a Jenkinsfile with a syntax error"
+    problems = {name: [e for e in errors if e[0] in ("error", "warning")] for name, errors in found.items()}
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
 
 
 def _cli_env_names() -> set[str]:

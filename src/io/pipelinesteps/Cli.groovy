@@ -7,6 +7,8 @@ package io.pipelinesteps
  * wrote, and turn an exit code into the build result exactly as the README's table says.
  */
 class Cli implements Serializable {
+    private static final long serialVersionUID = 1L
+
     /** README "Exit codes". */
     static final Map<Integer, String> MEANINGS = [
         0: 'OK', 1: 'the version is bad', 2: 'bad input, nothing was changed', 3: 'gate WARNING', 4: 'infrastructure error',
@@ -58,7 +60,7 @@ class Cli implements Serializable {
             '--tag': args.tag, '--deployment-strategy': args.strategy, '--test-strategy': args.testStrategy,
             '--keptn-context': args.keptnContext,
         ]
-        return flags.findAll { it.value }.collect { [it.key, "${it.value}"] }.flatten()
+        return flags.findAll { it.value }.collectMany { [it.key, "${it.value}"] }
     }
 
     /**
@@ -109,14 +111,6 @@ class Cli implements Serializable {
         return isDatabase(history) && id ? [steps.string(credentialsId: id, variable: 'PGPASSWORD')] : []
     }
 
-    private String historyCredentialsId(Map args) {
-        return "${args.historyCredentialsId ?: steps.env.PIPELINE_STEPS_HISTORY_CREDENTIALS_ID ?: ''}".trim()
-    }
-
-    private static boolean isDatabase(String history) {
-        return history.startsWith('postgresql://') || history.startsWith('postgres://')
-    }
-
     /** A document the CLI wrote, or an empty map when it did not write it. */
     Map document(String path) {
         return steps.fileExists(path) ? (steps.readJSON(file: path) as Map) : [:]
@@ -149,7 +143,16 @@ class Cli implements Serializable {
         steps.withCredentials(credentials(args)) {
             code = run('pipeline-steps rollback', flags)
         }
-        steps.echo("rollback: traffic of ${args.service} in ${args.stage} restored (exit ${code})")
+        String outcome = code == 0 ? 'restored' : "NOT restored (exit ${code}: ${MEANINGS[code] ?: 'unexpected exit code'})"
+        steps.echo("rollback: traffic of ${args.service} in ${args.stage} ${outcome}")
         return code
+    }
+
+    private String historyCredentialsId(Map args) {
+        return "${args.historyCredentialsId ?: steps.env.PIPELINE_STEPS_HISTORY_CREDENTIALS_ID ?: ''}".trim()
+    }
+
+    private static boolean isDatabase(String history) {
+        return history.startsWith('postgresql://') || history.startsWith('postgres://')
     }
 }
