@@ -135,3 +135,23 @@ def test_files_named_in_documents_stay_in_their_folder(tmp_path: Path, name: str
         ServiceSpec(name="carts", base_dir=str(folder)).path(name)
     (folder / "gates").mkdir()
     assert ServiceSpec(name="carts", base_dir=str(folder)).path("gates/p.json") == folder / "gates" / "p.json"
+
+
+def test_a_linked_document_names_files_of_the_folder_it_really_lives_in(tmp_path: Path) -> None:
+    """A checkout may link service.yaml and its files into a workspace: they resolve in the repository's
+    folder; a file linked from there to elsewhere (a repository's symlink to an agent file) is refused."""
+    repo, workspace = tmp_path / "repo", tmp_path / "ws"
+    repo.mkdir()
+    workspace.mkdir()
+    (repo / "service.yaml").write_text(json.dumps({"name": "carts", "tests": "tests.yaml"}))
+    (repo / "tests.yaml").write_text("health: {path: /health}\n")
+    for name in ("service.yaml", "tests.yaml"):
+        os.symlink(repo / name, workspace / name)
+    service = load_service(workspace / "service.yaml")
+    assert service.path(service.tests) == repo / "tests.yaml"
+    (tmp_path / "agent-secret.yaml").write_text("token: x\n")
+    (repo / "tests.yaml").unlink()
+    os.symlink(tmp_path / "agent-secret.yaml", repo / "tests.yaml")
+    with pytest.raises(BadInputError, match="symbolic link") as caught:
+        load_service(workspace / "service.yaml")
+    assert caught.value.field == "tests"

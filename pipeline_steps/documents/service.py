@@ -35,7 +35,8 @@ MAX_REPLICAS = 1000
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How one service runs and is checked. Paths are resolved against ``base_dir``."""
+    """How one service runs and is checked. Paths are resolved against ``base_dir``, the folder
+    service.yaml really lives in (symbolic links to it followed), and stay inside it."""
 
     name: str
     port: int = 8080
@@ -99,9 +100,12 @@ def load_service(path: str | Path) -> ServiceSpec:
     health = get("health_path", str, "/health")
     if not health.startswith("/"):
         raise BadInputError(source, "health_path", "must start with '/'")
-    for key in ("tests", "gate"):  # files this document names stay inside its folder
+    # The folder the file really lives in (a checkout may link service.yaml into a workspace): the files
+    # it names are resolved there and must stay inside it.
+    folder = path.resolve().parent
+    for key in ("tests", "gate"):
         if get(key, str, ""):
-            under(path.parent, get(key, str, ""), source=source, field=key)
+            under(folder, get(key, str, ""), source=source, field=key)
     return ServiceSpec(
         name=name,
         port=port,
@@ -112,5 +116,5 @@ def load_service(path: str | Path) -> ServiceSpec:
         chart_values=values,
         tests=get("tests", str, ""),
         gate=get("gate", str, ""),
-        base_dir=str(path.parent.resolve()),
+        base_dir=str(folder),
     )
