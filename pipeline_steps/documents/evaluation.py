@@ -74,6 +74,9 @@ class IndicatorReport:
     reason: str = ""
     """Why it did not pass (empty when it passed)."""
     key_sli: bool = False
+    history: dict[str, Any] | None = None
+    """For an SLO objective with relative criteria: ``{"asked": N, "found": k, "note": text}``, the
+    previous results the criteria asked for and found (``note`` empty when k >= N); None otherwise."""
 
     def __post_init__(self) -> None:
         self.status = IndicatorStatus(self.status)  # the word as read back (history, a test table) becomes the member
@@ -85,7 +88,7 @@ class IndicatorReport:
             "values": [{"key": s.key, "value": number(s.value)} for s in self.values],
             "thresholds": self.thresholds, "criteria": self.criteria_text,
             "score": number(self.score), "max_score": number(self.max_score), "reason": self.reason,
-            "key_sli": self.key_sli,
+            "key_sli": self.key_sli, **({"history": self.history} if self.history is not None else {}),
         }
 
 
@@ -107,6 +110,11 @@ class Judgement:
     result: str
     """The dialect's own result word (``pass``, ``warning``, ``fail``) as the history stores it."""
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        """False when a source failed (both dialects then carry ``error``): nothing to store in the history."""
+        return "error" not in self.dialect
 
 
 def evaluation_document(judgement: Judgement, context: StageContext, window: Window,
