@@ -110,7 +110,8 @@ def _heatmap(entries: Sequence[HistoryEntry]) -> str:
                                           ind.reason, f"query: {ind.query}") if x)
             cells.append(f"<td class='cell s-{ind.status.value}' data-status='{ind.status.value}'"
                          f" title='{escape(title, quote=True)}'><b>{escape(value)}</b><br><small>"
-                         f"{_num(ind.score)}/{_num(ind.max_score)} · {escape(ind.criteria)}</small></td>")
+                         f"{_num(ind.score)}/{_num(ind.max_score)}{' · ' + escape(ind.criteria) if ind.criteria else ''}"
+                         "</small></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return "<div class='scroll'><table class='heatmap'>" + "\n".join(rows) + "</table></div>"
 

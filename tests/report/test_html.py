@@ -164,3 +164,11 @@ def test_missing_history_is_bad_input(history_location: str, tmp_path: Path) -> 
     assert result.exit_code == ExitCode.BAD_INPUT and "no evaluation history here" in result.output
     assert history_location in result.output and not (tmp_path / "r.html").exists()
     assert not open_history(history_location).exists()  # looking did not create one
+
+
+def test_the_report_is_the_only_html_the_product_writes() -> None:
+    """Every HTML page must pass Jenkins' CSP (issue 14): today the report is the only one, checked above."""
+    package = Path(__file__).resolve().parents[2] / "pipeline_steps"
+    writers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if re.search(r"<!doctype html|<html", p.read_text(encoding="utf-8"), re.IGNORECASE))
+    assert writers == ["report/html.py"], "a new HTML page: give it the CSP checks of tests/report/ too"
