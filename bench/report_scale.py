@@ -7,9 +7,10 @@ at any size.
 
 Side by side on one SQLite history per size (4 indicators an evaluation, built with the history's
 own import): the baseline is the report of commit ``BASELINE`` (main before issues 15/16), run from
-a ``git archive`` of that commit (it reads the same tables: schema 2 only added columns); ours is
-this tree. Each is the real CLI in its own process: wall time (median), peak RSS of that process,
-bytes written (HTML + stylesheet), and the time headless Chromium (Debian ``chromium``, DevTools
+a ``git archive`` of that commit (it reads the same tables: schema 2 only added columns and an
+index); ours is this tree. Each is the real CLI in its own process: wall time (median), CPU time
+(user + system: steadier than wall time on a shared machine), peak RSS of that process, bytes
+written (HTML + stylesheet), and the time headless Chromium (Debian ``chromium``, DevTools
 protocol) takes from navigation to the load event and a screenshot. Ratios are ours / baseline.
 The baseline's Chromium render at 50,000 is skipped unless ``--baseline-browser-50k`` (about a
 minute and several GB).
@@ -45,8 +46,8 @@ def baseline_tree(folder: Path) -> Path:
     return folder
 
 
-def run_report(pythonpath: Path, history: Path, out: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MB) of one `report` process."""
+def run_report(pythonpath: Path, history: Path, out: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one `report` process."""
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     argv = [sys.executable, "-m", "pipeline_steps", "report", "--history", str(history), "--project", "sockshop",
             "--service", "carts", "--stage", "staging", "--out", str(out)]
@@ -57,7 +58,7 @@ def run_report(pythonpath: Path, history: Path, out: Path) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"report failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss // 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
 
 
 def written(out: Path) -> int:
@@ -68,7 +69,8 @@ def measure(name: str, pythonpath: Path, history: Path, folder: Path, repeat: in
     out = folder / name / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [run_report(pythonpath, history, out) for _ in range(repeat)]
-    result = {"seconds": statistics.median(r[0] for r in runs), "rss_mb": max(r[1] for r in runs),
+    result = {"seconds": statistics.median(r[0] for r in runs), "cpu_s": statistics.median(r[1] for r in runs),
+              "rss_mb": max(r[2] for r in runs),
               "bytes": written(out), "render_s": float("nan")}
     if browser:
         result["render_s"] = statistics.median(render(out.as_uri(), [], timeout_s=600).load_s for _ in range(min(3, repeat)))
@@ -86,7 +88,8 @@ def main() -> None:
         old = baseline_tree(folder / "baseline")
         print(f"report: ours (this tree) vs baseline ({BASELINE}), SQLite history, {args.repeat} runs, median;"
               f" machine: {os.cpu_count()} cores shared, load {os.getloadavg()[0]:.1f}")
-        print(f"{'evaluations':>11} | {'':8} | {'wall s':>7} | {'peak MB':>7} | {'written':>10} | {'chromium s':>10}")
+        print(f"{'evaluations':>11} | {'':8} | {'wall s':>7} | {'cpu s':>7} | {'peak MB':>7} | {'written':>10} |"
+              f" {'chromium s':>10}")
         for size in (int(s) for s in args.sizes.split(",")):
             history = folder / f"h{size}.sqlite"
             store = open_history(str(history))
@@ -96,11 +99,11 @@ def main() -> None:
             base = measure(f"base{size}", old, history, folder, max(1, min(args.repeat, 3 if size <= 10000 else 1)),
                            size <= 10000 or args.baseline_browser_50k)
             for label, r in (("baseline", base), ("ours", ours)):
-                print(f"{size:>11} | {label:8} | {r['seconds']:7.3f} | {r['rss_mb']:7d} | {r['bytes']:10,d} |"
-                      f" {r['render_s']:10.2f}")
+                print(f"{size:>11} | {label:8} | {r['seconds']:7.3f} | {r['cpu_s']:7.3f} | {r['rss_mb']:7d} |"
+                      f" {r['bytes']:10,d} | {r['render_s']:10.2f}")
             ratio = {k: ours[k] / base[k] if base[k] else float("nan") for k in ours}
-            print(f"{size:>11} | {'ratio':8} | {ratio['seconds']:7.3f} | {ratio['rss_mb']:7.3f} | {ratio['bytes']:10.5f} |"
-                  f" {ratio['render_s']:10.3f}")
+            print(f"{size:>11} | {'ratio':8} | {ratio['seconds']:7.3f} | {ratio['cpu_s']:7.3f} | {ratio['rss_mb']:7.3f} |"
+                  f" {ratio['bytes']:10.5f} | {ratio['render_s']:10.3f}")
 
 
 if __name__ == "__main__":

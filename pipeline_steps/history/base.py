@@ -25,7 +25,8 @@ from pipeline_steps.documents.evaluation import IndicatorReport
 from pipeline_steps.documents.vocabulary import IndicatorStatus
 
 SCHEMA_VERSION = 2
-"""1: the first SQLite layout (no version table); 2: version table, indicators keep source, reason, key_sli."""
+"""1: the first SQLite layout (no version table); 2: version table, indicators keep source, reason, key_sli,
+and an index for the report's chart."""
 EXPORT_SCHEMA = "pipeline-steps/history-export/v1"
 """The first line of ``history export``: ``{"schema": EXPORT_SCHEMA, "schema_version": N}``; one evaluation per line after it."""
 

@@ -53,6 +53,9 @@ _STEPS: dict[int, list[str]] = {
         "ALTER TABLE indicators ADD COLUMN source TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE indicators ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE indicators ADD COLUMN key_sli BOOLEAN NOT NULL DEFAULT FALSE",
+        # The report's chart: one indicator of every evaluation of a service, by index only (no
+        # sequential scan of every service's indicators).
+        "CREATE INDEX indicators_by_id ON indicators (indicator_id, evaluation_id) INCLUDE (value, status)",
         "CREATE TABLE pipeline_steps_schema (version INTEGER NOT NULL)",
     ],
 }
