@@ -11,7 +11,8 @@ semantics, pinned by ``tests/history/test_contract.py``, which runs every behavi
 - every read is one snapshot (a prune or a write running beside it is seen entirely or not at all);
 - the schema is versioned (``SCHEMA_VERSION``); a store at an older version is refused with the
   ``pipeline-steps history migrate`` hint, a newer one with an upgrade hint, both as bad input;
-- a store that cannot be reached (server down, refused, wrong password) is ``InfrastructureError``
+- a store that cannot be reached (server down, refused, wrong password), a writer lock not had
+  within ``lock_timeout_s`` or a statement the server never answers is ``InfrastructureError``
   (exit 4); a location that is not a history (a file that is not SQLite) is ``BadInputError``.
 """
 
@@ -103,6 +104,8 @@ class History(Protocol):
 
     location: str
     """Where the store is, as messages may show it (a path, or a URL without its password)."""
+    lock_timeout_s: float
+    """How long a write waits for the writer lock before it is an ``InfrastructureError`` (from the next connection on)."""
 
     def check(self) -> None:
         """Reach the store and check its schema; creates an empty store at the current version."""

@@ -35,6 +35,13 @@ SCHEMES = ("postgresql", "postgres")
 LOCK_KEY = (0x70737465, 0x68697374)
 """``pg_advisory_xact_lock(int, int)`` key of the writer lock: 'pste', 'hist'."""
 CONNECT_TIMEOUT_S = 10
+LOCK_TIMEOUT_S = 30.0
+STATEMENT_TIMEOUT_S = 60.0
+CONNECTION_DEFAULTS = {"connect_timeout": str(CONNECT_TIMEOUT_S), "application_name": "pipeline-steps",
+                       "keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3"}
+"""libpq parameters set unless the URL sets them: a server that vanishes mid-query is noticed in
+about 25 s (TCP keepalives) instead of the operating system's two hours, so the gate ends as an
+error within a bound, like a metric source (libpq docs, 34.1.2 Parameter Key Words)."""
 WHERE_THE_PASSWORD_GOES = "PGPASSWORD, a .pgpass file (PGPASSFILE) or --history-password-file FILE"
 
 _STEPS: dict[int, list[str]] = {
@@ -93,8 +100,12 @@ class PostgresHistory(SqlHistory):
 
     def __init__(self, url: str, password: Secret | None = None, *, source: str = "--history") -> None:
         self.location = check_url(url, source)
+        self._source = source
         self._password = password
         self._conn: Any = None
+        self.lock_timeout_s = LOCK_TIMEOUT_S
+        """How long a writer waits for the writer lock (``lock_timeout``) before it is an infrastructure error."""
+        self.statement_timeout_s = STATEMENT_TIMEOUT_S
 
     @classmethod
     def handles(cls, location: str) -> bool:
@@ -108,14 +119,25 @@ class PostgresHistory(SqlHistory):
 
     def _connection(self) -> Any:
         import psycopg  # only a PostgreSQL history pays for the driver
+        from psycopg.conninfo import conninfo_to_dict
 
         if self._conn is None or self._conn.closed:
-            extra: dict[str, Any] = {"password": self._password.reveal()} if self._password else {}
             try:
-                self._conn = psycopg.connect(self.location, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                                             application_name="pipeline-steps", **extra)
+                given = conninfo_to_dict(self.location)
+            except psycopg.Error as err:
+                raise BadInputError(self._source, None, f"not a usable PostgreSQL URL: {err}") from None
+            extra: dict[str, Any] = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+            if self._password:
+                extra["password"] = self._password.reveal()
+            try:
+                conn = psycopg.connect(self.location, autocommit=True, **extra)
+                # A writer stuck holding the lock, or a server that accepts and never answers, must
+                # end the gate as an error within a bound (lock_timeout covers advisory locks too).
+                conn.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                             (f"{int(self.lock_timeout_s * 1000)}ms", f"{int(self.statement_timeout_s * 1000)}ms"))
             except psycopg.Error as err:
                 raise self._fail(err, "cannot connect") from None
+            self._conn = conn
         return self._conn
 
     @contextmanager

@@ -4,7 +4,8 @@ Why it is safe with many writers on one machine: WAL journal (readers never bloc
 keep their snapshot), ``synchronous=FULL`` (a committed evaluation survives a power cut), and
 every write a ``BEGIN IMMEDIATE`` transaction, which takes SQLite's one write lock before it reads
 anything, so ids and ``created_at`` follow commit order. A waiting writer sleeps in SQLite's busy
-handler for up to ``BUSY_TIMEOUT_S``; longer is an infrastructure error (exit 4), never a lost row.
+handler for up to ``lock_timeout_s`` (default ``BUSY_TIMEOUT_S``); longer is an infrastructure
+error (exit 4), never a lost row.
 A process killed mid-write leaves a transaction that the next opener rolls back (the WAL frames
 were never committed). SQLite >= 3.35 (``RETURNING``); Debian 12 has 3.40.
 """
@@ -52,6 +53,7 @@ class SqliteHistory(SqlHistory):
         self.path = Path(path)
         self.location = str(self.path)
         self._conn: sqlite3.Connection | None = None
+        self.lock_timeout_s = BUSY_TIMEOUT_S
 
     @classmethod
     def handles(cls, location: str) -> bool:
@@ -61,8 +63,8 @@ class SqliteHistory(SqlHistory):
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, isolation_level=None)
+                conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout_s * 1000)}")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             except (OSError, sqlite3.Error) as err:
@@ -73,7 +75,8 @@ class SqliteHistory(SqlHistory):
     def _error(self, err: Exception) -> Exception:
         text = str(err)
         if isinstance(err, sqlite3.OperationalError) and "locked" in text:
-            return InfrastructureError("history", f"{self.path}: still locked by another writer after {BUSY_TIMEOUT_S:.0f} s")
+            return InfrastructureError("history", f"{self.path}: still locked by another writer after"
+                                       f" {self.lock_timeout_s:g} s")
         if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
             return BadInputError(str(self.path), None, f"not a usable history store: {text}")
         return BadInputError(str(self.path), None, f"cannot open history store: {text}")

@@ -5,7 +5,9 @@ stored) lose no row, every evaluation keeps all its indicators, ids and created_
 every comparison pool is a gap-free "newest N" of the ids before it (a snapshot never shows an
 evaluation without the ones committed before it); a process killed in the middle of a write
 leaves no half-written evaluation and no lock behind; reads running beside a writer and a pruner
-always see whole evaluations and a series whose buckets add up.
+always see whole evaluations and a series whose buckets add up; a writer that cannot get the
+writer lock within its lock timeout (another writer stuck inside its transaction) is an
+infrastructure error, stores nothing, and the next write after the lock is free lands.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import IndicatorReport, Window
+from pipeline_steps.errors import InfrastructureError
 from pipeline_steps.gate.slo import load_slo
-from pipeline_steps.history import open_history
+from pipeline_steps.history import History, backend_of, open_history
 from pipeline_steps.sources.base import SourceSettings
 from pipeline_steps.sources.testrun import TestrunSettings
 from pipeline_steps.steps.evaluate import GateRun, evaluate
@@ -172,3 +177,37 @@ def test_reads_beside_a_writer_and_a_pruner_see_whole_evaluations(history_locati
         assert p.exitcode == 0
     assert reads > 10
     store.close()
+
+
+def test_a_writer_lock_held_too_long_is_an_infrastructure_error(history_location: str) -> None:
+    store = open_history(history_location)
+    store.check()
+    if backend_of(history_location) == "sqlite":
+        import sqlite3
+
+        holder: Any = sqlite3.connect(history_location, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        from pipeline_steps.history.postgres import LOCK_KEY
+        holder = psycopg.connect(history_location, autocommit=True)
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", LOCK_KEY)
+    store.lock_timeout_s = 1.0
+    store.close()  # the timeout applies from the next connection on
+    started = time.monotonic()
+    with pytest.raises(InfrastructureError, match="history"):
+        _add_with(store, 1.0)
+    assert 0.9 < time.monotonic() - started < 15
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert _add_with(store, 2.0) > 0
+    assert [e.indicators[0].value for e in store.previous("sockshop", "staging", "carts", limit=5)] == [2.0]
+    store.close()
+
+
+def _add_with(store: History, value: float) -> int:
+    return store.add(context={"project": "sockshop", "stage": "staging", "service": "carts"}, kind="slo", verdict="PASS",
+                     result="pass", score=1, max_score=1,
+                     indicators=[IndicatorReport("rt", "prometheus", "q", "pass", 1, 1, value=value)])
