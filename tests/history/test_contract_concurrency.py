@@ -1,7 +1,7 @@
 """The History contract under concurrency and crashes, on every backend (SQLite file, real PostgreSQL).
 
 Aspects: 20 processes evaluating at once (the real evaluate step: comparison pool read, judged,
-stored) lose no row, every evaluation keeps all its indicators, ids and created_at agree, and
+stored) into a store that does not exist yet lose no row, every evaluation keeps all its indicators, ids and created_at agree, and
 every comparison pool is a gap-free "newest N" of the ids before it (a snapshot never shows an
 evaluation without the ones committed before it); a process killed in the middle of a write
 leaves no half-written evaluation and no lock behind; reads running beside a writer and a pruner
@@ -67,7 +67,7 @@ def test_twenty_processes_evaluating_at_once_lose_nothing_and_agree_on_the_order
                                                                                  tmp_path: Path) -> None:
     (tmp_path / "slo.yaml").write_text(SLO)
     (tmp_path / "sli.yaml").write_text(SLI)
-    open_history(history_location).check()  # as an operator would: the store exists before the agents start
+    # No store yet: the first writers also race to create the schema.
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(PROCESSES)
     procs = [spawn.Process(target=_evaluator, args=(history_location, str(tmp_path), w, barrier)) for w in range(PROCESSES)]
