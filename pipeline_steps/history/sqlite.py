@@ -12,7 +12,11 @@ were never committed). SQLite >= 3.35 (``RETURNING``); Debian 12 has 3.40.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -59,24 +63,52 @@ class SqliteHistory(SqlHistory):
     def handles(cls, location: str) -> bool:
         return "://" not in location
 
+    def _create(self) -> None:
+        """Make the store appear at once, already in WAL mode and at the current schema.
+
+        Why not just connect: first writers racing on a fresh file each switch its journal to WAL,
+        which needs an exclusive lock; one holds SHARED waiting for EXCLUSIVE while another holds
+        RESERVED waiting for that SHARED to go, and both sleep out the busy timeout (seen with 20
+        agents). A finished file linked into place (``link`` fails if another got there first) has
+        nothing left to switch."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                self._upgrade(conn.cursor(), 0)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, self.path)
+        finally:
+            for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+                Path(leftover).unlink(missing_ok=True)
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
+            started = time.monotonic()
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():
+                    self._create()
                 conn = sqlite3.connect(self.path, timeout=self.lock_timeout_s, isolation_level=None)
                 conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout_s * 1000)}")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             except (OSError, sqlite3.Error) as err:
-                raise self._error(err) from err
+                raise self._error(err, started) from err
             self._conn = conn
         return self._conn
 
-    def _error(self, err: Exception) -> Exception:
+    def _error(self, err: Exception, started: float) -> Exception:
         text = str(err)
-        if isinstance(err, sqlite3.OperationalError) and "locked" in text:
-            return InfrastructureError("history", f"{self.path}: still locked by another writer after"
-                                       f" {self.lock_timeout_s:g} s")
+        if isinstance(err, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return InfrastructureError("history", f"{self.path}: {text} (another writer; waited"
+                                       f" {time.monotonic() - started:.1f} s of {self.lock_timeout_s:g} s)")
         if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
             return BadInputError(str(self.path), None, f"not a usable history store: {text}")
         return BadInputError(str(self.path), None, f"cannot open history store: {text}")
@@ -88,17 +120,18 @@ class SqliteHistory(SqlHistory):
             conn = sqlite3.connect(":memory:", isolation_level=None)
         else:
             conn = self._connection()
+        started = time.monotonic()
         try:
             conn.execute(begin)
         except sqlite3.Error as err:
-            raise self._error(err) from err
+            raise self._error(err, started) from err
         cur = conn.cursor()
         try:
             yield cur
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             conn.execute("ROLLBACK")
-            raise self._error(err) from err
+            raise self._error(err, started) from err
         except BaseException:
             conn.execute("ROLLBACK")
             raise
