@@ -5,7 +5,9 @@ Why JSON lines: a history of 50,000 evaluations streams through a pipe one evalu
 Line 1 is ``{"schema": EXPORT_SCHEMA, "schema_version": N}``; every further line is one
 evaluation (``to_record``), oldest first, with its id, so ``comparedEvents`` and
 ``history_id`` in archived evaluation.json files still point at the same evaluations after a move.
-Numbers are IEEE doubles in both stores and in JSON, so a value survives the round trip exactly.
+Numbers are IEEE doubles in both stores and in JSON, so a value survives the round trip exactly;
+an infinite value (a graded ``+Inf`` from Prometheus) is written ``"+Inf"``/``"-Inf"`` as in
+evaluation.json, since JSON has no literal for it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.history.base import EXPORT_SCHEMA, SCHEMA_VERSION, HistoryEntry, HistoryIndicator
 
+_NON_FINITE = {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}
 _TEXT = ("project", "stage", "service", "created_at", "kind", "verdict", "result")
 _INDICATOR_TEXT = ("id", "status", "criteria", "query", "source", "reason")
 
@@ -30,10 +33,16 @@ def to_record(entry: HistoryEntry) -> dict[str, Any]:
         "id": entry.id, "project": ctx.get("project", ""), "stage": ctx.get("stage", ""), "service": ctx.get("service", ""),
         "created_at": entry.created_at, "kind": entry.kind, "verdict": entry.verdict, "result": entry.result,
         "score": entry.score, "max_score": entry.max_score, "context": ctx,
-        "indicators": [{"id": i.id, "value": i.value, "status": i.status.value, "score": i.score, "max_score": i.max_score,
-                        "criteria": i.criteria, "query": i.query, "source": i.source, "reason": i.reason,
-                        "key_sli": i.key_sli} for i in entry.indicators],
+        "indicators": [{"id": i.id, "value": _written(i.value), "status": i.status.value, "score": i.score,
+                        "max_score": i.max_score, "criteria": i.criteria, "query": i.query, "source": i.source,
+                        "reason": i.reason, "key_sli": i.key_sli} for i in entry.indicators],
     }
+
+
+def _written(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def write_export(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
@@ -112,7 +121,8 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
             _text(ind.get(name), where, f"{at}.{name}")
         if ind["status"] not in IndicatorStatus.values():
             raise BadInputError(where, f"{at}.status", f"{ind['status']!r} is not one of {', '.join(IndicatorStatus.values())}")
-        _number(ind.get("value"), where, f"{at}.value", optional=True)
+        if not (isinstance(ind.get("value"), str) and ind["value"] in _NON_FINITE):
+            _number(ind.get("value"), where, f"{at}.value", optional=True)
         for name in ("score", "max_score"):
             _number(ind.get(name), where, f"{at}.{name}")
         if not isinstance(ind.get("key_sli"), bool):
@@ -123,7 +133,8 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
 def indicator_of(ind: dict[str, Any]) -> HistoryIndicator:
     """A checked record's indicator as the store returns it."""
     value = ind["value"]
-    return HistoryIndicator(ind["id"], None if value is None else float(value), IndicatorStatus(ind["status"]),
+    number = None if value is None else _NON_FINITE[value] if isinstance(value, str) else float(value)
+    return HistoryIndicator(ind["id"], number, IndicatorStatus(ind["status"]),
                             float(ind["score"]), float(ind["max_score"]), ind["criteria"], ind["query"], ind["source"],
                             ind["reason"], ind["key_sli"])
 

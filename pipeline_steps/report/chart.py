@@ -40,14 +40,16 @@ def label_positions(count: int, most: int = MAX_LABELS) -> list[int]:
 
 def render_chart(key: str, points: Sequence[SeriesPoint], criteria: str) -> str:
     """An ``<svg>`` of ``key`` over ``points`` (oldest first) with the thresholds found in ``criteria``."""
-    values = [v for p in points for v in (p.low, p.high) if v is not None]
+    values = [v for p in points for v in (p.low, p.high) if v is not None and math.isfinite(v)]
     thresholds = thresholds_of(criteria)
     scale = [*values, *thresholds] or [0.0, 1.0]
     low, high = min(0.0, *scale), (max(scale) * 1.15) or 1.0
     step = (WIDTH - 2 * PAD) / max(1, len(points) - 1)
     radius = 5 if len(points) <= 60 else 2
 
-    def y(v: float) -> float:
+    def y(v: float) -> float:  # an infinite value (a graded +Inf/-Inf) sits on the chart's edge
+        if not math.isfinite(v):
+            return PAD / 2 if v > 0 else HEIGHT - BOTTOM
         return HEIGHT - BOTTOM - (v - low) / (high - low) * (HEIGHT - BOTTOM - PAD / 2)
 
     builds = sum(p.count for p in points)
@@ -90,4 +92,4 @@ def render_chart(key: str, points: Sequence[SeriesPoint], criteria: str) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.4g}" if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf" if value < 0 else "NaN")

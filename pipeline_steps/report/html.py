@@ -16,6 +16,7 @@ that stable name, and colours are classes (``s-<status>``); the page holds no sc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -127,7 +128,7 @@ def _when(created_at: str) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.4g}" if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf" if value < 0 else "NaN")
 
 
 _PAGE = """<!doctype html>

@@ -1,7 +1,7 @@
 """The History contract (pipeline_steps/history/base.py), run on every backend: SQLite and a real PostgreSQL.
 
 Aspects: an empty store answers nothing and reading it creates nothing; add/previous/count keep
-every field (value None, source, reason, key_sli), newest first, filtered by result, per service;
+every field (value None or infinite, source, reason, key_sli), newest first, filtered by result, per service;
 ids and created_at follow commit order; series buckets every evaluation into at most max_points
 with low/mean/high and the worst status, one evaluation per point while they fit; prune keeps
 the newest N of each project/stage/service (or of the named ones); the schema: a fresh store is
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def test_add_previous_count_keep_every_field(history_location: str) -> None:
                      score=0.5, max_score=2, indicators=[
                          report(None, "no_data", "a", reason="no value received"),
                          report(1e-300, "error", "b", reason="no previous results: relative criterion not applied", key_sli=True),
-                         report(-0.1, "info", "c")])
+                         report(-0.1, "info", "c"), report(math.inf, "fail", "d")])
     ids.append(rich)
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     newest = store.previous("sockshop", "staging", "carts", limit=10)
@@ -76,7 +77,8 @@ def test_add_previous_count_keep_every_field(history_location: str) -> None:
         ("a", None, IndicatorStatus.NO_DATA, "prometheus", "no value received", False, "pass: (<600)", "q_a{}"),
         ("b", 1e-300, IndicatorStatus.ERROR, "prometheus", "no previous results: relative criterion not applied", True,
          "pass: (<600)", "q_b{}"),
-        ("c", -0.1, IndicatorStatus.INFO, "prometheus", "", False, "pass: (<600)", "q_c{}")]
+        ("c", -0.1, IndicatorStatus.INFO, "prometheus", "", False, "pass: (<600)", "q_c{}"),
+        ("d", math.inf, IndicatorStatus.FAIL, "prometheus", "", False, "pass: (<600)", "q_d{}")]
     assert [e.id for e in store.previous("sockshop", "staging", "carts", limit=5, results=("pass", "warning"))] == [
         rich, ids[2], ids[0]]
     assert [e.id for e in store.previous("sockshop", "staging", "carts", limit=1)] == [rich]
@@ -210,7 +212,8 @@ def _fill(store: History) -> None:
     for n in range(7):
         store.add(context={**CTX, "tag": f"v{n}", "stage": ("dev", "staging")[n % 2]}, kind="slo", verdict="PASS",
                   result="pass", score=n / 3, max_score=2,
-                  indicators=[report(n / 7, "pass", key_sli=bool(n % 2), reason=f"r{n}"), report(None, "no_data", "b")])
+                  indicators=[report({3: math.inf, 4: -math.inf}.get(n, n / 7), "pass", key_sli=bool(n % 2), reason=f"r{n}"),
+                              report(None, "no_data", "b")])
 
 
 def test_export_import_moves_every_field_sqlite_to_postgresql_and_back(pg_url: str, tmp_path: Path) -> None:
@@ -220,6 +223,7 @@ def test_export_import_moves_every_field_sqlite_to_postgresql_and_back(pg_url: s
     text = _export(source)
     lines = text.splitlines()
     assert json.loads(lines[0])["schema_version"] == SCHEMA_VERSION and len(lines) == 1 + 6
+    assert ['"value": "+Inf"' in lines[1 + 2], '"value": "-Inf"' in lines[1 + 3]] == [True, True]  # ids 4, 5: graded infinities
     target = open_history(pg_url)
     assert target.import_records(read_export(io.StringIO(text), "export.jsonl")) == (6, 0)
     assert _export(target) == text

@@ -172,3 +172,15 @@ def test_the_report_is_the_only_html_the_product_writes() -> None:
     writers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                      if re.search(r"<!doctype html|<html", p.read_text(encoding="utf-8"), re.IGNORECASE))
     assert writers == ["report/html.py"], "a new HTML page: give it the CSP checks of tests/report/ too"
+
+
+def test_an_infinite_value_is_drawn_on_the_chart_edge(tmp_path: Path) -> None:
+    store = open_history(str(tmp_path / "h.sqlite"))
+    for n, value in enumerate([0.2, float("inf"), 0.3, float("-inf")]):
+        store.add(context={**CTX, "tag": f"v{n}"}, kind="slo", verdict="PASS", result="pass", score=1, max_score=1,
+                  indicators=[IndicatorReport("ratio", "prometheus", "q", "pass", 1, 1, value=value, criteria_text="<0.5")])
+    store.close()
+    page = _report(str(tmp_path / "h.sqlite"), tmp_path / "r.html", "--stage", "staging")
+    assert [text.split()[0] for _, text, _ in page.cells] == ["-Inf", "0.3", "+Inf", "0.2"]
+    assert [str(p) for p in page.points] == ["0.2", "inf", "0.3", "-inf"]
+    assert "nan" not in (tmp_path / "r.html").read_text().lower()
