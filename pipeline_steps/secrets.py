@@ -174,6 +174,8 @@ class SecretURL:
     """The user of the userinfo, percent-decoded."""
     password: Secret | None = None
     """The password of the userinfo, percent-decoded (sent decoded; masked in every spelling)."""
+    shown: str = ""
+    """The URL for a message: the user kept, the password as ``***`` (``postgresql://ci:***@db/h``)."""
 
     def __str__(self) -> str:
         return self.url
@@ -216,8 +218,9 @@ def split_url(text: str) -> SecretURL:
     head_end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     at = rest.rfind("@", 0, head_end)
     if at < 0:
-        return SecretURL(text)
-    user, colon, password = rest[:at].partition(":")
-    user = unquote(user)
+        return SecretURL(text, shown=text)
+    typed_user, colon, password = rest[:at].partition(":")
+    user = unquote(typed_user)
     secret = Secret(unquote(password), user, typed=password) if colon and password else None
-    return SecretURL(prefix + rest[at + 1:], user, secret)
+    shown = f"{prefix}{typed_user}{':' + MASK if secret else ''}@{rest[at + 1:]}"
+    return SecretURL(prefix + rest[at + 1:], user, secret, shown)

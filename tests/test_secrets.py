@@ -44,7 +44,7 @@ PROM_TOKEN = "prom-bearer-t0ken-7H"
 DT_TOKEN = "dt0c01.SECRETDYNATRACE4242"
 JENKINS_USER, JENKINS_TOKEN = "admin", "11jenkins-api-t0ken22"
 GIT_TOKEN = "ghp_gitT0kenInAUrl99"
-HISTORY_PASS = "hist-pw-77q"
+HISTORY_PASS = "hist/pw-77q"  # an unencoded "/" ends the authority early for urlsplit
 KUBE_EXEC_TOKEN = "kube-exec-t0ken-ZZ31"
 KUBE_STATIC_TOKEN = "kube-static-t0ken-YY27"
 
@@ -80,6 +80,8 @@ def test_every_spelling_is_masked() -> None:
 def test_userinfo_leaves_the_url_decoded(given: str, url: str, user: str, password: str | None) -> None:
     parts = split_url(given)
     assert (parts.url, parts.user) == (url, user)
+    masked = parts.url.replace("//", f"//{user}:{MASK}@", 1) if "//" in given else f"{user}:{MASK}@{parts.url}"
+    assert parts.shown == (masked if password else given)
     assert (parts.password.reveal() if parts.password else None) == password
     if parts.password:
         raw = given.split("//", 1)[-1].rsplit("@", 1)[0].split(":", 1)[1] if "//" in given else given.split(":", 1)[1]
@@ -226,7 +228,9 @@ def test_no_error_path_prints_or_writes_a_secret_in_any_spelling(tmp_path: Path)
     evaluate("dynatrace-bad-url", ["--dynatrace-url", f"htp://{PROM_URL_AUTH}dt.example"], {"DT_API_TOKEN": DT_TOKEN},
              str(dynatrace_spec))
 
-    for history in (f"postgresql://hist:{HISTORY_PASS}@db.example/history", f"postgresql://hist:{quote(HISTORY_PASS)}@db/h"):
+    for history in (f"postgresql://hist:{HISTORY_PASS}@db.example/history",
+                    f"postgresql://hist:{quote(HISTORY_PASS, safe='')}@db/h",
+                    f"postgresql://hist@db/h?password={quote(HISTORY_PASS, safe='')}"):
         evaluate("history-url", ["--prometheus-url", "http://127.0.0.1:1", "--history", history])
         run("report-history-url", ["report", "--history", history, "--project", "sockshop", "--service", "carts",
                                    "--stage", "staging", "--out", "out/report.html"])

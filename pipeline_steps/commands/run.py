@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import history_location, out_dir_option, platform_argv, platform_options
+from pipeline_steps.commands.options import history_without_password, out_dir_option, platform_argv, platform_options
 
 
 @click.command("run")
@@ -27,7 +27,13 @@ from pipeline_steps.commands.options import history_location, out_dir_option, pl
 @click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus for the gate [env PROMETHEUS_URL].")
 @click.option("--gate", envvar="GATE", default="", type=click.Path(dir_okay=False),
               help="Gate spec for stages without their own (default: service.yaml gate) [env GATE].")
-@click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="", help="Evaluation history (SQLite).")
+@click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="",
+              help="Evaluation history for every evaluate: a SQLite file or postgresql://user@host:port/database"
+                   " (default: evaluate's) [env PIPELINE_STEPS_HISTORY].")
+@click.option("--history-password-file", envvar="PIPELINE_STEPS_HISTORY_PASSWORD_FILE", default=None,
+              type=click.Path(dir_okay=False), help="Passed on to evaluate [env PIPELINE_STEPS_HISTORY_PASSWORD_FILE].")
+@click.option("--require-history", envvar="PIPELINE_STEPS_REQUIRE_HISTORY", default="off", show_default=True,
+              type=click.Choice(["off", "warning", "error"]), help="Passed on to evaluate [env PIPELINE_STEPS_REQUIRE_HISTORY].")
 @click.option("--approval", type=click.Choice(["auto", "approve", "reject", "prompt"]), default="auto", show_default=True,
               help="Answer to manual approvals; prompt asks on the terminal.")
 @click.option("--test-duration", default=None, help="Shorten performance tests (seconds), e.g. for demos.")
@@ -57,7 +63,10 @@ def run(**options: Any) -> int:
     approval = options["approval"]
     settings = ChainSettings(
         out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
-        platform_args=tuple(platform_argv(options)), history=history_location(options["history"]),
+        platform_args=tuple(platform_argv(options)), history=history_without_password(options["history"]),
+        evaluate_extra=(*(("--history-password-file", str(Path(options["history_password_file"]).resolve()))
+                          if options["history_password_file"] else ()),
+                        "--require-history", options["require_history"]),
         # through the environment, not argv: a URL's credentials must not show in `ps` or a step's log
         evaluate_env={"PROMETHEUS_URL": options["prometheus_url"]} if options["prometheus_url"] else {},
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
