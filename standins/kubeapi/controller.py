@@ -21,6 +21,7 @@ the kubelet reports them; its older revision's pods keep running.
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 import time
 import uuid
@@ -40,8 +41,8 @@ class DeploymentController:
                  deadline_scale: float = 1.0) -> None:
         self.store = store
         self.ready_delay_s, self.lag_s, self.step_s, self.deadline_scale = ready_delay_s, lag_s, step_s, deadline_scale
-        self.unready: dict[tuple[str, str], tuple[str, str]] = {}
-        """(namespace, name) -> (reason, message) for containers that never start."""
+        self.unready: dict[tuple[str, str], tuple[str, str, str]] = {}
+        """(namespace, name) -> (reason, message, image or "" for any) for containers that never start."""
         self._noticed: dict[tuple[str, str], float] = {}
         """When the controller will notice the current generation (lagging mode)."""
         self._progress: dict[tuple[str, str], float] = {}
@@ -63,8 +64,9 @@ class DeploymentController:
         self._stop.set()
 
     def set_unready(self, namespace: str, name: str, reason: str = "ImagePullBackOff",
-                    message: str = "Back-off pulling image") -> None:
-        self.unready[(namespace, name)] = (reason, message)
+                    message: str = "Back-off pulling image", image: str = "") -> None:
+        """Pods of ``name`` (only those running ``image``, if given) wait with ``reason``."""
+        self.unready[(namespace, name)] = (reason, message, image)
         self.resync(namespace, name)
 
     def set_ready(self, namespace: str, name: str) -> None:
@@ -199,7 +201,7 @@ class DeploymentController:
         the Deployment is marked unready (a crash loop); True if a pod became ready."""
         if _hash(pod) != current:
             return False
-        problem = self.unready.get(owner)
+        problem = self._problem(pod, owner)
         if problem is None and _ready(pod):
             return False
         if problem is None and time.monotonic() < self._ready_at.get(pod["metadata"]["name"], 0.0):
@@ -245,9 +247,17 @@ class DeploymentController:
             timer = threading.Timer(self.ready_delay_s + 0.01, self.resync, (meta["namespace"], meta["name"]))
             timer.daemon = True
             timer.start()
-        problem = self.unready.get((meta["namespace"], meta["name"])) or ("ContainerCreating", "")
-        pod["status"] = _pod_status(pod, problem)
+        pod["status"] = _pod_status(pod, self._problem(pod, (meta["namespace"], meta["name"])) or
+                                    ("ContainerCreating", ""))
         self.store.put_raw(PODS, pod)
+
+    def _problem(self, pod: Obj, owner: tuple[str, str]) -> tuple[str, str] | None:
+        found = self.unready.get(owner)
+        if found is None:
+            return None
+        reason, message, image = found
+        images = [c.get("image") for c in (pod.get("spec") or {}).get("containers") or []]
+        return (reason, message) if not image or image in images else None
 
     def _terminate(self, pods: list[Obj]) -> None:
         for pod in pods:
@@ -275,6 +285,9 @@ def _pod_status(pod: Obj, problem: tuple[str, str] | None) -> Obj:
     ready = "True" if problem is None else "False"
     return {"phase": "Running" if problem is None else "Pending",
             "conditions": [{"type": "Ready", "status": ready}, {"type": "ContainersReady", "status": ready}],
+            # image, imageID, name, ready and restartCount are required in ContainerStatus; the
+            # kubelet sends imageID "" until the image is pulled.
             "containerStatuses": [{"name": c.get("name", "main"), "ready": problem is None, "restartCount": 0,
-                                   "image": c.get("image", ""), "started": problem is None, "state": state}
-                                  for c in containers]}
+                                   "image": c.get("image", ""), "started": problem is None, "state": state,
+                                   "imageID": "sha256:" + hashlib.sha256(str(c.get("image")).encode()).hexdigest()
+                                   if problem is None else ""} for c in containers]}
