@@ -1,3 +1,8 @@
+{{/*
+Every value reaches a manifest quoted (`quote`, `toYaml`) or as a number (`int`), so no value can
+add a field or a document; values.schema.json refuses values of the wrong shape before rendering.
+*/}}
+
 {{/* The namespace of the stage: <project>-<stage>. */}}
 {{- define "service.namespace" -}}
 {{- printf "%s-%s" .Values.project .Values.stage -}}
@@ -18,11 +23,16 @@
 {{- if eq .Values.strategy "direct" -}}[""]{{- else -}}["blue","green"]{{- end -}}
 {{- end -}}
 
+{{/* <name>-<project>-<stage>, cut to a label value: the instance label and the Prometheus job. */}}
+{{- define "service.instance" -}}
+{{- printf "%s-%s" .Values.name (include "service.namespace" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Labels every object carries (app.kubernetes.io recommended labels); label values are cut to 63. */}}
 {{- define "service.labels" -}}
-app.kubernetes.io/name: {{ .Values.name }}
-app.kubernetes.io/instance: {{ printf "%s-%s" .Values.name (include "service.namespace" .) | trunc 63 | trimSuffix "-" }}
-app.kubernetes.io/part-of: {{ .Values.project }}
+app.kubernetes.io/name: {{ .Values.name | quote }}
+app.kubernetes.io/instance: {{ include "service.instance" . | quote }}
+app.kubernetes.io/part-of: {{ .Values.project | quote }}
 app.kubernetes.io/managed-by: pipeline-steps
-helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | quote }}
 {{- end -}}

@@ -4,6 +4,11 @@ The chart is the single description of what runs (users can ``helm template`` it
 platform renders it and applies the objects itself, so it controls the order (namespace, then
 Deployments, then routes) and never lets a re-apply reset live route weights. Rendering uses
 the ``helm`` CLI when it is on PATH, else the Helm library bundled in ``helm-python-sdk``.
+
+Values are untrusted (IMAGE and TAG are Jenkins build parameters): the image reference is checked
+against the OCI grammar here (``references.py``), the chart's ``values.schema.json`` refuses any
+value of the wrong shape before Helm renders, and the templates quote every value, so no value can
+add a field or an object. Both refusals are bad input (exit 2) before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import yaml
 from pipeline_steps.context import StageContext
 from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.platforms.base import Weights
+from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
 from pipeline_steps.service import ServiceSpec
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
@@ -43,7 +49,11 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None = None) -> dict[str, Any]:
-    """Chart values: the service's own ``chart.values`` under the facts of this deploy (which win)."""
+    """Chart values: the service's own ``chart.values`` under the facts of this deploy (which win).
+
+    Raises ``BadInputError`` for an image repository or tag outside the OCI reference grammar."""
+    check_repository(ctx.image)
+    check_tag(ctx.tag)
     ours: dict[str, Any] = {
         "name": ctx.service, "project": ctx.project, "stage": ctx.stage, "strategy": ctx.deployment_strategy,
         "image": {"repository": ctx.image, "tag": ctx.tag},
@@ -93,6 +103,8 @@ def _render_cli(helm: str, directory: Path, values: dict[str, Any], namespace: s
     finally:
         Path(handle.name).unlink(missing_ok=True)
     if proc.returncode != 0:
+        if "values don't meet the specifications of the schema" in proc.stderr:
+            raise BadInputError("chart.values", None, proc.stderr.strip()[:300])
         raise InfrastructureError("helm", f"helm template {directory} failed: {proc.stderr.strip()[:300]}")
     return [proc.stdout]
 
