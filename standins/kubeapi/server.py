@@ -186,8 +186,11 @@ class KubeApiStandIn:
         if route is None:
             raise errors.page_not_found()
         r, st = route, self.store
+        # A request on one namespace is authorized in that namespace, so a Role there may grant
+        # "get namespaces" on it (kubernetes/apiserver pkg/endpoints/request/requestinfo.go).
+        scope = r.name if r.res.kind == "Namespace" and r.name else r.namespace
         self.access.check(verb_of(method, r.name is not None, query), r.res.group, r.res.plural, r.subresource,
-                          r.namespace or "", r.name or "")
+                          scope or "", r.name or "")
         if query.get("watch") in ("true", "1"):
             raise errors.bad_request("watch is not supported by this stand-in")
         _write_options(query, opts)

@@ -3,7 +3,8 @@
 Aspects: a denied create, get, list or patch answers 403 Forbidden with the message, reason and
 details apiserver's ``forbiddenMessage`` gives (namespace or cluster scope, subresources as
 ``resource/sub``); a dry-run request is authorized like a real one; rules match by verb, group,
-resource, namespace and name with ``*``; SelfSubjectAccessReview answers 201 with
+resource, namespace and name with ``*``; a request on a namespace is authorized in that
+namespace; SelfSubjectAccessReview answers 201 with
 ``status.allowed`` from the same rules, and refuses a review without attributes (422).
 """
 
@@ -62,6 +63,17 @@ def test_named_cluster_scoped_and_subresource_rules(cluster: Cluster) -> None:
         cluster.apps.patch_namespaced_deployment_status("web", "demo", {"status": {}})
     assert 'cannot patch resource "deployments/status" in API group "apps"' in status_of(sub.value)["message"]
     cluster.apps.patch_namespaced_deployment("web", "demo", {"metadata": {"labels": {"a": "b"}}})  # main resource
+
+
+def test_a_namespace_is_authorized_in_itself(cluster: Cluster) -> None:
+    """GET /api/v1/namespaces/demo is checked in namespace demo: a Role there can allow it."""
+    cluster.api.access.deny("get", "", "namespaces", namespace="demo")
+    cluster.core.create_namespace({"metadata": {"name": "other"}})
+    with pytest.raises(client.ApiException) as denied:
+        cluster.core.read_namespace("demo")
+    assert status_of(denied.value)["message"].endswith(
+        'cannot get resource "namespaces" in API group "" in the namespace "demo"')
+    assert cluster.core.read_namespace("other").metadata.name == "other"
 
 
 def test_self_subject_access_review_answers_from_the_same_rules(cluster: Cluster) -> None:
