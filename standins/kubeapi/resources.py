@@ -121,9 +121,12 @@ class Catalogue:
 
     served: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_SERVED))
     """Custom group -> versions served; a group absent here has no CRDs installed."""
+    uninstalled: frozenset[str] = frozenset()
+    """``<plural>.<group>`` of custom resources whose CRD is missing although their group is served
+    (a partial install): they answer like any unknown path."""
 
     @classmethod
-    def of(cls, served: Mapping[str, Sequence[str]] | None) -> Catalogue:
+    def of(cls, served: Mapping[str, Sequence[str]] | None, uninstalled: Sequence[str] = ()) -> Catalogue:
         chosen = dict(DEFAULT_SERVED) if served is None else {}
         for group, versions in (served or {}).items():
             if group not in CUSTOM_GROUPS:
@@ -132,10 +135,13 @@ class Catalogue:
             if unknown:
                 raise ValueError(f"{group} has no version {sorted(unknown)}")
             chosen[group] = tuple(versions)
-        return cls(chosen)
+        known = {f"{r.plural}.{r.group}" for r in RESOURCES if r.custom}
+        if set(uninstalled) - known:
+            raise ValueError(f"unknown custom resources {sorted(set(uninstalled) - known)}")
+        return cls(chosen, frozenset(uninstalled))
 
     def serves(self, res: Resource, version: str) -> bool:
-        if version not in res.versions:
+        if version not in res.versions or f"{res.plural}.{res.group}" in self.uninstalled:
             return False
         return not res.custom or version in self.served.get(res.group, ())
 

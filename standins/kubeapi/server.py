@@ -109,14 +109,15 @@ class KubeApiStandIn:
     """Start with ``start()`` (binds 127.0.0.1 on a free port), stop with ``stop()``; ``url`` to connect.
 
     ``served``: custom API group -> versions served (default: Istio's v1, v1beta1, v1alpha3; an
-    empty mapping is a cluster without Istio). ``lag_s``/``step_s``/``deadline_scale``: the
+    empty mapping is a cluster without Istio); ``uninstalled``: ``<plural>.<group>`` of CRDs missing
+    from a served group. ``lag_s``/``step_s``/``deadline_scale``: the
     Deployment controller's pace (``controller.py``); 0 settles every rollout before answering."""
 
     def __init__(self, port: int = 0, *, ready_delay_s: float = 0.0, served: Mapping[str, Sequence[str]] | None = None,
-                 lag_s: float = 0.0, step_s: float = 0.0, deadline_scale: float = 1.0, hpa_lag_s: float = 0.0,
+                 uninstalled: Sequence[str] = (), lag_s: float = 0.0, step_s: float = 0.0, deadline_scale: float = 1.0, hpa_lag_s: float = 0.0,
                  user: str = DEFAULT_USER) -> None:
         self.store = Store()
-        self.catalogue = Catalogue.of(served)
+        self.catalogue = Catalogue.of(served, uninstalled)
         self.namespaces = NamespaceLifecycle(self.store)
         self.deployments = DeploymentController(self.store, ready_delay_s=ready_delay_s, lag_s=lag_s, step_s=step_s,
                                                 deadline_scale=deadline_scale)

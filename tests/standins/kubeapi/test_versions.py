@@ -5,7 +5,8 @@ Aspects: a current Istio serves v1, v1beta1 and v1alpha3 from one storage, v1 pr
 of apiserver's handler chain — no Status, so no ``details.name`` — while a missing object at a
 served version is a Status naming it; discovery (``/apis``, ``/apis/<group>``,
 ``/apis/<group>/<version>``) lists only what is served; a cluster without Istio has no group at
-all; Prometheus Operator kinds exist only when installed; an object sent with another version's
+all; a CRD missing from a served group (a partial install) answers like an unknown path;
+Prometheus Operator kinds exist only when installed; an object sent with another version's
 apiVersion is refused (400); kubectl finds VirtualServices by the preferred served version.
 """
 
@@ -75,6 +76,15 @@ def test_without_istio_the_group_does_not_exist(make_cluster: Callable[..., Clus
     code, _, body = bare.http("POST", f"/apis/{ISTIO}/v1/namespaces/demo/virtualservices", virtual_service("web"))
     assert (code, body) == (404, b"404 page not found\n")
     assert bare.api.store.objects.keys() == {("", "namespaces", "", "demo")}
+
+
+def test_a_missing_crd_in_a_served_group_answers_like_an_unknown_path(make_cluster: Callable[..., Cluster]) -> None:
+    partial = make_cluster(uninstalled=[f"virtualservices.{ISTIO}"])
+    partial.namespace()
+    assert partial.http("GET", f"/apis/{ISTIO}/v1/namespaces/demo/virtualservices/web")[2] == b"404 page not found\n"
+    resources = [r["name"] for r in json.loads(partial.http("GET", f"/apis/{ISTIO}/v1")[2])["resources"]]
+    assert "virtualservices" not in resources and "gateways" in resources
+    assert partial.http("GET", f"/apis/{ISTIO}/v1/namespaces/demo/gateways")[0] == 200
 
 
 def test_prometheus_operator_kinds_only_when_installed(make_cluster: Callable[..., Cluster]) -> None:
