@@ -108,6 +108,9 @@ class Kube:
         self.core = client.CoreV1Api(client_)
         self.apps = client.AppsV1Api(client_)
         self.custom = client.CustomObjectsApi(client_)
+        self.apis = client.ApisApi(client_)
+        self.autoscaling = client.AutoscalingV2Api(client_)
+        self.authorization = client.AuthorizationV1Api(client_)
         self.coordination = client.CoordinationV1Api(client_)
 
     def call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
