@@ -61,6 +61,9 @@ def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None 
     }
     if weights is not None:
         ours["weights"] = weights.to_dict()
+    # RBAC is for an operator to apply (helm template --set rbac.create=true); a deploy never
+    # renders it, whatever service.yaml says.
+    ours["rbac"] = {"create": False}
     return _deep_merge(service.chart_values, ours)
 
 
