@@ -9,6 +9,15 @@ A request's verb comes from its method and path as the API server derives it (ku
 or ``... at the cluster scope``), also for dry-run requests, which are authorized like real ones.
 A SelfSubjectAccessReview (authorization.k8s.io/v1, https://kubernetes.io/docs/reference/access-authn-authz/authorization/#checking-api-access)
 answers 201 with ``status.allowed`` for the asked attributes, from the same rules.
+
+With ``rbac=True`` the stand-in authorizes like the RBAC authorizer instead of allowing all
+(kubernetes/kubernetes ``plugin/pkg/auth/authorizer/rbac/rbac.go``; docs
+https://kubernetes.io/docs/reference/access-authn-authz/rbac/): a request is allowed when a
+RoleBinding in its namespace binds the user (``system:serviceaccount:<ns>:<name>``) to a Role of
+that namespace or a ClusterRole, or a ClusterRoleBinding binds it to a ClusterRole, whose rule
+lists the verb, the API group and the resource (``*`` matching any; ``resourceNames`` narrowing).
+Discovery and SelfSubjectAccessReview stay allowed to everyone, as the default
+``system:discovery`` and ``system:basic-user`` roles grant them.
 """
 
 from __future__ import annotations
@@ -38,11 +47,14 @@ class Rule:
 
 
 class Access:
-    """Everything is allowed except what ``deny`` lists."""
+    """Everything is allowed except what ``deny`` lists; with ``rbac``, only what RBAC objects grant."""
 
-    def __init__(self, user: str = DEFAULT_USER) -> None:
+    def __init__(self, user: str = DEFAULT_USER, objects: dict[Any, Any] | None = None) -> None:
         self.user = user
         self.denied: list[Rule] = []
+        self.rbac = False
+        self.objects: dict[Any, Any] = objects if objects is not None else {}
+        """The store's objects (RBAC mode reads Roles and bindings from them)."""
 
     def deny(self, verb: str = "*", group: str = "*", resource: str = "*", namespace: str = "*",
              name: str = "*") -> Rule:
@@ -51,7 +63,32 @@ class Access:
         return rule
 
     def allowed(self, verb: str, group: str, resource: str, namespace: str = "", name: str = "") -> bool:
-        return not any(r.matches(verb, group, resource, namespace, name) for r in self.denied)
+        if any(r.matches(verb, group, resource, namespace, name) for r in self.denied):
+            return False
+        if (verb, group, resource) == ("create", "authorization.k8s.io", "selfsubjectaccessreviews"):
+            return True  # system:basic-user grants it to every authenticated user
+        return not self.rbac or self._granted(verb, group, resource, namespace, name)
+
+    def _subject(self, subject: dict[str, Any], namespace: str) -> bool:
+        if subject.get("kind") == "ServiceAccount":
+            return self.user == f"system:serviceaccount:{subject.get('namespace') or namespace}:{subject.get('name')}"
+        return bool(subject.get("kind") == "User" and subject.get("name") == self.user)
+
+    def _granted(self, verb: str, group: str, resource: str, namespace: str, name: str) -> bool:
+        bindings = [(k[2], o) for k, o in list(self.objects.items())
+                    if k[:2] == ("rbac.authorization.k8s.io", "clusterrolebindings")
+                    or (k[:2] == ("rbac.authorization.k8s.io", "rolebindings") and namespace and k[2] == namespace)]
+        for where, binding in bindings:
+            if not any(self._subject(s, where) for s in binding.get("subjects") or []):
+                continue
+            ref = binding.get("roleRef") or {}
+            cluster = ref.get("kind") == "ClusterRole"
+            role = self.objects.get(("rbac.authorization.k8s.io", "clusterroles" if cluster else "roles",
+                                     "" if cluster else where, ref.get("name")))
+            for rule in (role or {}).get("rules") or []:
+                if _rule_matches(rule, verb, group, resource, name):
+                    return True
+        return False
 
     def check(self, verb: str, group: str, resource: str, subresource: str, namespace: str, name: str) -> None:
         full = f"{resource}/{subresource}" if subresource else resource
@@ -79,6 +116,15 @@ class Access:
             status["reason"] = f'RBAC: allowed by the stand-in\'s rules for User "{self.user}"'
         return {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+def _rule_matches(rule: dict[str, Any], verb: str, group: str, resource: str, name: str) -> bool:
+    def has(key: str, value: str) -> bool:
+        listed = rule.get(key) or []
+        return "*" in listed or value in listed
+
+    names = rule.get("resourceNames") or []
+    return has("verbs", verb) and has("apiGroups", group) and has("resources", resource) and (not names or name in names)
 
 
 def verb_of(method: str, named: bool, query: dict[str, str]) -> str:

@@ -114,15 +114,15 @@ class KubeApiStandIn:
     Deployment controller's pace (``controller.py``); 0 settles every rollout before answering."""
 
     def __init__(self, port: int = 0, *, ready_delay_s: float = 0.0, served: Mapping[str, Sequence[str]] | None = None,
-                 uninstalled: Sequence[str] = (), lag_s: float = 0.0, step_s: float = 0.0, deadline_scale: float = 1.0, hpa_lag_s: float = 0.0,
-                 user: str = DEFAULT_USER) -> None:
+                 uninstalled: Sequence[str] = (), lag_s: float = 0.0, step_s: float = 0.0,
+                 deadline_scale: float = 1.0, hpa_lag_s: float = 0.0, user: str = DEFAULT_USER) -> None:
         self.store = Store()
         self.catalogue = Catalogue.of(served, uninstalled)
         self.namespaces = NamespaceLifecycle(self.store)
         self.deployments = DeploymentController(self.store, ready_delay_s=ready_delay_s, lag_s=lag_s, step_s=step_s,
                                                 deadline_scale=deadline_scale)
         self.hpa = HpaController(self.store, lag_s=hpa_lag_s)
-        self.access = Access(user)
+        self.access = Access(user, self.store.objects)
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.stopping = threading.Event()

@@ -5,7 +5,8 @@ details apiserver's ``forbiddenMessage`` gives (namespace or cluster scope, subr
 ``resource/sub``); a dry-run request is authorized like a real one; rules match by verb, group,
 resource, namespace and name with ``*``; a request on a namespace is authorized in that
 namespace; SelfSubjectAccessReview answers 201 with
-``status.allowed`` from the same rules, and refuses a review without attributes (422).
+``status.allowed`` from the same rules, and refuses a review without attributes (422); in RBAC
+mode only what Roles, ClusterRoles and their bindings grant the service account is allowed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from kubernetes import client
 
 from standins.kubeapi.access import DEFAULT_USER
+from standins.kubeapi.resources import by_kind
 from tests.standins.kubeapi.conftest import Cluster, deployment, status_of
 
 
@@ -86,3 +88,32 @@ def test_self_subject_access_review_answers_from_the_same_rules(cluster: Cluster
     with pytest.raises(client.ApiException) as empty:
         cluster.authz.create_self_subject_access_review({"spec": {}})
     assert empty.value.status == 422
+
+
+def test_rbac_mode_grants_what_roles_and_bindings_say(cluster: Cluster) -> None:
+    cluster.api.access.rbac = True
+    cluster.api.store.put_raw(by_kind("Role"), {
+        "metadata": {"name": "deployer", "namespace": "demo"},
+        "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
+                  {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]})
+    cluster.api.store.put_raw(by_kind("RoleBinding"), {
+        "metadata": {"name": "deployer", "namespace": "demo"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "pipeline-steps", "namespace": "jenkins"}]})
+    assert cluster.apps.list_namespaced_deployment("demo").items == []
+    assert cluster.core.read_namespace("demo").metadata.name == "demo"
+    with pytest.raises(client.ApiException) as create:
+        cluster.apps.create_namespaced_deployment("demo", deployment("web"))
+    assert create.value.status == 403
+    assert review(cluster, "list", "apps", "deployments") and not review(cluster, "create", "apps", "deployments")
+    cluster.api.store.put_raw(by_kind("ClusterRole"), {
+        "metadata": {"name": "ns-creator"}, "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                                                        "verbs": ["create"]}]})
+    with pytest.raises(client.ApiException):
+        cluster.core.create_namespace({"metadata": {"name": "new"}})  # the ClusterRole is not bound yet
+    cluster.api.store.put_raw(by_kind("ClusterRoleBinding"), {
+        "metadata": {"name": "ns-creator"}, "roleRef": {"kind": "ClusterRole", "name": "ns-creator"},
+        "subjects": [{"kind": "ServiceAccount", "name": "pipeline-steps", "namespace": "jenkins"}]})
+    cluster.core.create_namespace({"metadata": {"name": "new"}})
+    with pytest.raises(client.ApiException):
+        cluster.apps.list_namespaced_deployment("new")  # the Role is only for demo
