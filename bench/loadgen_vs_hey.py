@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, run_loop
 from pipeline_steps.load.workload import parse_workload
-from pipeline_steps.procs import free_port, stop_pid, wait_http
+from pipeline_steps.platforms.local.procs import free_port, stop_pid, wait_http
 
 SERVER = """
 import asyncio, sys

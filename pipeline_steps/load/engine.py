@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from pipeline_steps.documents.testrun import PerformanceResult
 from pipeline_steps.load.checks import encode_body, judge, substitute
 from pipeline_steps.load.stats import Recorder, Snapshot
 from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request, parse_headers
 from pipeline_steps.load.workload import PerformanceSpec, RequestSpec
-from pipeline_steps.testrun import PerformanceResult
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from pipeline_steps.documents.testrun import ERROR_KINDS, PerformanceResult, RequestStats
 from pipeline_steps.load.workload import Limits
-from pipeline_steps.testrun import ERROR_KINDS, PerformanceResult, RequestStats
 
 _HIGHEST_US = 3_600_000_000  # one hour: nothing we measure is longer, and it costs nothing extra
 _FIRST_ERRORS = 5

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request, parse_headers
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -32,9 +32,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import ConflictError, InfrastructureError
-from pipeline_steps.platforms.base import COLOURS, Weights
 from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError
 from pipeline_steps.platforms.kubernetes.discovery import ISTIO_GROUP, Discovery
 

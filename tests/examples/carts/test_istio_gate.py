@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from pipeline_steps.procs import free_port
-from pipeline_steps.prometheus_server import PrometheusServer
+from pipeline_steps.platforms.local.procs import free_port
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
 
 ISTIO = Path(__file__).resolve().parents[3] / "examples" / "carts" / "istio"
 REPO = Path(__file__).resolve().parents[3]

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.kubernetes.chart import chart_dir, render, values_for
 from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
-from pipeline_steps.service import ServiceSpec
 
 CTX = StageContext(project="sockshop", stage="staging", service="carts", image="docker.io/keptnexamples/carts",
                    tag="0.7.3", deployment_strategy="blue_green_service")
