@@ -104,28 +104,30 @@ class Objects:
                 return False
             raise
 
-    def create_or_replace(self, obj: Obj, attempts: int = 3, *, adjust: Callable[[Obj, Obj], Obj] | None = None,
-                          **options: Any) -> None:
-        """Create ``obj`` or replace the live one (guarded by its resourceVersion; 409 -> re-read).
-        ``adjust(new, live)`` may change the replacement once it is known what is live."""
+    def create_or_replace(self, obj: Obj, attempts: int = 3, *, adjust: Callable[[Obj, Obj | None], Obj] | None = None,
+                          **options: Any) -> str:
+        """Create ``obj`` or replace the live one (guarded by its resourceVersion; 409 -> re-read);
+        ``created`` or ``replaced``. ``adjust(new, live or None)`` may change what is written once
+        it is known what is live (replica counts)."""
         kind, meta = obj["kind"], obj["metadata"]
-        _, _, replace = self._ops(kind, meta.get("namespace", ""), meta["name"], **options)
-        if self.create_if_absent(obj, **options):
-            return
+        namespace = meta.get("namespace", "")
+        _, _, replace = self._ops(kind, namespace, meta["name"], **options)
+        adjust = adjust or (lambda new, _live: new)
+        if self.create_if_absent(adjust(obj, None), **options):
+            return "created"
         for _ in range(attempts):
-            live = self.get(kind, meta.get("namespace", ""), meta["name"])
+            live = self.get(kind, namespace, meta["name"])
             if live is None:
-                if self.create_if_absent(obj, **options):
-                    return
+                if self.create_if_absent(adjust(obj, None), **options):
+                    return "created"
                 continue
-            new = carry_over(obj, live)
             try:
-                replace(adjust(new, live) if adjust else new)
-                return
+                replace(adjust(carry_over(obj, live), live))
+                return "replaced"
             except KubeApiError as err:
                 if err.status != 409:
                     raise
-        raise ConflictError(BACKEND, f"{kind} {meta['name']} in {meta.get('namespace', '')} kept changing while we "
+        raise ConflictError(BACKEND, f"{kind} {meta['name']} in {namespace} kept changing while we "
                                      f"replaced it ({attempts} attempts)")
 
     def namespace(self, name: str) -> Obj | None:
