@@ -18,8 +18,8 @@ behind:
 
 Weights read as Istio applies them (istio/api ``networking/v1alpha3/virtual_service.proto``
 ``HTTPRouteDestination.weight``): a lone destination gets all traffic whatever its weight; an
-omitted weight is 0; weights are relative (``weight/sum``). Managed entries that disagree are an
-unfinished or hand-made split: reading refuses, ``set`` makes them agree.
+omitted weight is 0; weights are relative (``weight/sum``). Managed entries that disagree can only
+come from a hand edit (a flip writes them in one patch): reading refuses, naming them.
 
 A flip is read, write, read-back: the write is a JSON merge patch of ``spec.http`` carrying
 the ``resourceVersion`` we read, so a concurrent edit answers 409 and we re-read and redo the
@@ -121,8 +121,9 @@ def route_weights(vs: Obj, ctx: StageContext) -> Weights | None:
         return None
     if len({r.weights for r in routes}) > 1:
         raise ConflictError(BACKEND, f"VirtualService {vs['metadata']['name']} in {ctx.namespace}: the routes of "
-                                     f"{ctx.service} disagree ({', '.join(r.describe() for r in routes)}); "
-                                     "'pipeline-steps switch --weights blue|green' sets them all")
+                                     f"{ctx.service} disagree ({', '.join(r.describe() for r in routes)}): a split "
+                                     "made by hand; nothing was changed: make them agree in the VirtualService "
+                                     "(or remove one), then run the step again")
     return routes[0].weights
 
 
