@@ -146,6 +146,8 @@ class Preflight(Protocol):
     """A platform that can check, without writing anything, that a deploy would work (``deploy
     --dry-run``, and ``deploy`` itself before its first write)."""
 
+    name: str
+
     def preflight(self, ctx: StageContext, service: ServiceSpec) -> Checklist:
         """Run every check (never raising for a failed one); ``InfrastructureError`` only when the
         cluster cannot be asked at all."""

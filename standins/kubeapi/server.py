@@ -31,7 +31,7 @@ from standins.kubeapi.controller import DeploymentController
 from standins.kubeapi.errors import ApiError
 from standins.kubeapi.hpa import HpaController
 from standins.kubeapi.namespaces import NamespaceLifecycle
-from standins.kubeapi.resources import Catalogue, Resource
+from standins.kubeapi.resources import ISTIO, Catalogue, Resource, by_kind
 from standins.kubeapi.schema import K8S_SCHEMA_VERSION
 from standins.kubeapi.store import Obj, Store, WriteOptions
 
@@ -110,12 +110,14 @@ class KubeApiStandIn:
 
     ``served``: custom API group -> versions served (default: Istio's v1, v1beta1, v1alpha3; an
     empty mapping is a cluster without Istio); ``uninstalled``: ``<plural>.<group>`` of CRDs missing
-    from a served group. ``lag_s``/``step_s``/``deadline_scale``: the
+    from a served group; ``ingress_gateway``: with Istio, its ingress gateway runs as Istio's default
+    profile installs it (``install_ingress_gateway``). ``lag_s``/``step_s``/``deadline_scale``: the
     Deployment controller's pace (``controller.py``); 0 settles every rollout before answering."""
 
     def __init__(self, port: int = 0, *, ready_delay_s: float = 0.0, served: Mapping[str, Sequence[str]] | None = None,
                  uninstalled: Sequence[str] = (), lag_s: float = 0.0, step_s: float = 0.0,
-                 deadline_scale: float = 1.0, hpa_lag_s: float = 0.0, user: str = DEFAULT_USER) -> None:
+                 deadline_scale: float = 1.0, hpa_lag_s: float = 0.0, user: str = DEFAULT_USER,
+                 ingress_gateway: bool = True) -> None:
         self.store = Store()
         self.catalogue = Catalogue.of(served, uninstalled)
         self.namespaces = NamespaceLifecycle(self.store)
@@ -123,6 +125,8 @@ class KubeApiStandIn:
                                                 deadline_scale=deadline_scale)
         self.hpa = HpaController(self.store, lag_s=hpa_lag_s)
         self.access = Access(user, self.store.objects)
+        if ingress_gateway and self.catalogue.served.get(ISTIO):
+            install_ingress_gateway(self.store)
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.stopping = threading.Event()
@@ -224,6 +228,23 @@ class KubeApiStandIn:
         if method == "DELETE":
             return 200, st.delete(r.res, r.namespace or "", r.name, (body or {}).get("preconditions") or {}, opts)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed")
+
+
+GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+
+
+def install_ingress_gateway(store: Store, namespace: str = "istio-system") -> None:
+    """What Istio's default profile runs (istio/istio ``manifests/charts/gateways/istio-ingress``):
+    the Deployment ``istio-ingressgateway`` in ``istio-system``, pods labelled ``istio:
+    ingressgateway`` (the selector Gateways use) and ``app: istio-ingressgateway``."""
+    store.create(by_kind("Namespace"), "", {"metadata": {"name": namespace, "labels": {
+        "kubernetes.io/metadata.name": namespace}}}, "v1")
+    store.create(by_kind("Deployment"), namespace, {
+        "metadata": {"name": "istio-ingressgateway", "labels": dict(GATEWAY_LABELS)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": dict(GATEWAY_LABELS)},
+                 "template": {"metadata": {"labels": dict(GATEWAY_LABELS)},
+                              "spec": {"containers": [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0"}]}}}},
+        "v1")
 
 
 def _write_options(query: dict[str, str], opts: WriteOptions) -> None:

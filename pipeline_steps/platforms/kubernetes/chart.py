@@ -67,6 +67,12 @@ def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None 
     return _deep_merge(service.chart_values, ours)
 
 
+def effective_values(values: dict[str, Any], directory: Path | None = None) -> dict[str, Any]:
+    """``values`` over the chart's own ``values.yaml``: what the templates will see (Helm's merge)."""
+    defaults = yaml.safe_load(((directory or chart_dir()) / "values.yaml").read_text(encoding="utf-8")) or {}
+    return _deep_merge(defaults if isinstance(defaults, dict) else {}, values)
+
+
 def render(values: dict[str, Any], namespace: str, directory: Path | None = None) -> list[dict[str, Any]]:
     """Render the chart; returns the objects in file order (bad values -> ``BadInputError``)."""
     directory = directory or chart_dir()

@@ -134,6 +134,26 @@ class Kube:
                 self.retries += 1
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def rest(self, what: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+             content_type: str = "application/json") -> dict[str, Any]:
+        """One request by path, for writes of manifests: the typed methods would judge the body
+        against the client's own models first (refusing a field the API server may know), while
+        the API server is the judge that counts (and ``fieldValidation`` its strictness)."""
+        from kubernetes.client.exceptions import ApiException
+
+        def send(_preload_content: bool = False, _request_timeout: float | None = None) -> Any:
+            params = self.api_client.param_serialize(
+                method=method, resource_path=path, query_params=list((query or {}).items()),
+                header_params={"Content-Type": content_type, "Accept": "application/json"}, body=body,
+                auth_settings=["BearerToken"])
+            response = self.api_client.call_api(*params, _request_timeout=_request_timeout)
+            data = response.read()
+            if not 200 <= response.status < 300:
+                raise ApiException(http_resp=response)
+            return _Answer(data)
+
+        return self.call(what, send)
+
     def _once(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         import urllib3
         from kubernetes.client.exceptions import ApiException
@@ -155,7 +175,18 @@ class Kube:
                 else "could not reach the API server"
             raise KubeApiError(what, 0, "", f"{kind} ({type(err).__name__}, timeout {self.timeout_s:g}s)") from None
         except (OSError, ValueError) as err:
-            raise KubeApiError(what, 0, "", f"{type(err).__name__}: {err}") from None
+            one_line = " ".join(str(err).split())[:300]
+            raise KubeApiError(what, 0, "", f"{type(err).__name__}: {one_line}") from None
+
+
+class _Answer:
+    """A body already read, shaped like the urllib3 response ``_once`` expects."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def release_conn(self) -> None:
+        return None
 
 
 class _RetryAfter(Exception):

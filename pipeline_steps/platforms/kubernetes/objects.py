@@ -29,10 +29,15 @@ OUR_PREFIX = "pipeline-steps.io/"
 MONITORING = ("monitoring.coreos.com", "v1")
 CUSTOM_PLURALS = {**ISTIO_PLURALS, "ServiceMonitor": "servicemonitors", "PodMonitor": "podmonitors"}
 PLURALS = {"Deployment": "deployments", "Service": "services", "Namespace": "namespaces", **CUSTOM_PLURALS}
+BUILTIN_PATHS = {"Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
+                 "Service": "/api/v1/namespaces/{namespace}/services", "Namespace": "/api/v1/namespaces"}
 
 
 class Objects:
-    """Kind-dispatched get/create/replace for Namespaces, Deployments, Services and custom resources."""
+    """Kind-dispatched get/create/replace for Namespaces, Deployments, Services and custom resources.
+
+    Writes send the manifest as JSON by path (``Kube.rest``), never through the client's models,
+    so the API server alone judges it."""
 
     def __init__(self, kube: Kube, discovery: Discovery | None = None) -> None:
         self.kube = kube
@@ -45,22 +50,18 @@ class Objects:
             Callable[[], Any], Callable[[Obj], Any], Callable[[Obj], Any]]:
         """(read, create, replace); ``options`` (dry_run, field_validation) go with the writes."""
         k = self.kube
-        if kind == "Deployment":
-            return (lambda: k.call(f"read Deployment {name}", k.apps.read_namespaced_deployment, name, namespace),
-                    lambda b: k.call(f"create Deployment {name}", k.apps.create_namespaced_deployment, namespace, b,
-                                     **options),
-                    lambda b: k.call(f"replace Deployment {name}", k.apps.replace_namespaced_deployment, name,
-                                     namespace, b, **options))
-        if kind == "Service":
-            return (lambda: k.call(f"read Service {name}", k.core.read_namespaced_service, name, namespace),
-                    lambda b: k.call(f"create Service {name}", k.core.create_namespaced_service, namespace, b,
-                                     **options),
-                    lambda b: k.call(f"replace Service {name}", k.core.replace_namespaced_service, name, namespace, b,
-                                     **options))
-        if kind == "Namespace":
-            return (lambda: k.call(f"read Namespace {name}", k.core.read_namespace, name),
-                    lambda b: k.call(f"create Namespace {name}", k.core.create_namespace, b, **options),
-                    lambda b: k.call(f"replace Namespace {name}", k.core.replace_namespace, name, b, **options))
+        if kind in BUILTIN_PATHS:
+            query = {"dryRun": options["dry_run"]} if options.get("dry_run") else {}
+            if options.get("field_validation"):
+                query["fieldValidation"] = options["field_validation"]
+            collection = BUILTIN_PATHS[kind].format(namespace=namespace)
+            read = {"Deployment": lambda: k.call(f"read Deployment {name}", k.apps.read_namespaced_deployment, name,
+                                                 namespace),
+                    "Service": lambda: k.call(f"read Service {name}", k.core.read_namespaced_service, name, namespace),
+                    "Namespace": lambda: k.call(f"read Namespace {name}", k.core.read_namespace, name)}[kind]
+            return (read,
+                    lambda b: k.rest(f"create {kind} {name}", "POST", collection, b, query),
+                    lambda b: k.rest(f"replace {kind} {name}", "PUT", f"{collection}/{name}", b, query))
         if kind in CUSTOM_PLURALS:
             plural = CUSTOM_PLURALS[kind]
 

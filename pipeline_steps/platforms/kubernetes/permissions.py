@@ -7,10 +7,12 @@ reasons, the colour Deployments and Services, HPAs (their replica count is their
 Lease, the Istio objects, and the Prometheus Operator monitors when the chart renders them.
 Dry-run requests need the same verbs as the writes they preview.
 
-Cluster-wide (an optional ClusterRole): creating the stage's namespace when it does not exist,
-and the pre-flight views across namespaces (ingress gateway pods, VirtualServices claiming the
-same host). Discovery and SelfSubjectAccessReview are allowed to every authenticated user by
-Kubernetes' default roles (``system:discovery``, ``system:basic-user``), so no Role lists them.
+Cluster-wide (an optional ClusterRole, bound cluster-wide): the pre-flight views across
+namespaces (ingress gateway pods, VirtualServices claiming the same host, a Gateway in another
+namespace) and, for a pipeline that creates its stage namespaces, creating them — which means
+it also needs the namespaced verbs everywhere, since no Role can exist in a namespace before it.
+Discovery and SelfSubjectAccessReview are allowed to every authenticated user by Kubernetes'
+default roles (``system:discovery``, ``system:basic-user``), so no Role lists them.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ NAMESPACED: tuple[Permission, ...] = (
     Permission("coordination.k8s.io", "leases", ("get", "create", "update", "delete"), "the deploy/switch lock"),
     Permission("networking.istio.io", "virtualservices", ("get", "list", "create", "patch"),
                "the route; patch: the weights; list: hosts claimed twice"),
-    Permission("networking.istio.io", "destinationrules", ("get", "create"), "the colour subsets"),
-    Permission("networking.istio.io", "gateways", ("get", "create"), "the public host"),
+    Permission("networking.istio.io", "destinationrules", ("create",), "the colour subsets (created once)"),
+    Permission("networking.istio.io", "gateways", ("get", "create"),
+               "the public host; get: an existing Gateway named by ingress.gateway.name"),
 )
 MONITORS: dict[str, Permission] = {
     "ServiceMonitor": Permission("monitoring.coreos.com", "servicemonitors", ("get", "create", "update"),
@@ -50,7 +53,8 @@ MONITORS: dict[str, Permission] = {
                              "scrape configuration"),
 }
 CLUSTER: tuple[Permission, ...] = (
-    Permission("", "namespaces", ("create",), "create the stage namespace when it does not exist"),
+    Permission("", "namespaces", ("create",), "create the stage namespace when it does not exist (with the "
+                                              "namespaced verbs, cluster-wide)"),
     Permission("", "pods", ("list",), "pre-flight: running ingress gateway pods"),
     Permission("networking.istio.io", "virtualservices", ("list",), "pre-flight: hosts claimed in other namespaces"),
     Permission("networking.istio.io", "gateways", ("get",), "pre-flight: a shared Gateway in another namespace"),

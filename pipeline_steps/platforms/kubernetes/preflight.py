@@ -17,7 +17,8 @@ changed (``deploy`` runs this before its first write; ``deploy --dry-run`` print
 6. the Gateway's selector matches running ingress gateway pods (else the public host serves nothing);
 7. no other VirtualService claims this service's hosts (Istio merges or drops conflicting ones).
 
-Checks that need a cluster-wide view (6, 7) narrow to what the caller may see and say so.
+Checks that need a cluster-wide view say when the caller may not have it: the gateway check is
+skipped, the hosts check narrows to the stage's namespace.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import PipelineStepsError
 from pipeline_steps.platforms.base import Check, Checklist
-from pipeline_steps.platforms.kubernetes.chart import render, values_for
+from pipeline_steps.platforms.kubernetes.chart import effective_values, render, values_for
 from pipeline_steps.platforms.kubernetes.client import Kube
 from pipeline_steps.platforms.kubernetes.discovery import ISTIO_GROUP, Discovery
 from pipeline_steps.platforms.kubernetes.objects import Objects
@@ -54,6 +55,7 @@ class Preflight:
         title = f"pre-flight: {ctx.service} {ctx.image}:{ctx.tag} into {ctx.namespace} ({ctx.deployment_strategy})"
         values = values_for(ctx, service)  # bad input raises before anything is asked
         rendered = render(values, ctx.namespace)
+        values = effective_values(values)
         checks = [self._guarded("API discovery", lambda: self._api(rendered))]
         istio = checks[0].status == "ok"
         namespace: Obj | None = None
@@ -63,14 +65,18 @@ class Preflight:
             checks.append(Check("namespace", "fail", str(err)))
         else:
             checks.append(self._namespace(ctx, namespace))
+        terminating = checks[-1].status == "fail" and "Terminating" in checks[-1].detail
         checks.append(self._guarded("RBAC", lambda: self._rbac(ctx, rendered, namespace is None)))
-        colour = None
         if not istio:
-            checks.append(Check("route", "skip", "Istio's API is not served"))
+            checks += [Check("route", "skip", "Istio's API is not served"),
+                       Check("dry run", "skip", "Istio's API is not served")]
         else:
             route_check, colour, route_exists = self._route(ctx)
             checks.append(route_check)
-            if route_check.status == "ok":
+            if route_check.status != "ok" or terminating:
+                checks.append(Check("dry run", "skip", "the route is not ready for a deploy" if not terminating
+                                    else "the namespace is being deleted"))
+            else:
                 checks.append(self._guarded("dry run", lambda: self._dry_run(ctx, service, namespace, colour,
                                                                              route_exists)))
         checks.append(self._guarded("gateway", lambda: self._gateway(ctx, values, istio)))
@@ -195,25 +201,20 @@ class Preflight:
                                                 "not exist")
             selector, where = dict((existing.get("spec") or {}).get("selector") or {}), f"Gateway {ns or ctx.namespace}/{name}"
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        if self._allowed("list", "", "pods", ""):
-            pods = self.kube.call("list gateway pods", self.kube.core.list_pod_for_all_namespaces,
-                                  label_selector=label_selector)
-            scope = "in any namespace"
-        elif self._allowed("list", "", "pods", ctx.namespace):
-            pods = self.kube.call("list gateway pods", self.kube.core.list_namespaced_pod, ctx.namespace,
-                                  label_selector=label_selector)
-            scope = f"in {ctx.namespace} (listing pods cluster-wide is not allowed: rbac.clusterRole)"
-        else:
-            return Check("gateway", "skip", "not allowed to list pods")
+        if not self._allowed("list", "", "pods", ""):
+            return Check("gateway", "skip", f"cannot check {where}'s selector {label_selector}: listing pods "
+                                            "cluster-wide is not allowed (the chart's rbac.clusterRole grants it)")
+        pods = self.kube.call("list gateway pods", self.kube.core.list_pod_for_all_namespaces,
+                              label_selector=label_selector)
         running = [p for p in pods.get("items") or [] if (p.get("status") or {}).get("phase") == "Running"
                    and not (p.get("metadata") or {}).get("deletionTimestamp")
                    and all(c.get("ready") for c in (p.get("status") or {}).get("containerStatuses") or [{}])]
         if not running:
-            return Check("gateway", "fail", f"no running pod matches {where}'s selector {label_selector} {scope}: "
-                                            "the public host would serve nothing (set ingress.gatewaySelector)")
+            return Check("gateway", "fail", f"no running pod matches {where}'s selector {label_selector}: the "
+                                            "public host would serve nothing (set ingress.gatewaySelector)")
         names = ", ".join(f"{p['metadata'].get('namespace')}/{p['metadata']['name']}" for p in running[:3])
-        return Check("gateway", "ok", f"{where}'s selector {label_selector} matches {len(running)} running pod(s) "
-                                      f"{scope}: {names}")
+        return Check("gateway", "ok", f"{where}'s selector {label_selector} matches {len(running)} running pod(s): "
+                                      f"{names}")
 
     def _hosts(self, ctx: StageContext, values: dict[str, Any], istio: bool) -> Check:
         if not istio:

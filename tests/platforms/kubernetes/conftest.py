@@ -61,3 +61,9 @@ def writes(api: KubeApiStandIn) -> list[str]:
     """Every request that could change something (SelfSubjectAccessReviews and dry runs excluded)."""
     return [f"{r.method} {r.path}" for r in api.requests if r.method != "GET"
             and "selfsubjectaccessreviews" not in r.path and "dryRun=All" not in r.path]
+
+
+def stage_objects(api: KubeApiStandIn, namespace: str = "sockshop-staging") -> set[tuple[str, str, str, str]]:
+    """Keys of what exists in the stage's namespace (the namespace included); the cluster's own
+    objects (Istio's ingress gateway in istio-system) are not the deploy's."""
+    return {k for k in api.store.objects if k[2] == namespace or k == ("", "namespaces", "", namespace)}

@@ -25,7 +25,7 @@ from pipeline_steps.steps.deploy import deploy
 from pipeline_steps.steps.traffic import switch
 from standins.kubeapi import KubeApiStandIn
 from standins.kubeapi.resources import ISTIO
-from tests.platforms.kubernetes.conftest import bg, writes
+from tests.platforms.kubernetes.conftest import bg, stage_objects, writes
 
 SERVICE = ServiceSpec.minimal("carts")
 NS = "sockshop-staging"
@@ -60,7 +60,7 @@ def test_without_istio_nothing_is_written(make_platform: Make, tmp_path: Path, s
         with pytest.raises(InfrastructureError, match=message) as err:
             deploy(platform, ctx, SERVICE, tmp_path / "d.json")
         assert err.value.exit_code == ExitCode.INFRA
-    assert writes(api) == [] and api.store.objects == {}
+    assert writes(api) == [] and stage_objects(api) == set()
     assert not (tmp_path / "d.json").exists()
 
 
