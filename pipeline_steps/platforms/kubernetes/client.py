@@ -134,7 +134,7 @@ class Kube:
                 self.retries += 1
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def rest(self, what: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+    def rest(self, what: str, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
              content_type: str = "application/json") -> dict[str, Any]:
         """One request by path, for writes of manifests: the typed methods would judge the body
         against the client's own models first (refusing a field the API server may know), while

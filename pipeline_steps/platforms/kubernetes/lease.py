@@ -80,13 +80,13 @@ def acquire(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> None:
             if err.status == 404 and err.names("leases", name):
                 continue  # released between our create and our read: try to create it again
             raise
-        if _take_over(kube, ctx, holder, ttl_s, live, now):
+        if _take_over(kube, ctx, holder, ttl_s, live=live, now=now):
             return
     raise ConflictError(BACKEND, f"{ctx.service} in {ns}: the lock {name} was taken and released {ATTEMPTS} times "
                                  "while we tried to take it; try again")
 
 
-def _take_over(kube: Kube, ctx: StageContext, holder: str, ttl_s: float, live: dict[str, Any],
+def _take_over(kube: Kube, ctx: StageContext, holder: str, ttl_s: float, *, live: dict[str, Any],
                now: dt.datetime) -> bool:
     """Take the Lease ``live`` if it is ours or stale; False if it vanished meanwhile."""
     api, name, ns = kube.coordination, lease_name(ctx), ctx.namespace

@@ -60,8 +60,8 @@ class Objects:
                     "Service": lambda: k.call(f"read Service {name}", k.core.read_namespaced_service, name, namespace),
                     "Namespace": lambda: k.call(f"read Namespace {name}", k.core.read_namespace, name)}[kind]
             return (read,
-                    lambda b: k.rest(f"create {kind} {name}", "POST", collection, b, query),
-                    lambda b: k.rest(f"replace {kind} {name}", "PUT", f"{collection}/{name}", b, query))
+                    lambda b: k.rest(f"create {kind} {name}", "POST", collection, b, query=query),
+                    lambda b: k.rest(f"replace {kind} {name}", "PUT", f"{collection}/{name}", b, query=query))
         if kind in CUSTOM_PLURALS:
             plural = CUSTOM_PLURALS[kind]
 

@@ -260,8 +260,8 @@ class KubernetesPlatform:
     def preflight(self, ctx: StageContext, service: ServiceSpec) -> Checklist:
         """``Preflight``: every check of ``preflight.py``, nothing written."""
         check_context(ctx)
-        return Preflight(self.kube, self.discovery, self.objects, self.routes, self.injection, self.scaling).run(
-            ctx, service)
+        return Preflight(self.kube, self.discovery, self.objects, self.routes, injection=self.injection,
+                         scaling=self.scaling).run(ctx, service)
 
 
 def check_context(ctx: StageContext) -> None:

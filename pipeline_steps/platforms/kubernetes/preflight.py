@@ -44,7 +44,7 @@ STRICT = {"dry_run": "All", "field_validation": "Strict"}
 
 
 class Preflight:
-    def __init__(self, kube: Kube, discovery: Discovery, objects: Objects, routes: RouteEditor,
+    def __init__(self, kube: Kube, discovery: Discovery, objects: Objects, routes: RouteEditor, *,
                  injection: tuple[str, str] | None, scaling: Callable[[StageContext, str | None], Adjust]) -> None:
         self.kube, self.discovery, self.objects, self.routes = kube, discovery, objects, routes
         self.injection = injection

@@ -116,6 +116,33 @@ def test_every_object_validates(strategy: str, istio_version: str) -> None:
         validate(obj)
 
 
+def test_every_option_renders_valid_objects() -> None:
+    """Database, both Prometheus Operator monitors and the RBAC objects, each against its schema
+    (Kubernetes kinds with kubernetes-validate, Istio's and the Operator's with their CRDs' facts)."""
+    from standins.kubeapi.resources import RESOURCES
+    from standins.kubeapi.schema import inspect
+
+    service = ServiceSpec(name="carts", port=8080, health_path="/health", replicas=2, chart_values={
+        "database": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}})
+    values = {**values_for(ctx(), service), "rbac": {"create": True, "clusterRole": True}}
+    objects = render(values, ctx().namespace)
+    assert {"ServiceMonitor", "PodMonitor", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+            "ClusterRoleBinding"} <= {o["kind"] for o in objects}
+    for obj in objects:
+        res = next(r for r in RESOURCES if r.kind == obj["kind"])
+        if res.custom:
+            _, found = inspect(res, obj["apiVersion"].split("/")[1], obj)
+            assert (found.unknown, found.wrong_type, found.missing) == ([], [], []), obj["kind"]
+        if not obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            validate(obj)
+    monitor = next(o for o in objects if o["kind"] == "ServiceMonitor")["spec"]
+    assert monitor["jobLabel"] == "app.kubernetes.io/instance"  # job = carts-sockshop-production
+    assert next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "carts")["metadata"][
+        "labels"]["app.kubernetes.io/instance"] == "carts-sockshop-production"
+    db = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "carts-db-blue")["spec"]["ports"][0]
+    assert (db["name"], db["appProtocol"]) == ("mongo-db", "mongo")
+
+
 def test_validation_can_fail() -> None:
     objects = by_name(rendered())
     broken = copy.deepcopy(objects[("VirtualService", "carts")])

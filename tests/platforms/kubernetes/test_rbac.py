@@ -144,3 +144,17 @@ def test_without_rights_preflight_names_every_denied_verb_and_nothing_changes(ma
                            ("list", "horizontalpodautoscalers.autoscaling"), ("get", "namespaces")):
         assert f"{verb} {resource} in {NS}" in rbac.detail
     assert writes(api) == []
+
+
+def test_the_docs_list_every_permission() -> None:
+    """docs/kubernetes.md's table says what permissions.py says (one row per resource)."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "kubernetes.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in ('""', "apps", "autoscaling", "coordination.k8s.io", "networking.istio.io",
+                                            "monitoring.coreos.com"):
+            for resource in cells[1].split(", "):
+                rows[(cells[0].strip('"'), resource)] = tuple(v.strip() for v in cells[2].split(","))
+    listed = {(p.group, p.resource): p.verbs for p in namespaced({"ServiceMonitor", "PodMonitor"})}
+    assert rows == listed
