@@ -95,7 +95,8 @@ MAX_RETRIES = 10
 
 class Kube:
     """Typed API groups of one ``ApiClient`` plus ``call``; ``timeout_s`` bounds every request and
-    ``deadline`` (``time.monotonic()``, default ``budget_s`` from now) every retry."""
+    ``deadline`` (``time.monotonic()``: ``budget_s`` from now, pushed out by a wait such as
+    ``deploy --timeout``) every retry."""
 
     def __init__(self, client_: Any, timeout_s: float = 10.0, budget_s: float = 60.0) -> None:
         from kubernetes import client

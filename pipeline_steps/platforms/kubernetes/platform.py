@@ -192,6 +192,8 @@ class KubernetesPlatform:
         name = f"{ctx.service}-{colour}" if colour else ctx.service
         started = time.monotonic()
         deadline = started + timeout_s
+        # The command's deadline for retries (Retry-After) reaches at least as far as this wait.
+        self.kube.deadline = max(self.kube.deadline, deadline)
         while True:
             deployment = self.objects.get("Deployment", ctx.namespace, name)
             if deployment is None:

@@ -180,3 +180,18 @@ def test_dry_run_needs_a_platform_with_preflight(tmp_path: Path) -> None:
                                       "--state-dir", str(tmp_path / "state")],
                                 env={"PIPELINE_STEPS_PLATFORM": None})
     assert result.exit_code == 2 and "--dry-run: the local platform has no pre-flight checks" in result.output
+
+
+def test_a_hostile_image_is_bad_input_before_any_request(tmp_path: Path) -> None:
+    """Issue 12: IMAGE with a quote and newlines once added a privileged securityContext."""
+    exploit = 'repo/carts:1"\n          securityContext: {privileged: true}\n          workingDir: "/'
+    with KubeApiStandIn() as api:
+        config = write_kubeconfig(api.url, tmp_path / "kubeconfig")
+        args = ["deploy", "--project", "sockshop", "--stage", "staging", "--service", "carts", "--image", exploit,
+                "--tag", "1", "--deployment-strategy", "blue_green_service", "--platform", "kubernetes",
+                "--kubeconfig", str(config), "--out-dir", str(tmp_path / "out")]
+        for extra in ([], ["--dry-run"]):
+            result = CliRunner().invoke(cli, [*args, *extra], env={"KUBECONFIG": None, "PIPELINE_STEPS_PLATFORM": None})
+            assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+            assert result.output.startswith("error: --image: 'repo/carts:1\"\\n")
+        assert api.requests == []
