@@ -16,6 +16,7 @@ is acquired instead of failing.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def test_retry_after_is_honoured_for_every_verb(api: KubeApiStandIn, platform: K
 def test_retry_after_past_the_deadline_fails_at_once(make_platform: Make, tmp_path: Path) -> None:
     api, platform = make_platform(budget_s=5)
     deploy(platform, bg("1"), SERVICE, tmp_path / "d1.json")
+    platform.kube.deadline = time.monotonic() + 5  # switch is a command of its own: 5 s left
     api.fault("PATCH", r"/virtualservices/carts$", action="429", retry_after=30)
     with pytest.raises(InfrastructureError, match=r"HTTP 429 Too Many Requests: Too many requests, please try again "
                                                   r"later\. \(waited 0\.0s; Retry-After 30s is past the command's "
