@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pipeline_steps.commands.options import (
+    Number,
     build_platform,
     context_from_options,
     context_options,
@@ -23,6 +24,7 @@ from pipeline_steps.commands.options import (
     platform_options,
 )
 from pipeline_steps.errors import ExitCode
+from pipeline_steps.finite import DAY_S
 
 
 @click.command("deploy")
@@ -32,7 +34,7 @@ from pipeline_steps.errors import ExitCode
               help="service.yaml: port, health path, replicas, chart values [env SERVICE_CONFIG].")
 @out_dir_option("Where deployment.json and its event go.")
 @click.option("--no-switch", is_flag=True, help="Deploy and wait, but leave the traffic where it is.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=300.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=Number(minimum=1, maximum=DAY_S), default=300.0, show_default=True,
               help="Seconds to wait for the new colour to become available.")
 @click.option("--dry-run", is_flag=True,
               help="Pre-flight only: check without writing anything that the cluster can take this deployment "
