@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from pipeline_steps.documents.names import DNS_LABEL, check_label, check_tag, check_text, check_token
+from pipeline_steps.documents.names import DNS_LABEL, check_label, check_tag, check_token
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
 
@@ -68,7 +68,8 @@ class StageContext:
 
         Every field that becomes a name or a path is held to its grammar (``documents/names.py``):
         project, stage and service are DNS-1123 labels, the tag an image tag, the Keptn context an
-        id, the image free of control characters."""
+        id. The image is checked by the platform that uses it: the OCI reference grammar on
+        Kubernetes (``platforms/kubernetes/references.py``), a folder without control characters locally."""
         for name in ("project", "stage", "service"):
             value = getattr(self, name)
             if not value:
@@ -76,7 +77,6 @@ class StageContext:
             check_label(value, source, name)
         check_tag(self.tag, source, "tag")
         check_token(self.keptn_context, source, "keptn_context")
-        check_text(self.image, source, "image")
         if not isinstance(self.deployment_strategy, DeploymentStrategy):
             raise BadInputError(
                 source,

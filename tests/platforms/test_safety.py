@@ -300,9 +300,15 @@ def real_subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sub
         yield made
 
 
+@pytest.mark.parametrize("edit", [(70, 70), (0, 0)], ids=["70/70", "0/0"])
 @pytest.mark.parametrize("repair", ["switch", "rollback"])
-def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path: Path, repair: str) -> None:
-    """Through the CLI, as an operator would: status (text and JSON), switch, rollback."""
+def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path: Path, repair: str,
+                                                edit: tuple[int, int]) -> None:
+    """Through the CLI, as an operator would: status (text and JSON), switch, rollback.
+
+    What each platform finds: Envoy's runtime keys read 70/70 and 0/0 as no valid split; Istio reads
+    weights as relative (istio/api virtual_service.proto, ``routes.py``), so 70/70 is a 50/50 split
+    there and 0/0 (no weight at all) is no valid split."""
     import os
 
     subject = real_subject
@@ -310,10 +316,15 @@ def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path:
     deploy(p, ctx(subject, "1"), service, tmp_path / "d1.json", opts(subject))
     deploy(p, ctx(subject, "2"), service, tmp_path / "d2.json", opts(subject))
     c = ctx(subject, "2")
-    edit_route_out_of_band(subject, c, 70, 70)
+    edit_route_out_of_band(subject, c, *edit)
     status = p.status(c)
-    assert status.weights is None and "70" in status.invalid_route and status.deployed
-    with pytest.raises(ConflictError, match="no valid split"):
+    relative = p.name == "kubernetes" and edit == (70, 70)
+    if relative:
+        assert status.weights == Weights(50, 50) and status.invalid_route == ""
+    else:
+        assert status.weights is None and str(edit[0]) in status.invalid_route and status.deployed
+    assert status.live is None
+    with pytest.raises(ConflictError, match="split"):
         deploy(p, ctx(subject, "3"), service, tmp_path / "d3.json", opts(subject))
 
     flags = platform_flags(subject, tmp_path)
@@ -324,9 +335,13 @@ def test_an_invalid_split_is_shown_and_repaired(real_subject: Subject, tmp_path:
     shown = cli("status", "--output", "json", *context, env=env)
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
-    assert doc["weights"] is None and doc["live"] is None and "70" in doc["invalid_route"]
+    assert doc["live"] is None
+    if relative:
+        assert doc["weights"] == {"blue": 50, "green": 50} and doc["invalid_route"] == ""
+    else:
+        assert doc["weights"] is None and str(edit[0]) in doc["invalid_route"]
     text = cli("status", *context, env=env)
-    assert text.returncode == 0 and "no valid split" in text.stdout, text.stderr
+    assert text.returncode == 0 and ("traffic is split" if relative else "no valid split") in text.stdout, text.stderr
     if repair == "switch":
         done = cli("switch", "--weights", "green", *context, env=env)
     else:

@@ -26,6 +26,7 @@ _KEY = re.compile(r"[A-Za-z0-9_.-]+")
 def artifact_folder(image: str, tag: str) -> Path:
     """Where ``image:tag`` lives on the local platform: the folder ``tag`` inside the folder ``image``
     (never outside it: a tag is checked against the image tag grammar and joined by ``files.under``)."""
+    check_text(image, "--image", None)  # a folder: a line break or NUL in it is no path we make
     return under(Path(image).resolve(), check_tag(tag, "--tag", None), source="--tag")
 
 
