@@ -1,41 +1,56 @@
-"""The load generator: asyncio + aiohttp, closed and open workload models, HDR latencies.
+"""The load generator of one event loop: closed and open workload models, callback-driven, HDR latencies.
 
 Why built in: Keptn 0.2 ran JMeter in a container and only parsed its console summary; Flagger
 runs ``hey`` and never judges it (peers.md §3 item 14). Here the numbers the gate judges are
 measured in-process, per request name, and the acceptance limits are applied to them.
+``pool.py`` runs one engine per core in worker processes and merges their recorders exactly.
 
 Models:
-- closed: ``users`` tasks, each sends, waits for the answer, thinks, repeats (``loops`` times
-  and/or until ``duration_s``); user *i* starts at ``i * ramp_up_s / users`` like a JMeter
+- closed: ``users`` connections, each sends, waits for the answer, thinks, repeats (``loops``
+  times and/or until ``duration_s``); user *i* starts at ``i * ramp_up_s / users`` like a JMeter
   thread group. A slow service slows the senders, as real users would be slowed.
-- open: requests are *scheduled* at ``rate_rps`` for ``duration_s``; ``users`` workers (the
-  connection pool) take the next slot, wait for its time if it is in the future, and measure
-  latency from the slot's intended send time. When the service stalls, slots pile up in the
-  past and their latency includes the wait, so coordinated omission cannot hide a stall.
+- open: requests are *scheduled* at ``rate_rps`` for ``duration_s`` (``ticker.py``: µs-precise
+  wake-ups); a slot takes an idle connection of the ``users`` pool, or waits for the next one to
+  come free, and its latency runs from the slot's intended time. When the service stalls, slots
+  pile up and their latency includes the wait, so coordinated omission cannot hide a stall.
 
-Hot path notes (see bench/loadgen_vs_hey.py): each user owns one keep-alive connection of the
-lean client in ``transport.py`` (aiohttp cost 66-82 µs CPU per request here, capping a process
-near 10k req/s); requests are built to bytes once; a response whose request has no assertions
-is judged by status alone; uvloop runs the loop when it is installed.
+Measuring like wrk: every connection is opened before the clock starts (``connect``; set-up
+times are reported apart, in ``connect_ms``); an answer is timed when its last byte is parsed
+(``transport.Connection``), not when a task gets round to it. ``Part`` picks this engine's share
+of the users (``u % stride == offset``) or of the arrival slots, so worker processes and
+``--shard I/N`` machines together send exactly what one engine would.
+
+Hot path (see bench/loadgen_vs_wrk.py): no task and no future per request -- the answer's
+callback records the latency and writes the next pre-built request; a request without
+assertions is judged by status alone, without collecting headers or body. Garbage-collector
+policy: see ``gc_policy``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pipeline_steps.load.checks import encode_body, judge, substitute
+from multidict import CIMultiDict
+
 from pipeline_steps.load.stats import Recorder, Snapshot
-from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request, parse_headers
+from pipeline_steps.load.ticker import Ticker
+from pipeline_steps.load.transport import Connection, Origin, TransportError, Waiter, Watchdog, build_request, connect
+from pipeline_steps.load.verdict import judge, status_ok
+from pipeline_steps.load.wire import MAX_REDIRECTS, Outgoing, next_hop, prepare, with_values
 from pipeline_steps.load.workload import PerformanceSpec, RequestSpec
 from pipeline_steps.testrun import PerformanceResult
 
 T = TypeVar("T")
+_CONNECTING = 256  # connects in flight at once: a 5,000-connection storm overflows listen backlogs (SYN retries: 1 s)
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
@@ -47,17 +62,57 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+@contextmanager
+def gc_policy() -> Iterator[None]:
+    """The garbage-collector policy while the load runs (issue 15: at 5,000 users the collector took
+    11 % of the run, with pauses up to 34 ms, each one landing in the latencies being measured).
+
+    Everything long-lived (connections, parsers, pre-built requests, modules) exists before the
+    clock starts; ``gc.freeze()`` moves it to the permanent generation, so no collection walks
+    it again. The hot path allocates few containers and they die young (reference counting
+    frees them; they form no cycles), so a generation-0 threshold of 50,000 instead of 700 makes
+    collections 70x rarer at no memory cost; collection stays enabled, so a cycle (an
+    exception's traceback) is still freed and memory stays flat. Restored afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+@dataclass(frozen=True)
+class Part:
+    """This engine's share: global user ids and arrival slots ``g`` with ``g % stride == offset``."""
+
+    offset: int = 0
+    stride: int = 1
+
+    def split(self, index: int, count: int) -> Part:
+        """Share ``index`` of ``count`` of this share (shards split into worker processes)."""
+        return Part(self.offset + self.stride * index, self.stride * count)
+
+    def count(self, total: int) -> int:
+        """How many of ``0 .. total-1`` are this share's."""
+        return max(0, (total - self.offset + self.stride - 1) // self.stride)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A request ready to send many times."""
 
     index: int
     spec: RequestSpec
+    outgoing: Outgoing
     raw: bytes
     """The whole request (line, headers, body) as sent."""
     head: bool
-    status_only: bool
-    """No assertions: judged by status alone."""
+    want: bool
+    """Collect headers and body: assertions to check or redirects to follow; else status alone."""
 
 
 @dataclass(frozen=True)
@@ -85,118 +140,313 @@ def weighted_order(weights: list[int]) -> list[int]:
 
 
 class LoadEngine:
-    """Runs one ``PerformanceSpec`` against ``base_url``; ``stop`` ends it early (Ctrl-C, SIGTERM)."""
+    """Runs its ``part`` of one ``PerformanceSpec`` against ``base_url``; ``stop`` ends it early."""
 
-    def __init__(self, base_url: str, spec: PerformanceSpec, variables: dict[str, str]) -> None:
+    def __init__(self, base_url: str, spec: PerformanceSpec, variables: dict[str, str], part: Part = Part()) -> None:
         self.spec = spec
+        self.part = part
+        self.base_url = base_url
         self.origin = Origin.parse(base_url)
         prefix = urlsplit(base_url).path.rstrip("/")
         self.prepared: list[Prepared] = []
         for i, req in enumerate(spec.requests):
-            body, headers = encode_body(req, variables)
-            raw = build_request(self.origin, req.method, prefix + substitute(req.path, variables), headers, body)
-            plain = not req.assertions and not req.expect_status
-            self.prepared.append(Prepared(i, req, raw, req.method == "HEAD", plain))
+            outgoing = prepare(req, variables, prefix)
+            req = with_values(req, variables)
+            want = bool(req.assertions or req.follow_redirects)
+            self.prepared.append(Prepared(i, req, outgoing, build_request(self.origin, outgoing), req.method == "HEAD", want))
         self.order = [self.prepared[i] for i in weighted_order([r.weight for r in spec.requests])]
         self.recorder = Recorder([r.name for r in spec.requests])
-        self._next_slot = 0
+        self.watchdog = Watchdog(spec.timeout_s)
+        self.users = [_User(self, uid) for uid in range(part.offset, spec.users, part.stride)]
+        self.done: asyncio.Future[None] | None = None
+        self.stopping = False
+        self.crash: BaseException | None = None
+        self.deadline = 0.0
+        self.arrivals: _Arrivals | None = None
+        self.connected = False
+        self._active = 0
+        self._pending: set[asyncio.Task[None]] = set()
 
     @property
     def expected(self) -> int | None:
-        """How many requests a complete run sends, when that is known in advance."""
+        """How many requests a complete run of this part sends, when that is known in advance."""
         if self.spec.model == "open":
-            return math.ceil(self.spec.duration_s * self.spec.rate_rps)
+            return self.part.count(math.ceil(self.spec.duration_s * self.spec.rate_rps))
         if self.spec.loops and not self.spec.duration_s:
-            return self.spec.loops * self.spec.users
+            return self.spec.loops * len(self.users)
         return None
 
+    async def connect(self) -> None:
+        """Open every user's connection (before the clock); times go to ``recorder.connect``.
+        A connection that fails here is retried by its user's first request (counted there)."""
+        self.connected = True
+        gate = asyncio.Semaphore(_CONNECTING)
+
+        async def one(user: _User) -> None:
+            async with gate:
+                began = time.perf_counter()
+                try:
+                    user.conn = await connect(self.origin, self.spec.timeout_s)
+                except TransportError:
+                    self.recorder.connect_errors += 1
+                    return
+                self.recorder.connect.record(int((time.perf_counter() - began) * 1_000_000))
+                self.watchdog.connections.append(user.conn)
+
+        await asyncio.gather(*(one(user) for user in self.users))
+
     async def run(self, stop: asyncio.Event, on_tick: Callable[[Snapshot], None] | None = None,
-                  tick_s: float = 1.0) -> LoadOutcome:
+                  tick_s: float = 1.0, start: float | None = None) -> LoadOutcome:
+        """Connect (unless ``connect`` ran), then run from ``start`` (a ``perf_counter`` time, default now)."""
+        if not self.connected:
+            await self.connect()
+        loop = asyncio.get_running_loop()
+        self.done = loop.create_future()
         spec = self.spec
-        watchdog = Watchdog(spec.timeout_s)
-        clients = [Client(self.origin, spec.timeout_s, watchdog) for _ in range(spec.users)]
-        start_unix, start = time.time(), time.perf_counter()
-        if spec.model == "open":
-            end = start + spec.duration_s
-            workers = [self._open_worker(client, start, end) for client in clients]
-        else:
-            deadline = start + spec.duration_s if spec.duration_s else 0.0
-            workers = [self._closed_user(client, uid, start, deadline) for uid, client in enumerate(clients)]
-        tasks = [asyncio.create_task(w) for w in workers]
-        helpers = [asyncio.create_task(watchdog.run()), asyncio.create_task(stop.wait())]
-        if on_tick:
-            helpers.append(asyncio.create_task(self._tick(on_tick, tick_s, start)))
-        everyone: asyncio.Future[list[None]] = asyncio.gather(*tasks)
-        await asyncio.wait([everyone, helpers[1]], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
-        aborted = helpers[1].done() and not everyone.done()
-        for task in [*tasks, *helpers]:
+        helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait())]
+        with gc_policy():
+            if start is None:
+                start = time.perf_counter()
+            start_unix = time.time() - (time.perf_counter() - start)
+            if on_tick:
+                helpers.append(asyncio.create_task(self._tick(on_tick, tick_s, start)))
+            if not self.users:
+                self.done.set_result(None)
+            elif spec.model == "open":
+                self.arrivals = _Arrivals(self, start, loop)
+            else:
+                self.deadline = start + spec.duration_s if spec.duration_s else 0.0
+                self._active = len(self.users)
+                for user in self.users:
+                    delay = start + spec.ramp_up_s * user.uid / spec.users - time.perf_counter() if spec.ramp_up_s else 0.0
+                    loop.call_later(max(0.0, delay), user.next)
+            await asyncio.wait([self.done, helpers[1]], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+            aborted = helpers[1].done() and not self.done.done()
+            self.stopping = True
+            duration = time.perf_counter() - start
+        if self.arrivals is not None:
+            self.arrivals.ticker.close()
+        for task in [*helpers, *self._pending]:
             task.cancel()
-        await asyncio.gather(everyone, *helpers, return_exceptions=True)
-        duration = time.perf_counter() - start
-        end_unix = start_unix + duration
-        for client in clients:
-            client.close()
-        crash = None if aborted or everyone.cancelled() else everyone.exception()
-        if crash is not None and not isinstance(crash, asyncio.CancelledError):
-            raise crash  # a bug in a user task: never report a short run as a result
+        await asyncio.gather(*helpers, *self._pending, return_exceptions=True)
+        for user in self.users:
+            if user.conn is not None:
+                user.conn.close()
+        if self.crash is not None:
+            raise self.crash  # a bug in the engine: never report a short run as a result
         result = self.recorder.result(duration, spec.limits, model=spec.model, users=spec.users, expected=self.expected)
-        return LoadOutcome(result, start_unix, end_unix, aborted)
+        return LoadOutcome(result, start_unix, start_unix + duration, aborted)
 
     async def _tick(self, on_tick: Callable[[Snapshot], None], tick_s: float, start: float) -> None:
         while True:
             await asyncio.sleep(tick_s)
             on_tick(self.recorder.snapshot(time.perf_counter() - start))
 
-    async def _closed_user(self, client: Client, uid: int, start: float, deadline: float) -> None:
-        spec, order, perf = self.spec, self.order, time.perf_counter
-        if spec.ramp_up_s and uid:
-            await asyncio.sleep(start + spec.ramp_up_s * uid / spec.users - perf())
-        think = spec.think_time_ms / 1000
-        loops, done, n, i = spec.loops, 0, len(order), uid % len(order)
-        send = self._send
-        while not (loops and done >= loops) and not (deadline and perf() >= deadline):
-            req = order[i]
-            i = i + 1 if i + 1 < n else 0
-            await send(client, req, perf())
-            done += 1
-            if think:
-                await asyncio.sleep(think)
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a rare slow path (reconnect, redirect chain) as a task the engine cancels at the end."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
-    async def _open_worker(self, client: Client, start: float, end: float) -> None:
-        interval, order, perf = 1.0 / self.spec.rate_rps, self.order, time.perf_counter
-        n = len(order)
-        while True:
-            slot = self._next_slot  # one event loop: read-and-increment cannot interleave
-            self._next_slot = slot + 1
-            intended = start + slot * interval
-            if intended >= end:
-                return
-            delay = intended - perf()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._send(client, order[slot % n], intended)
+    def fail(self, err: BaseException) -> None:
+        """A bug in a callback: end the run and raise it from ``run``."""
+        if self.crash is None:
+            self.crash = err
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
 
-    async def _send(self, client: Client, req: Prepared, intended: float) -> None:
-        """Send once; latency runs from ``intended`` (the send time, or the open model's slot)."""
-        recorder = self.recorder
-        try:
-            status, head, body = await client.send(req.raw, req.head)
-        except TransportError as err:
-            if err.kind == "timeout":
-                recorder.error(req.index, "timeout", f"no answer within {self.spec.timeout_s:g}s",
-                               int((time.perf_counter() - intended) * 1_000_000))
-            else:
-                recorder.error(req.index, err.kind, str(err), None)
+    def finished(self, user: _User) -> None:
+        self._active -= 1
+        if self._active == 0 and self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+
+class _User:
+    """One connection and its schedule: the closed model's user, or one of the open model's pool."""
+
+    __slots__ = ("conn", "current", "done", "engine", "i", "intended", "uid")
+
+    def __init__(self, engine: LoadEngine, uid: int) -> None:
+        self.engine, self.uid = engine, uid
+        self.conn: Connection | None = None
+        self.done = 0
+        self.i = uid % len(engine.order)
+        self.current: Prepared = engine.order[self.i]
+        self.intended = 0.0
+
+    def next(self) -> None:
+        """Closed model: send the next request, or finish (loops done, deadline passed, stopping)."""
+        engine = self.engine
+        loops = engine.spec.loops
+        if engine.stopping or (loops and self.done >= loops) or (engine.deadline and time.perf_counter() >= engine.deadline):
+            engine.finished(self)
             return
-        latency = int((time.perf_counter() - intended) * 1_000_000)
-        if req.status_only:
-            if 200 <= status < 400:
+        order = engine.order
+        req = order[self.i]
+        self.i = self.i + 1 if self.i + 1 < len(order) else 0
+        self.send(req, 0.0)
+
+    def send(self, req: Prepared, intended: float) -> None:
+        """Send ``req``; latency runs from ``intended`` (open model) or from the write (0.0)."""
+        self.current = req
+        conn = self.conn
+        if conn is None or conn.closed:
+            self.engine.spawn(self._reconnect(req, intended))
+            return
+        now = time.perf_counter()
+        self.intended = intended or now
+        conn.send(req.raw, self, deadline=now + self.engine.spec.timeout_s, want=req.want, head=req.head)
+
+    async def _reconnect(self, req: Prepared, intended: float) -> None:
+        engine = self.engine
+        began = time.perf_counter()
+        try:
+            self.conn = await connect(engine.origin, engine.spec.timeout_s)
+        except TransportError as err:
+            engine.recorder.connect_errors += 1
+            self.failed(None, err.kind, str(err), time.perf_counter(), intended or began)
+            return
+        engine.recorder.connect.record(int((time.perf_counter() - began) * 1_000_000))
+        engine.watchdog.connections.append(self.conn)
+        self.send(req, intended)
+
+    # --- transport.Handler
+
+    def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None:
+        try:
+            req = self.current
+            if req.spec.follow_redirects and 300 <= status < 400 and headers is not None and headers.get("Location"):
+                self.engine.spawn(self._follow(status, headers, body))
+                return
+            self._judge(req, status, headers, body, int((now - self.intended) * 1_000_000))
+            self._after()
+        except Exception as err:  # a bug: the engine raises it from run()
+            self.engine.fail(err)
+
+    def failed(self, conn: Connection | None, kind: str, message: str, now: float, since: float = 0.0) -> None:
+        try:
+            engine, req = self.engine, self.current
+            if kind == "timeout":
+                latency = int((now - (since or self.intended)) * 1_000_000)
+                engine.recorder.error(req.index, "timeout", f"no answer within {engine.spec.timeout_s:g}s", latency)
+            else:
+                engine.recorder.error(req.index, kind, message, None)
+            self._after()
+        except Exception as err:
+            self.engine.fail(err)
+
+    def _judge(self, req: Prepared, status: int, headers: CIMultiDict[str] | None, body: bytes, latency: int) -> None:
+        recorder = self.engine.recorder
+        if not req.want:
+            if status_ok(req.spec, status):
                 recorder.ok(req.index, latency)
             else:
-                recorder.error(req.index, "status", f"HTTP {status}, expected 2xx/3xx", latency)
+                wanted = "/".join(map(str, req.spec.expect_status)) or "2xx/3xx"
+                recorder.error(req.index, "status", f"HTTP {status}, expected {wanted}", latency)
             return
-        verdict = judge(req.spec, status, parse_headers(head), body)
+        verdict = judge(req.spec, status, headers if headers is not None else CIMultiDict(), body)
         if verdict is None:
             recorder.ok(req.index, latency)
         else:
             recorder.error(req.index, verdict[0], verdict[1], latency)
+
+    def _after(self) -> None:
+        self.done += 1
+        engine = self.engine
+        if engine.arrivals is not None:
+            engine.arrivals.release(self)
+        elif engine.spec.think_time_ms and not engine.stopping:
+            asyncio.get_running_loop().call_later(engine.spec.think_time_ms / 1000, self.next)
+        else:
+            self.next()
+
+    async def _follow(self, status: int, headers: CIMultiDict[str], body: bytes) -> None:
+        """A redirect chain (``follow_redirects: true``): each hop on a connection of its own, the whole
+        chain timed as one request, the last answer judged (as the functional checks do)."""
+        engine, req = self.engine, self.current
+        url = f"{urlsplit(engine.base_url).scheme}://{engine.origin.host_header}{req.outgoing.target}"
+        current: Any = req.outgoing
+        try:
+            for _ in range(MAX_REDIRECTS):
+                hop = next_hop(url, current, status, headers.get("Location"))
+                if hop is None:
+                    break
+                origin, parts = Origin.parse(hop.url), urlsplit(hop.url)
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                raw = build_request(origin, Outgoing(hop.method, target, hop.headers, hop.body))
+                conn = await connect(origin, engine.spec.timeout_s)
+                try:
+                    status, headers, body = await _ask(conn, raw, engine.spec.timeout_s, hop.method == "HEAD")
+                finally:
+                    conn.close()
+                url, current = hop.url, hop
+            else:
+                if next_hop(url, current, status, headers.get("Location")) is not None:
+                    engine.recorder.error(req.index, "status", f"more than {MAX_REDIRECTS} redirects",
+                                          int((time.perf_counter() - self.intended) * 1_000_000))
+                    self._after()
+                    return
+        except TransportError as err:
+            self.failed(None, err.kind, str(err), time.perf_counter())
+            return
+        self._judge(req, status, headers, body, int((time.perf_counter() - self.intended) * 1_000_000))
+        self._after()
+
+
+async def _ask(conn: Connection, raw: bytes, timeout_s: float, head: bool) -> tuple[int, CIMultiDict[str], bytes]:
+    future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]] = asyncio.get_running_loop().create_future()
+    conn.send(raw, Waiter(future), deadline=time.perf_counter() + timeout_s, want=True, head=head)
+    try:
+        return await asyncio.wait_for(future, timeout_s)
+    except asyncio.TimeoutError as err:
+        raise TransportError("timeout", "no answer in time") from err
+
+
+class _Arrivals:
+    """The open model's schedule: slot ``g`` is due at ``start + g / rate``; this part owns every
+    ``stride``-th slot from ``offset``, so parts together keep exactly the one-engine schedule."""
+
+    def __init__(self, engine: LoadEngine, start: float, loop: asyncio.AbstractEventLoop) -> None:
+        spec = engine.spec
+        self.engine = engine
+        self.start, self.rate = start, spec.rate_rps
+        self.total = math.ceil(spec.duration_s * spec.rate_rps)
+        self.slot = engine.part.offset
+        self.idle: deque[_User] = deque(engine.users)
+        self.backlog: deque[tuple[Prepared, float]] = deque()
+        self.scheduled_all = False
+        self.ticker = Ticker(loop, self.fire)
+        self.fire()
+
+    def fire(self) -> None:
+        engine = self.engine
+        if engine.stopping:
+            return
+        now = time.perf_counter()
+        order, stride = engine.order, engine.part.stride
+        while self.slot < self.total:
+            due = self.start + self.slot / self.rate
+            if due > now:
+                self.ticker.arm(due)
+                return
+            req = order[self.slot % len(order)]
+            self.slot += stride
+            if self.idle:
+                self.idle.popleft().send(req, due)
+            else:
+                self.backlog.append((req, due))  # every connection is busy: it waits, and its latency shows it
+        self.scheduled_all = True
+        self._maybe_done()
+
+    def release(self, user: _User) -> None:
+        if self.backlog and not self.engine.stopping:
+            req, due = self.backlog.popleft()
+            user.send(req, due)
+            return
+        self.idle.append(user)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        done = self.engine.done
+        if self.scheduled_all and len(self.idle) == len(self.engine.users) and done is not None and not done.done():
+            done.set_result(None)

@@ -137,7 +137,7 @@ class Histogram:
 
         if not isinstance(data, dict) or not isinstance(data.get("hdr"), str):
             raise ValueError("a histogram must be an object with an 'hdr' string")
-        extras = [data.get(k) for k in ("sum_us", "min_us", "max_us")]
+        extras: list[Any] = [data.get(k) for k in ("sum_us", "min_us", "max_us")]
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in extras):
             raise ValueError("sum_us, min_us and max_us must be non-negative integers")
         try:

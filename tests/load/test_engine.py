@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pipeline_steps.load import engine
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
 from pipeline_steps.procs import free_port
@@ -76,7 +77,7 @@ def test_status_and_assertion_errors_are_classified_and_limit_the_run() -> None:
     assert not result.limits_passed
     assert "error rate 66.67% > accepted 50.00%" in result.reason
     assert any("HTTP 503" in e for e in result.first_errors)
-    assert any("'loopback' != expected 'other'" in e for e in result.first_errors)
+    assert any('"loopback" (string) != expected "other" (string)' in e for e in result.first_errors)
 
 
 def test_connect_errors_are_classified_and_no_answers_never_pass() -> None:
@@ -159,9 +160,9 @@ def test_ramp_up_and_think_time_pace_the_closed_model() -> None:
 
 
 def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(self: LoadEngine, *args: object) -> None:
+    def broken(self: object, *args: object) -> None:
         raise RuntimeError("bug in the engine")
 
-    monkeypatch.setattr(LoadEngine, "_send", broken)
+    monkeypatch.setattr(engine._User, "_judge", broken)  # called back from the parser, outside any task
     with serve() as server, pytest.raises(RuntimeError, match="bug in the engine"):
         run(server.url, spec(users=2, loops=5))
