@@ -78,6 +78,10 @@ class PerformanceResult:
     what ``testrun merge`` adds up exactly."""
     shard: str = ""
     """``I/N`` when this run was shard I of N (``run-tests --shard``), else empty."""
+    connect_histogram: dict[str, Any] = field(default_factory=dict)
+    """Connection set-up times in the same encoding as ``histograms`` (merged by ``testrun merge``)."""
+    expected_requests: int | None = None
+    """What a complete run sends, when known in advance (loops, or the open model's rate x duration)."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,35 @@ def unresolvable(url: str) -> str:
     return ""
 
 
+def parse_shard(text: str | None, performance: Any) -> Any:
+    """``I/N`` (1 <= I <= N) as the engine's ``Part``; only for a performance test, and every shard needs a user."""
+    from pipeline_steps.load.engine import WHOLE, Part
+
+    if not text:
+        return WHOLE
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise BadInputError("command line", "--shard", f"must be I/N with 1 <= I <= N, got {text!r}")
+    part = Part(int(index) - 1, int(count))
+    if part.stride == 1:
+        return WHOLE
+    if performance is None:
+        raise BadInputError("command line", "--shard", "shards split a performance test; this run has none")
+    if performance.model == "closed" and part.count(performance.users) == 0:
+        raise BadInputError("command line", "--shard", f"shard {text} would have no user ({performance.users} users "
+                                                       f"over {part.stride} shards)")
+    return part
+
+
+def parse_processes(text: str) -> int | None:
+    """``auto`` -> None (one per core, see ``pool.default_processes``), else a positive count."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise BadInputError("command line", "--processes", f"must be a positive number or auto, got {text!r}")
+    return int(text)
+
+
 @click.command("run-tests")
 @context_options
 @platform_options
@@ -60,6 +89,12 @@ def unresolvable(url: str) -> str:
               help="Override how long the health check waits in seconds [env HEALTH_TIMEOUT].")
 @click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
               help="Where testrun.json and junit-tests.xml go [env OUT_DIR].")
+@click.option("--shard", envvar="TEST_SHARD", default=None, metavar="I/N",
+              help="Run shard I of N of the performance test (every N-th user, or 1/N of the rate); combine the "
+                   "shards' testrun.json files with `testrun merge` [env TEST_SHARD].")
+@click.option("--processes", envvar="TEST_PROCESSES", default="auto", show_default=True,
+              help="Event loops (worker processes) for the load: a number, or auto (one per core when users run "
+                   "flat out) [env TEST_PROCESSES].")
 def run_tests(**options: Any) -> int:
     """Health check, then functional checks (test strategy functional) or a performance test
     (performance), judged by the workload's acceptance limits.
@@ -92,6 +127,8 @@ def run_tests(**options: Any) -> int:
             raise BadInputError(workload.source, "performance", "test strategy 'performance' needs this section")
         performance = with_overrides(workload.performance, users=options["users"], loops=options["loops"],
                                      duration_s=options["duration"])
+    shard = parse_shard(options["shard"], performance)
+    processes = parse_processes(options["processes"])
     health = workload.health if workload is not None else HealthSpec()
     if not health.path:
         health = replace(health, path=service.health_path)
@@ -119,7 +156,8 @@ def run_tests(**options: Any) -> int:
         raise InfrastructureError(f"platform {options['platform_name']}", f"{name} {used}: {problem}")
 
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
-                    functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))
+                    functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]),
+                    shard=shard, processes=processes)
     code = int(run_step(plan))
     from pipeline_steps.step_events import tests_finished
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import resource
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -101,6 +102,10 @@ class Part:
         return max(0, (total - self.offset + self.stride - 1) // self.stride)
 
 
+WHOLE = Part()
+"""The whole run: every user, every slot."""
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A request ready to send many times."""
@@ -121,6 +126,23 @@ class LoadOutcome:
     start_unix: float
     end_unix: float
     aborted: bool
+    cpu_s: float = 0.0
+    """CPU time (user + system) the generator spent while the clock ran, all its processes together."""
+
+
+def cpu_time() -> float:
+    """User + system CPU seconds of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def expected_requests(spec: PerformanceSpec, part: Part = WHOLE) -> int | None:
+    """How many requests ``part`` of a complete run sends, when that is known in advance."""
+    if spec.model == "open":
+        return part.count(math.ceil(spec.duration_s * spec.rate_rps))
+    if spec.loops and not spec.duration_s:
+        return spec.loops * part.count(spec.users)
+    return None
 
 
 def weighted_order(weights: list[int]) -> list[int]:
@@ -142,7 +164,7 @@ def weighted_order(weights: list[int]) -> list[int]:
 class LoadEngine:
     """Runs its ``part`` of one ``PerformanceSpec`` against ``base_url``; ``stop`` ends it early."""
 
-    def __init__(self, base_url: str, spec: PerformanceSpec, variables: dict[str, str], part: Part = Part()) -> None:
+    def __init__(self, base_url: str, spec: PerformanceSpec, variables: dict[str, str], part: Part = WHOLE) -> None:
         self.spec = spec
         self.part = part
         self.base_url = base_url
@@ -170,11 +192,7 @@ class LoadEngine:
     @property
     def expected(self) -> int | None:
         """How many requests a complete run of this part sends, when that is known in advance."""
-        if self.spec.model == "open":
-            return self.part.count(math.ceil(self.spec.duration_s * self.spec.rate_rps))
-        if self.spec.loops and not self.spec.duration_s:
-            return self.spec.loops * len(self.users)
-        return None
+        return expected_requests(self.spec, self.part)
 
     async def connect(self) -> None:
         """Open every user's connection (before the clock); times go to ``recorder.connect``.
@@ -205,6 +223,7 @@ class LoadEngine:
         spec = self.spec
         helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait())]
         with gc_policy():
+            cpu = cpu_time()
             if start is None:
                 start = time.perf_counter()
             start_unix = time.time() - (time.perf_counter() - start)
@@ -218,12 +237,13 @@ class LoadEngine:
                 self.deadline = start + spec.duration_s if spec.duration_s else 0.0
                 self._active = len(self.users)
                 for user in self.users:
-                    delay = start + spec.ramp_up_s * user.uid / spec.users - time.perf_counter() if spec.ramp_up_s else 0.0
+                    delay = start + spec.ramp_up_s * user.uid / spec.users - time.perf_counter()
                     loop.call_later(max(0.0, delay), user.next)
             await asyncio.wait([self.done, helpers[1]], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
             aborted = helpers[1].done() and not self.done.done()
             self.stopping = True
             duration = time.perf_counter() - start
+            cpu = cpu_time() - cpu
         if self.arrivals is not None:
             self.arrivals.ticker.close()
         for task in [*helpers, *self._pending]:
@@ -235,7 +255,7 @@ class LoadEngine:
         if self.crash is not None:
             raise self.crash  # a bug in the engine: never report a short run as a result
         result = self.recorder.result(duration, spec.limits, model=spec.model, users=spec.users, expected=self.expected)
-        return LoadOutcome(result, start_unix, start_unix + duration, aborted)
+        return LoadOutcome(result, start_unix, start_unix + duration, aborted, cpu)
 
     async def _tick(self, on_tick: Callable[[Snapshot], None], tick_s: float, start: float) -> None:
         while True:

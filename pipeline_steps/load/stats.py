@@ -89,6 +89,22 @@ class Recorder:
                 "connect_errors": self.connect_errors}
 
     @classmethod
+    def from_result(cls, result: PerformanceResult) -> Recorder:
+        """Rebuild a recorder from a testrun.json's performance section (``ValueError`` if it holds no histograms)."""
+        names = list(result.by_request)
+        if sorted(result.histograms) != sorted(names) or not result.connect_histogram:
+            raise ValueError("has no latency histograms for its requests (written by an older run-tests?)")
+        recorder = cls(names)
+        recorder.hists = [Histogram.from_json(result.histograms[name]) for name in names]
+        recorder.counts = [result.by_request[name].requests for name in names]
+        recorder.errors = [result.by_request[name].errors for name in names]
+        recorder.kinds = {**dict.fromkeys(ERROR_KINDS, 0), **result.errors_by_kind}
+        recorder.first_errors = list(result.first_errors)
+        recorder.connect = Histogram.from_json(result.connect_histogram)
+        recorder.connect_errors = int(result.connect_ms.get("errors", 0))
+        return recorder
+
+    @classmethod
     def from_state(cls, state: dict[str, Any]) -> Recorder:
         recorder = cls(list(state["names"]))
         for key in ("hists", "counts", "errors", "kinds", "first_errors", "connect", "connect_errors"):
@@ -133,5 +149,5 @@ class Recorder:
             connect_ms={"connections": self.connect.total, "errors": self.connect_errors,
                         **{k: connect[k] for k in ("mean", "p50", "p99", "max")}},
             histograms={name: hist.to_json() for name, hist in zip(self.names, self.hists, strict=True)},
-            shard=shard,
+            shard=shard, connect_histogram=self.connect.to_json(), expected_requests=expected,
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import time
 from collections.abc import Callable
@@ -37,9 +36,9 @@ class _Itimerspec(ctypes.Structure):
 def _libc() -> ctypes.CDLL | None:
     if time.get_clock_info("perf_counter").implementation != "clock_gettime(CLOCK_MONOTONIC)":
         return None  # the timer's clock must be the one latencies are measured with
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        # the process's own symbols, libc's among them (ctypes.util.find_library would run ldconfig and gcc)
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.timerfd_create  # noqa: B018 - AttributeError where there is no timerfd
         libc.timerfd_settime  # noqa: B018
     except (OSError, AttributeError):

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from multidict import CIMultiDict
 
 from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request
