@@ -175,8 +175,9 @@ class Connection(asyncio.Protocol):
         now = time.perf_counter()
         status, handler = self.status, self.handler
         headers = None
-        if self.want:
-            headers = CIMultiDict((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers)
+        if self.want:  # as aiohttp decodes them, so both clients judge the same text (a Location in UTF-8)
+            headers = CIMultiDict((n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                                  for n, v in self.headers)
         body = b"".join(self.body) if self.body else b""
         self._reset()
         if not self.busy or handler is None:

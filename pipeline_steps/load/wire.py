@@ -83,7 +83,9 @@ def _encode(part: str, extra: str) -> str:
 def _quote(text: str, extra: str) -> str:
     if not text:
         return text
-    return "".join(ch if ch in extra else "".join(f"%{b:02X}" for b in ch.encode("utf-8")) for ch in text)
+    # surrogateescape: a header byte that was not UTF-8 (decoded as aiohttp does) goes back out as that byte
+    return "".join(ch if ch in extra else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))
+                   for ch in text)
 
 
 @dataclass(frozen=True)
