@@ -87,6 +87,11 @@ class Handler(Protocol):
     def failed(self, conn: Connection, kind: str, message: str, now: float) -> None: ...
 
 
+_now = time.perf_counter
+_FRAMING = (b"content-length", b"transfer-encoding")
+_FRAMING_LENGTHS = (14, 17)
+
+
 class _HeadDone(Exception):
     """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
 
@@ -108,7 +113,7 @@ class Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.framed = False  # Content-Length or Transfer-Encoding seen: the body does not end at close
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[tuple[bytes, bytes]] = []  # only filled when judging needs them (want)
         self.body: list[bytes] = []
 
     def send(self, raw: bytes, handler: Handler, *, deadline: float, want: bool, head: bool = False) -> None:
@@ -147,10 +152,10 @@ class Connection(asyncio.Protocol):
     # --- httptools callbacks (names fixed by httptools)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
-            self.framed = True
         if self.want:
             self.headers.append((name, value))
+        if not self.framed and len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -164,15 +169,24 @@ class Connection(asyncio.Protocol):
             self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.status < 200:
+        status = self.status
+        if status < 200:
             self._reset()  # 100 Continue and friends precede the real answer
             return
-        self._complete(self.parser.should_keep_alive())
+        if self.want or not self.busy:
+            self._complete(self.parser.should_keep_alive())
+            return
+        # the hot path (status-only answer, no headers or body kept): no lists to build or reset
+        now = _now()
+        self.status, self.framed, self.busy = 0, False, False
+        if not self.parser.should_keep_alive():
+            self.close()
+        self.handler.answered(self, status, None, b"", now)  # type: ignore[union-attr]
 
     # --- outcomes
 
     def _complete(self, keep: bool) -> None:
-        now = time.perf_counter()
+        now = _now()
         status, handler = self.status, self.handler
         headers = None
         if self.want:  # as aiohttp decodes them, so both clients judge the same text (a Location in UTF-8)
