@@ -166,3 +166,22 @@ def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: 
     monkeypatch.setattr(engine._User, "_judge", broken)  # called back from the parser, outside any task
     with serve() as server, pytest.raises(RuntimeError, match="bug in the engine"):
         run(server.url, spec(users=2, loops=5))
+
+
+def test_connections_open_before_the_clock_and_are_reported_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect that takes 300 ms (a slow TLS handshake, a SYN retry) must not land in the first
+    requests' latencies nor in the run's duration: wrk opens connections first and so do we."""
+    real = engine.connect
+
+    async def slow_connect(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "connect", slow_connect)
+    with serve() as server:
+        result = run(server.url, spec(users=3, loops=5)).result
+    assert result.requests == 15 and result.errors == 0
+    assert result.connect_ms["connections"] == 3 and result.connect_ms["errors"] == 0
+    assert result.connect_ms["p50"] >= 300
+    assert result.latency_ms["max"] < 200, result.latency_ms
+    assert result.duration_s < 0.3
