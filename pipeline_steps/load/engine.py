@@ -341,35 +341,35 @@ class _User:
     # --- transport.Handler
 
     def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None:
-        req = self.current
-        engine = self.engine
-        if not req.want and engine.fast and (200 <= status < 400):
-            # the hot path, inlined: a plain closed-model request answered 2xx/3xx (Recorder.ok, _after, next)
-            rec = engine.recorder
-            rec.counts[req.index] += 1
-            rec.hists[req.index].record(int((now - self.intended) * 1_000_000))
-            self.done += 1
-            if engine.stopping or (engine.deadline and now >= engine.deadline) or (engine.spec.loops and
-                                                                                  self.done >= engine.spec.loops):
-                engine.finished(self)
+        try:  # an exception here would vanish into the event loop's log and stall this user: end the run
+            req = self.current
+            engine = self.engine
+            if not req.want and engine.fast and (200 <= status < 400):
+                # the hot path, inlined: a plain closed-model request answered 2xx/3xx (Recorder.ok, _after, next)
+                rec = engine.recorder
+                rec.counts[req.index] += 1
+                rec.hists[req.index].record(int((now - self.intended) * 1_000_000))
+                self.done += 1
+                if engine.stopping or (engine.deadline and now >= engine.deadline) or (engine.spec.loops and
+                                                                                      self.done >= engine.spec.loops):
+                    engine.finished(self)
+                    return
+                order = engine.order
+                req = order[self.i]
+                self.i = self.i + 1 if self.i + 1 < len(order) else 0
+                self.current = req
+                if conn.closed:
+                    engine.spawn(self._reconnect(req, 0.0))
+                    return
+                self.intended = sent = _now()
+                conn.send(req.raw, self, deadline=sent + engine.timeout_s, want=req.want, head=req.head)
                 return
-            order = engine.order
-            req = order[self.i]
-            self.i = self.i + 1 if self.i + 1 < len(order) else 0
-            self.current = req
-            if conn.closed:
-                engine.spawn(self._reconnect(req, 0.0))
-                return
-            self.intended = sent = _now()
-            conn.send(req.raw, self, deadline=sent + engine.timeout_s, want=req.want, head=req.head)
-            return
-        try:
             if req.spec.follow_redirects and 300 <= status < 400 and headers is not None and headers.get("Location"):
-                self.engine.spawn(self._follow(status, headers, body))
+                engine.spawn(self._follow(status, headers, body))
                 return
             self._judge(req, status, headers, body, int((now - self.intended) * 1_000_000))
             self._after()
-        except Exception as err:  # a bug: the engine raises it from run()
+        except Exception as err:
             self.engine.fail(err)
 
     def failed(self, conn: Connection | None, kind: str, message: str, now: float, since: float = 0.0) -> None:

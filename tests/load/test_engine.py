@@ -18,6 +18,7 @@ import pytest
 
 from pipeline_steps.load import engine
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
+from pipeline_steps.load.histogram import Histogram
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
 from pipeline_steps.procs import free_port
 from tests.load.servers import serve
@@ -163,7 +164,7 @@ def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: 
     def broken(self: object, *args: object) -> None:
         raise RuntimeError("bug in the engine")
 
-    monkeypatch.setattr(engine._User, "_judge", broken)  # called back from the parser, outside any task
+    monkeypatch.setattr(Histogram, "record", broken)  # called back from the parser, outside any task
     with serve() as server, pytest.raises(RuntimeError, match="bug in the engine"):
         run(server.url, spec(users=2, loops=5))
 
