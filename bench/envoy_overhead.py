@@ -32,11 +32,12 @@ from urllib.request import urlopen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.local import LocalPlatform, monitoring
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import load_service
+from pipeline_steps.documents.weights import Weights
+from pipeline_steps.platforms.local import monitoring
 from pipeline_steps.platforms.local.build import build
-from pipeline_steps.service import load_service
+from pipeline_steps.platforms.local.platform import LocalPlatform
 
 CARTS = Path(__file__).resolve().parents[1] / "examples" / "carts"
 PATH = "/carts/1/items"

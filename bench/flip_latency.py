@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import DeployOptions, deploy
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.platforms.kubernetes.client import Kube, api_client
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.traffic import switch
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
+from pipeline_steps.steps.deploy import DeployOptions, deploy
+from pipeline_steps.steps.traffic import switch
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
 
 CTX = StageContext(project="bench", stage="prod", service="carts", image="repo/carts", tag="1",

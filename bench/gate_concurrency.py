@@ -33,14 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-import pipeline_steps.evaluate as step
-from pipeline_steps.context import StageContext
-from pipeline_steps.gate.model import Window
+import pipeline_steps.steps.evaluate as step
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.gate.perfspec import parse_perfspec
-from pipeline_steps.procs import free_port
-from pipeline_steps.prometheus_server import PrometheusServer
+from pipeline_steps.platforms.local.procs import free_port
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
 from pipeline_steps.sources import http
 from pipeline_steps.sources.base import MAX_WORKERS, SourceSettings
+from pipeline_steps.sources.prometheus import PrometheusSettings
 
 JOB = "bench-sockshop-dev"
 
@@ -93,9 +94,10 @@ def timed(url: str, perfspec: object, window: Window, out: Path, workers: int) -
     step.MAX_WORKERS = workers
     http.session.__defaults__ = (max(workers, MAX_WORKERS),)  # a connection per worker, as the product sizes it
     ctx = StageContext("sockshop", "dev", "bench")
-    run = step.GateRun(context=ctx, window=window, settings=SourceSettings(context=ctx, prometheus_url=url), out_dir=out)
+    settings = SourceSettings(context=ctx, groups={"prometheus": PrometheusSettings(url)})
+    run = step.GateRun(context=ctx, window=window, settings=settings, out_dir=out)
     started = time.perf_counter()
-    outcome = step.evaluate_perfspec(perfspec, run)  # type: ignore[arg-type]
+    outcome = step.evaluate(perfspec, run)  # type: ignore[arg-type]
     return time.perf_counter() - started, outcome.verdict.value
 
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen_vs_wrk import start_server  # noqa: E402
-from pipeline_steps.procs import stop_pid  # noqa: E402
+from pipeline_steps.platforms.local.procs import stop_pid  # noqa: E402
 
 GC_RUNNER = r"""
 import asyncio, contextlib, gc, json, sys, time

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen_vs_wrk import run_hey, run_ours  # noqa: E402
-from pipeline_steps.procs import free_port, stop_pid, wait_http  # noqa: E402
+from pipeline_steps.platforms.local.procs import free_port, stop_pid, wait_http  # noqa: E402
 
 SERVER = """
 import asyncio, sys

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline_steps.procs import free_port, stop_pid, wait_http  # noqa: E402
+from pipeline_steps.platforms.local.procs import free_port, stop_pid, wait_http  # noqa: E402
 
 Figures = dict[str, float]
 """req_s, cpu_us (per request), p99_ms, mean_ms."""

@@ -5,12 +5,15 @@ kubernetes or aiohttp for that costs hundreds of milliseconds. ``COMMANDS`` name
 module and one-line help, so listing commands imports nothing but click.
 
 Why here: this is the one place where ``PipelineStepsError`` becomes an exit code and a
-one-line message on stderr (README: "Exit codes").
+one-line message on stderr (README: "Exit codes"). Any other exception is a bug in this tool,
+not a verdict: it exits 4 (``internal error:`` and the traceback on stderr), never 1, which
+Jenkins reads as "the version is bad" and would roll back or stop a good version for.
 """
 
 from __future__ import annotations
 
 import importlib
+import traceback
 from typing import Any
 
 import click
@@ -73,6 +76,12 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("aborted", err=True)
             ctx.exit(int(ExitCode.ABORTED))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: usage errors (2), --help, ctx.exit
+        except Exception as err:
+            click.echo(f"internal error: {type(err).__name__}: {err}", err=True)
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            ctx.exit(int(ExitCode.INTERNAL))
         if isinstance(rv, int) and rv != 0:
             ctx.exit(int(rv))
         return rv

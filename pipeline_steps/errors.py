@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
     INFRA = 4
     """A backend is down or answered an error (Prometheus, Dynatrace, Kubernetes, Envoy, Jenkins);
     for a gate: verdict ERROR. Never treated as a pass."""
+    INTERNAL = 4
+    """A bug in this tool (an unexpected exception): like an infrastructure error, never a verdict;
+    ``internal error:`` and the traceback go to stderr. An alias of ``INFRA`` (same code)."""
     APPROVAL_REQUIRED = 5
     """A warning waits for a manual approval that has not been given (or was refused)."""
     ABORTED = 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pipeline_steps.errors import BadInputError
 
@@ -62,3 +63,15 @@ def redact_all(text: str, secrets: list[Secret | None]) -> str:
         if secret:
             text = secret.redact(text)
     return text
+
+
+def redact_data(data: Any, secrets: list[Secret | None]) -> Any:
+    """A copy of a JSON-shaped value (dicts, lists, strings, numbers) with every secret masked in
+    every string, keys included: what a document writer passes to ``files.write_json``."""
+    if isinstance(data, str):
+        return redact_all(data, secrets)
+    if isinstance(data, dict):
+        return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v, secrets) for v in data]
+    return data

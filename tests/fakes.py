@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
-from pipeline_steps.platforms.base import COLOURS, ColourState, Endpoints, StageStatus, Weights
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.platforms.base import ColourState, StageStatus
 
 Key = tuple[str, str]  # (namespace, service)
 

@@ -1,4 +1,4 @@
-"""``pipeline-steps demo``: play the use case on the local platform (see pipeline_steps/demo.py)."""
+"""``pipeline-steps demo``: play the use case on the local platform (see pipeline_steps/steps/demo.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def demo(workdir: str, test_duration: int, users: int, keep: bool, no_prometheus
     Prints the story as it happens (stage, step, verdict, weights), checks it, and ends with the
     HTML report's path. Exit 0 when the use case played as described, 1 otherwise.
     """
-    from pipeline_steps.demo import DemoSettings, examples_dir, play
+    from pipeline_steps.steps.demo import DemoSettings, examples_dir, play
 
     examples = examples_dir()
     settings = DemoSettings(workdir=Path(workdir).resolve(), source=examples / "carts", shipyard=examples / "shipyard.yaml",

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.commands.options import (
+    build_platform,
+    context_from_options,
+    context_options,
+    out_dir_option,
+    platform_options,
+)
 
 
 @click.command("deploy")
@@ -19,8 +25,7 @@ from pipeline_steps.commands.options import context_from_options, context_option
 @platform_options
 @click.option("--service-config", envvar="SERVICE_CONFIG", default=None, type=click.Path(dir_okay=False),
               help="service.yaml: port, health path, replicas, chart values [env SERVICE_CONFIG].")
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
-              help="Where deployment.json goes [env OUT_DIR].")
+@out_dir_option("Where deployment.json and its event go.")
 @click.option("--no-switch", is_flag=True, help="Deploy and wait, but leave the traffic where it is.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds to wait for the new colour to become available.")
@@ -32,10 +37,9 @@ def deploy(**options: Any) -> int:
     to roll back to) and again after it. Exit 0 deployed, 2 bad input (nothing changed),
     4 platform error or the new colour never became ready (traffic unchanged).
     """
-    from pipeline_steps.deploy import DeployOptions
-    from pipeline_steps.deploy import deploy as run_deploy
-    from pipeline_steps.platforms import PlatformSettings, make_platform
-    from pipeline_steps.service import ServiceSpec, load_service
+    from pipeline_steps.documents.service import ServiceSpec, load_service
+    from pipeline_steps.steps.deploy import DeployOptions
+    from pipeline_steps.steps.deploy import deploy as run_deploy
 
     ctx = context_from_options(options)
     if not ctx.image or not ctx.tag:
@@ -43,8 +47,7 @@ def deploy(**options: Any) -> int:
 
         raise BadInputError("command line", "--image" if not ctx.image else "--tag", "is required to deploy")
     service = load_service(options["service_config"]) if options.get("service_config") else ServiceSpec.minimal(ctx.service)
-    platform = make_platform(options["platform_name"], PlatformSettings(
-        state_dir=options["state_dir"], kubeconfig=options["kubeconfig"], kube_context=options["kube_context"]))
+    platform = build_platform(options)
     out = Path(options["out_dir"]) / "deployment.json"
     record = run_deploy(platform, ctx, service, out, DeployOptions(switch=not options["no_switch"],
                                                                    timeout_s=options["timeout_s"]))
@@ -57,7 +60,5 @@ def deploy(**options: Any) -> int:
         click.echo(f"deployed {where} as {record.colour}; traffic {record.weights_before} -> {record.weights_after} (verified)")
     else:
         click.echo(f"deployed {where} as {record.colour}; traffic stays {record.weights_before}")
-    from pipeline_steps.step_events import deployment_finished
-
-    click.echo(f"wrote {out}, {deployment_finished(out.parent)}")
+    click.echo(f"wrote {out}, {out.parent / 'events' / 'deployment-finished.json'}")
     return 0

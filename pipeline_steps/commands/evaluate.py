@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options
+from pipeline_steps.commands.options import context_from_options, context_options, out_dir_option, source_options
 from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.sources import DEFAULT_SLI_PROVIDER, SOURCES
 
 
 def parse_time(text: str, flag: str, source: str = "command line") -> float:
@@ -34,15 +35,6 @@ def parse_time(text: str, flag: str, source: str = "command line") -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
-
-
-def read_testrun(path: str) -> dict[str, Any]:
-    from pipeline_steps.files import read_json
-
-    doc = read_json(path)
-    if not isinstance(doc, dict):
-        raise BadInputError(path, None, "must be a JSON object")
-    return doc
 
 
 def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | None, end: str | None) -> tuple[float, float]:
@@ -80,21 +72,13 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | 
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Pitometer perfspec.json.")
 @click.option("--slo", "slo_path", type=click.Path(dir_okay=False), help="Keptn slo.yaml (with --sli).")
 @click.option("--sli", "sli_path", type=click.Path(dir_okay=False), help="Keptn sli.yaml: SLI name -> query.")
-@click.option("--sli-provider", type=click.Choice(["prometheus", "dynatrace", "testrun"]), default="prometheus",
+@click.option("--sli-provider", type=click.Choice(list(SOURCES)), default=DEFAULT_SLI_PROVIDER,
               show_default=True, help="Source of the queries in sli.yaml.")
 @click.option("--testrun", "testrun_path", envvar="TESTRUN", type=click.Path(dir_okay=False),
               help="testrun.json: window (start_unix/end_unix), context, and the testrun source [env TESTRUN].")
 @click.option("--start", help="Window start: unix seconds or ISO-8601 (overrides --testrun).")
 @click.option("--end", help="Window end: unix seconds or ISO-8601 (overrides --testrun).")
-@click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus base URL [env PROMETHEUS_URL].")
-@click.option("--prometheus-token-env", metavar="NAME", help="Environment variable holding a Prometheus bearer token.")
-@click.option("--prometheus-token-file", type=click.Path(dir_okay=False), help="File holding a Prometheus bearer token.")
-@click.option("--prometheus-user", default="", help="Prometheus basic-auth user (password via --prometheus-password-env).")
-@click.option("--prometheus-password-env", metavar="NAME", help="Environment variable holding the basic-auth password.")
-@click.option("--dynatrace-url", envvar="DT_TENANT_URL", default="", help="Dynatrace tenant URL [env DT_TENANT_URL].")
-@click.option("--dynatrace-token-env", metavar="NAME", default="DT_API_TOKEN", show_default=True,
-              help="Environment variable holding the Dynatrace API token.")
-@click.option("--dynatrace-token-file", type=click.Path(dir_okay=False), help="File holding the Dynatrace API token.")
+@source_options
 @click.option("--history", "history_path", envvar="PIPELINE_STEPS_HISTORY", default=".pipeline-steps/history.sqlite",
               show_default=True, help="SQLite evaluation history [env PIPELINE_STEPS_HISTORY].")
 @click.option("--no-history", is_flag=True, help="Neither read nor write the history.")
@@ -104,20 +88,20 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: str | 
 @click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True, help="Per-request timeout (s).")
 @click.option("--retry-budget", "retry_budget_s", type=float, default=15.0, show_default=True,
               help="Time each source may spend retrying transient errors, shared by all its queries (s).")
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help="Where the documents go [env OUT_DIR].")
+@out_dir_option("Where the documents go.")
 def evaluate(**options: Any) -> int:
     """Judge a test run by its quality gate (perfspec.json or slo.yaml + sli.yaml).
 
     Writes OUT/evaluation.json, OUT/junit-evaluation.xml and OUT/evaluation-summary.txt, prints
     the summary, and exits 0 PASS, 3 WARNING, 1 FAIL, 4 ERROR (a source was down), 2 bad input.
     """
-    from pipeline_steps.evaluate import GateRun, evaluate_perfspec, evaluate_slo
-    from pipeline_steps.gate.history import HistoryStore
-    from pipeline_steps.gate.model import Window
+    from pipeline_steps import sources
+    from pipeline_steps.documents.evaluation import Window
+    from pipeline_steps.documents.testrun import read_testrun_document
     from pipeline_steps.gate.perfspec import load_perfspec
     from pipeline_steps.gate.slo import load_slo
-    from pipeline_steps.secrets import read_secret
-    from pipeline_steps.sources.base import SourceSettings
+    from pipeline_steps.history.sqlite import HistoryStore
+    from pipeline_steps.steps.evaluate import GateRun, evaluate
 
     spec_path, slo_path, sli_path = options["spec_path"], options["slo_path"], options["sli_path"]
     if bool(spec_path) == bool(slo_path):
@@ -125,29 +109,20 @@ def evaluate(**options: Any) -> int:
     if slo_path and not sli_path:
         raise BadInputError("command line", "--sli", "--slo needs --sli sli.yaml (SLI name -> query)")
     testrun_path = options["testrun_path"] or ""
-    testrun = read_testrun(testrun_path) if testrun_path else None
+    testrun = read_testrun_document(testrun_path) if testrun_path else None
     merged = dict(testrun.get("context") or {}) if testrun and isinstance(testrun.get("context"), dict) else {}
     merged.update({k: v for k, v in options.items() if v and k in (
         "project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")})
-    spec = load_perfspec(spec_path) if spec_path else None
-    slo = load_slo(slo_path, sli_path) if slo_path else None
+    spec = load_perfspec(spec_path) if spec_path else load_slo(slo_path, sli_path, options["sli_provider"])
     merged["event_file"] = options.get("event_file")  # an --event fills what flags and testrun.json leave empty
     context = context_from_options(merged, source=testrun_path or "command line")
     start, end = window_from(testrun, testrun_path, options["start"], options["end"])
-    prom_token = read_secret(env=options["prometheus_token_env"], file=options["prometheus_token_file"], what="Prometheus token")
-    prom_password = read_secret(env=options["prometheus_password_env"], what="Prometheus password")
-    dt_token = read_secret(env=options["dynatrace_token_env"], file=options["dynatrace_token_file"], what="Dynatrace token")
-    settings = SourceSettings(
-        context=context, prometheus_url=options["prometheus_url"], prometheus_token=prom_token,
-        prometheus_user=options["prometheus_user"], prometheus_password=prom_password,
-        dynatrace_url=options["dynatrace_url"], dynatrace_token=dt_token, testrun=testrun, testrun_path=testrun_path,
-        timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
+    settings = sources.settings_from_options({**options, "testrun_document": testrun}, context,
+                                             timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
     history = None if options["no_history"] else HistoryStore(options["history_path"])
     run = GateRun(context=context, window=Window(start, end), settings=settings, out_dir=Path(options["out_dir"]),
                   history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
-    outcome = evaluate_perfspec(spec, run) if spec is not None else evaluate_slo(slo, run, options["sli_provider"])  # type: ignore[arg-type]
+    outcome = evaluate(spec, run)
     click.echo(outcome.summary)
-    from pipeline_steps.step_events import evaluation_done
-
-    click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {evaluation_done(run.out_dir)}")
+    click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {outcome.paths.get('event')}")
     return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

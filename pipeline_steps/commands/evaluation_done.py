@@ -1,14 +1,19 @@
-"""``pipeline-steps evaluation-done``: parse the verdict and deployment facts, act, write promotion.json."""
+"""``pipeline-steps evaluation-done``: parse the verdict and deployment facts; the step acts and writes promotion.json."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.commands.options import (
+    build_platform,
+    context_from_options,
+    context_options,
+    out_dir_option,
+    platform_options,
+)
 from pipeline_steps.errors import BadInputError
 
 
@@ -28,19 +33,19 @@ from pipeline_steps.errors import BadInputError
               help="Weights before the flip as BLUE/GREEN, e.g. 100/0 [env WEIGHTS_BEFORE].")
 @click.option("--approval", envvar="APPROVAL", default="auto", show_default=True,
               type=click.Choice(["auto", "approve", "reject"]), help="Manual approval answer [env APPROVAL].")
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help="Where promotion.json and events go.")
+@out_dir_option("Where promotion.json and the events go.")
 def evaluation_done(**options: Any) -> int:
     """Promote the version, roll traffic back, or wait for a manual approval.
 
     Exit 0: promoted (or passed in the last stage); 1: rolled back; 4: the gate could not judge
     (rolled back); 5: a manual approval is required; 2: bad input (nothing changed).
     """
-    from pipeline_steps.evaluation_done import DeploymentFacts, normalise_verdict
-    from pipeline_steps.evaluation_done import evaluation_done as act
-    from pipeline_steps.events import make_event, read_event, truthy, write_event
-    from pipeline_steps.platforms import PlatformSettings, make_platform
-    from pipeline_steps.platforms.base import Weights
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.deployment import DeploymentFacts
+    from pipeline_steps.documents.events import read_event, truthy
+    from pipeline_steps.documents.shipyard import load_shipyard
+    from pipeline_steps.documents.weights import Weights
+    from pipeline_steps.steps.evaluation_done import evaluation_done as act
+    from pipeline_steps.steps.evaluation_done import normalise_verdict
 
     ctx = context_from_options(options)
     shipyard = load_shipyard(options["shipyard_file"])
@@ -49,8 +54,7 @@ def evaluation_done(**options: Any) -> int:
     next_stage = shipyard.next_stage(stage.name)
     event = read_event(options["event_file"]) if options.get("event_file") else None
 
-    verdict = _verdict(options, event, truthy)
-    verdict = normalise_verdict(verdict, "--verdict")
+    verdict = normalise_verdict(_verdict(options, event, truthy), "--verdict")
     if options.get("deployment_file"):
         facts = DeploymentFacts.from_file(options["deployment_file"])
     elif options.get("colour"):
@@ -62,17 +66,8 @@ def evaluation_done(**options: Any) -> int:
     else:
         facts = DeploymentFacts()
 
-    platform = make_platform(options["platform_name"], PlatformSettings(
-        state_dir=options["state_dir"], kubeconfig=options.get("kubeconfig"), kube_context=options.get("kube_context")))
-    decision = act(ctx, verdict, facts, stage, next_stage, platform, approval=options["approval"])
-
-    out = Path(options["out_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "promotion.json").write_text(json.dumps(decision.to_json(), indent=2) + "\n", encoding="utf-8")
-    if decision.action == "promote" and next_stage is not None:
-        write_event(out, make_event("new-artefact", ctx, "evaluation-done"))
-        nxt = ctx.with_stage(next_stage.name, next_stage.deployment_strategy, next_stage.test_strategy)
-        write_event(out, make_event("configuration-changed", nxt, "evaluation-done"))
+    decision = act(ctx, verdict, facts, stage, next_stage, platform=build_platform(options), approval=options["approval"],
+                   out_dir=Path(options["out_dir"]))
     click.echo(f"evaluation-done {ctx.service} {ctx.tag} in {ctx.stage}: {decision.action} — {decision.reason}")
     return int(decision.exit_code)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options
+from pipeline_steps.commands.options import context_from_options, context_options, out_dir_option
 
 
 @click.group("events")
@@ -20,7 +20,7 @@ def events() -> None:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(path: str, output: str) -> None:
     """Validate PATH and print its type, context and data (exit 2 when malformed)."""
-    from pipeline_steps.events import read_event
+    from pipeline_steps.documents.events import read_event
 
     event = read_event(path)
     if output == "json":
@@ -35,13 +35,13 @@ def show(path: str, output: str) -> None:
 
 @events.command("new-artefact")
 @context_options
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True)
+@out_dir_option("Where events/new-artefact.json goes.")
 def new_artefact(**options: Any) -> None:
     """Write OUT/events/new-artefact.json for a new version (what `keptn send event new-artifact` sent).
 
     Needs --project, --service, --image and --tag; --stage may stay empty (the first stage).
     """
-    from pipeline_steps.events import make_event, write_event
+    from pipeline_steps.documents.events import make_event, write_event
 
     options["stage"] = options.get("stage") or "none"
     ctx = context_from_options(options)

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import click
 
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
-from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
+from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
@@ -100,7 +100,7 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
               "[default: Jenkinsfile; examples/SERVICE/Jenkinsfile when the service lives in --repo-url].")
 @click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repositories.")
 @click.option("--dry-run", is_flag=True, help="Render the jobs and print their names without contacting Jenkins.")
-def sync_jobs(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
+def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
               repo_url: str, branch: str, service: str, service_repo_url: str, service_jenkinsfile: str | None,
               git_credentials_id: str, dry_run: bool) -> int:
     """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done and the
@@ -145,7 +145,7 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="Seconds to wait for the build to finish.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
-def trigger(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
+def trigger(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
             params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
     """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,
     stream its console, print the test summary and exit with the build's result:

@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
+from pipeline_steps.commands.options import declared
 from pipeline_steps.errors import ExitCode, PipelineStepsError
+from pipeline_steps.platforms.local.platform import LocalPlatform
 
-_STATE_DIR = click.option(
-    "--state-dir", envvar="PIPELINE_STEPS_STATE_DIR", default=".pipeline-steps", show_default=True,
-    help="Folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR].",
-)
+_STATE_DIR = declared(*LocalPlatform.OPTIONS[0])
+"""The local platform's own ``--state-dir``, declared once (by the platform)."""
 
 
 @click.group()
@@ -31,7 +31,7 @@ def local() -> None:
 @_STATE_DIR
 def up(state_dir: str) -> int:
     """Start Prometheus, and the traffic switch (Envoy) of any deployed stage whose Envoy is down."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+    from pipeline_steps.platforms.local import monitoring
 
     platform = LocalPlatform(state_dir)
     if monitoring.installed():
@@ -52,7 +52,7 @@ def up(state_dir: str) -> int:
 @_STATE_DIR
 def down(state_dir: str) -> int:
     """Stop every process this state folder started (checked by pid and command line) and forget the stages."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
+    from pipeline_steps.platforms.local import monitoring, processes, procs
 
     platform = LocalPlatform(state_dir)
     stopped = 0
@@ -67,7 +67,7 @@ def down(state_dir: str) -> int:
         click.echo(f"warning: {problem}", err=True)
     # processes whose record is lost (a corrupt or deleted state file): found by our wrapper's command line
     for pid in processes.started_under(platform.state.root):
-        processes.stop_group(pid)
+        procs.stop_pid(pid)
         stopped += 1
         click.echo(f"stopped unrecorded process {pid} (started under {platform.state.root})")
     click.echo(f"{stopped} process(es) stopped")
@@ -79,7 +79,7 @@ def down(state_dir: str) -> int:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(state_dir: str, output: str) -> int:
     """Every stage: colours, versions, health, weights, URLs; and the Prometheus URL."""
-    from pipeline_steps.platforms.local import LocalPlatform, monitoring
+    from pipeline_steps.platforms.local import monitoring
 
     platform = LocalPlatform(state_dir)
     unreadable: list[str] = []

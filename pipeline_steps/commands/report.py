@@ -17,13 +17,14 @@ import click
               help="Take the stages, in order, from this shipyard [env SHIPYARD].")
 @click.option("--key-indicator", default="", help="Indicator to chart against its thresholds (default: the first).")
 @click.option("--out", "out_file", default="out/report.html", show_default=True, help="HTML file to write.")
-def report(history: str, project: str, service: str, stages: tuple[str, ...], shipyard: str | None, key_indicator: str,
+def report(*, history: str, project: str, service: str, stages: tuple[str, ...], shipyard: str | None, key_indicator: str,
            out_file: str) -> None:
     """One self-contained HTML page: indicators x builds heatmap and the key indicator over builds."""
+    from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.errors import BadInputError
-    from pipeline_steps.gate.history import HistoryStore
+    from pipeline_steps.files import write_text
+    from pipeline_steps.history.sqlite import HistoryStore
     from pipeline_steps.report.html import StageHistory, render_report
-    from pipeline_steps.shipyard import load_shipyard
 
     names = list(stages) or ([s.name for s in load_shipyard(shipyard).stages] if shipyard else [])
     if not names:
@@ -32,8 +33,6 @@ def report(history: str, project: str, service: str, stages: tuple[str, ...], sh
         raise BadInputError(history, None, "no evaluation history at this path (run evaluate with --history first)")
     store = HistoryStore(history)
     data = [StageHistory(name, store.list(project, name, service)) for name in names]
-    path = Path(out_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(project, service, data, key_indicator), encoding="utf-8")
+    path = write_text(out_file, render_report(project, service, data, key_indicator))
     count = sum(len(s.entries) for s in data)
     click.echo(f"report: {path} ({count} evaluation(s) of {service} in {', '.join(names)})")

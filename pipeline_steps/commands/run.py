@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import platform_options
+from pipeline_steps.commands.options import out_dir_option, platform_argv, platform_options
 
 
 @click.command("run")
@@ -23,8 +23,7 @@ from pipeline_steps.commands.options import platform_options
 @click.option("--keptn-context", envvar="KEPTNCONTEXT", default="", help="Correlation id (default: a new UUID).")
 @click.option("--from-stage", default="", help="Start at this stage instead of the first.")
 @platform_options
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
-              help="Everything goes to OUT/<tag>/<stage>/: events, JUnit, evaluations.")
+@out_dir_option("Everything goes to OUT/<tag>/<stage>/: events, JUnit, evaluations.")
 @click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus for the gate [env PROMETHEUS_URL].")
 @click.option("--gate", envvar="GATE", default="", type=click.Path(dir_okay=False),
               help="Gate spec for stages without their own (default: service.yaml gate) [env GATE].")
@@ -39,10 +38,10 @@ def run(**options: Any) -> int:
     Exit code: 0 when the version reached the end of the shipyard, else the failing step's code
     (1 fail, 3 warning, 4 infrastructure, 5 approval required, 2 bad input).
     """
-    from pipeline_steps.chain import ChainSettings, run_chain, summary_lines
-    from pipeline_steps.context import StageContext
-    from pipeline_steps.service import load_service
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.context import StageContext
+    from pipeline_steps.documents.service import load_service
+    from pipeline_steps.documents.shipyard import load_shipyard
+    from pipeline_steps.steps.chain import ChainSettings, run_chain, summary_lines
 
     shipyard = load_shipyard(options["shipyard_file"])
     service_path = options.get("service_config")
@@ -58,8 +57,8 @@ def run(**options: Any) -> int:
     approval = options["approval"]
     settings = ChainSettings(
         out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
-        platform=options["platform_name"], state_dir=options["state_dir"], kubeconfig=options.get("kubeconfig"),
-        kube_context=options.get("kube_context"), prometheus_url=options["prometheus_url"], history=options["history"],
+        platform_args=tuple(platform_argv(options)), history=options["history"],
+        evaluate_extra=("--prometheus-url", options["prometheus_url"]) if options["prometheus_url"] else (),
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
         default_gate=str(Path(options["gate"]).resolve()) if options["gate"] else (
             str(service.path(service.gate)) if service and service.gate else ""),

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.commands.options import (
+    build_platform,
+    context_from_options,
+    context_options,
+    out_dir_option,
+    platform_options,
+)
 from pipeline_steps.errors import BadInputError, InfrastructureError
 
 
@@ -87,8 +93,7 @@ def parse_processes(text: str) -> int | None:
               help="Override the performance test's duration in seconds (drops the file's loops) [env TEST_DURATION].")
 @click.option("--health-timeout", envvar="HEALTH_TIMEOUT", type=float, default=None,
               help="Override how long the health check waits in seconds [env HEALTH_TIMEOUT].")
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
-              help="Where testrun.json and junit-tests.xml go [env OUT_DIR].")
+@out_dir_option("Where testrun.json, junit-tests.xml and the event go.")
 @click.option("--shard", envvar="TEST_SHARD", default=None, metavar="I/N",
               help="Run shard I of N of the performance test (every N-th user, or 1/N of the rate); combine the "
                    "shards' testrun.json files with `testrun merge` [env TEST_SHARD].")
@@ -105,10 +110,10 @@ def run_tests(**options: Any) -> int:
     """
     from dataclasses import replace
 
+    from pipeline_steps.documents.service import ServiceSpec, load_service
     from pipeline_steps.load.workload import HealthSpec, check_overrides, load_workload, with_overrides
-    from pipeline_steps.run_tests import TestPlan
-    from pipeline_steps.run_tests import run_tests as run_step
-    from pipeline_steps.service import ServiceSpec, load_service
+    from pipeline_steps.steps.run_tests import TestPlan
+    from pipeline_steps.steps.run_tests import run_tests as run_step
 
     ctx = context_from_options(options)
     check_overrides(users=options["users"], loops=options["loops"], duration_s=options["duration"])
@@ -140,10 +145,7 @@ def run_tests(**options: Any) -> int:
     if options.get("target"):
         functional_url = performance_url = check_url(options["target"], "--target")
     else:
-        from pipeline_steps.platforms import PlatformSettings, make_platform
-
-        platform = make_platform(options["platform_name"], PlatformSettings(
-            state_dir=options["state_dir"], kubeconfig=options["kubeconfig"], kube_context=options["kube_context"]))
+        platform = build_platform(options)
         endpoints = platform.endpoints(ctx)
         functional_url = check_url(endpoints.internal_url, f"platform {platform.name}: internal_url")
         performance_url = check_url(endpoints.public_url, f"platform {platform.name}: public_url")
@@ -158,8 +160,4 @@ def run_tests(**options: Any) -> int:
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]),
                     shard=shard, processes=processes)
-    code = int(run_step(plan))
-    from pipeline_steps.step_events import tests_finished
-
-    tests_finished(plan.out_dir)
-    return code
+    return int(run_step(plan))

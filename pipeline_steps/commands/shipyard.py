@@ -16,7 +16,7 @@ def shipyard() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def validate(path: str) -> None:
     """Check PATH; exit 2 with FILE: FIELD: problem when it is malformed."""
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.shipyard import load_shipyard
 
     loaded = load_shipyard(path)
     click.echo(f"{path}: ok, stages: {' -> '.join(s.name for s in loaded.stages)}")
@@ -27,7 +27,7 @@ def validate(path: str) -> None:
 @click.option("--stage", envvar="STAGE", default="", help="Current stage; empty prints the first stage.")
 def next_stage(path: str, stage: str) -> None:
     """Print the stage after --stage (nothing after the last one)."""
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.shipyard import load_shipyard
 
     loaded = load_shipyard(path)
     found = loaded.first if not stage else loaded.next_stage(stage)
@@ -40,7 +40,7 @@ def next_stage(path: str, stage: str) -> None:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def stage(path: str, name: str, output: str) -> None:
     """Print one stage's strategies."""
-    from pipeline_steps.shipyard import load_shipyard
+    from pipeline_steps.documents.shipyard import load_shipyard
 
     found = load_shipyard(path).stage(name).to_dict()
     if output == "json":

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.commands.options import build_platform, context_from_options, context_options, platform_options
 
 
 def status_document(status: Any, platform: str) -> dict[str, Any]:
@@ -53,10 +53,8 @@ def render_text(doc: dict[str, Any]) -> str:
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(output: str, **options: Any) -> int:
     """Show colours, versions, ready replicas, weights and the live colour of a service in a stage."""
-    from pipeline_steps.commands.switch import _platform
-
     ctx = context_from_options(options)
-    platform = _platform(options)
+    platform = build_platform(options)
     doc = status_document(platform.status(ctx), platform.name)
     click.echo(json.dumps(doc, indent=2) if output == "json" else render_text(doc))
     return 0

@@ -12,7 +12,13 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import context_from_options, context_options, platform_options
+from pipeline_steps.commands.options import (
+    build_platform,
+    context_from_options,
+    context_options,
+    out_dir_option,
+    platform_options,
+)
 
 
 class WeightsType(click.ParamType):
@@ -21,8 +27,8 @@ class WeightsType(click.ParamType):
     name = "BLUE/GREEN|blue|green"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pipeline_steps.documents.weights import Weights
         from pipeline_steps.errors import BadInputError
-        from pipeline_steps.platforms.base import Weights
 
         if isinstance(value, Weights):
             return value
@@ -30,13 +36,6 @@ class WeightsType(click.ParamType):
             return Weights.parse(str(value))
         except BadInputError as err:
             self.fail(err.message, param, ctx)
-
-
-def _platform(options: dict[str, Any]) -> Any:
-    from pipeline_steps.platforms import PlatformSettings, make_platform
-
-    return make_platform(options["platform_name"], PlatformSettings(
-        state_dir=options["state_dir"], kubeconfig=options["kubeconfig"], kube_context=options["kube_context"]))
 
 
 @click.command("switch")
@@ -49,10 +48,10 @@ def switch(weights: Any, **options: Any) -> int:
     Refuses to send traffic to a colour that is not available. Running it twice changes nothing
     the second time. Exit 0 done, 2 bad input, 4 refused or platform error (traffic unchanged).
     """
-    from pipeline_steps.traffic import switch as run_switch
+    from pipeline_steps.steps.traffic import switch as run_switch
 
     ctx = context_from_options(options)
-    change = run_switch(_platform(options), ctx, weights)
+    change = run_switch(build_platform(options), ctx, weights)
     verb = "switched" if change.changed else "unchanged"
     click.echo(f"{verb}: {ctx.service} in {ctx.namespace}: {change.before} -> {change.after} (verified)")
     return 0
@@ -65,15 +64,15 @@ def switch(weights: Any, **options: Any) -> int:
               help="deployment.json whose weights_before to restore [default: OUT/deployment.json].")
 @click.option("--to", "to_colour", default=None, type=click.Choice(["blue", "green"]),
               help="Send all traffic to this colour instead.")
-@click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help="Where deploy wrote deployment.json.")
+@out_dir_option("Where deploy wrote deployment.json.")
 def rollback(deployment_file: str | None, to_colour: str | None, **options: Any) -> int:
     """Restore the weights from before the last flip (or all to --to COLOUR), verified.
 
     Exit 0 done, 2 bad input, 4 refused (target colour not available) or platform error.
     """
+    from pipeline_steps.documents.deployment import read_record
     from pipeline_steps.errors import BadInputError
-    from pipeline_steps.records import read_record
-    from pipeline_steps.traffic import rollback as run_rollback
+    from pipeline_steps.steps.traffic import rollback as run_rollback
 
     record, path = None, Path(deployment_file) if deployment_file else Path(options["out_dir"]) / "deployment.json"
     if to_colour is None:
@@ -84,7 +83,7 @@ def rollback(deployment_file: str | None, to_colour: str | None, **options: Any)
         ctx = record.context
     else:
         ctx = context_from_options(options)
-    change = run_rollback(_platform(options), ctx, record, to_colour, source=str(path))
+    change = run_rollback(build_platform(options), ctx, record, to_colour, source=str(path))
     verb = "rolled back" if change.changed else "already there"
     click.echo(f"{verb}: {ctx.service} in {ctx.namespace}: {change.before} -> {change.after} (verified)")
     return 0

@@ -26,12 +26,12 @@ def merge(testruns: tuple[str, ...], out_dir: str) -> int:
     latency histograms added exactly, counts summed, the window from the first start to the last
     end, the limits judged again. Exit 0 passed, 1 failed (a limit, or a shard's check or abort),
     2 bad input (a shard missing or twice, shards of different runs, no histograms)."""
+    from pipeline_steps.documents.events import after_tests
     from pipeline_steps.load.shards import merge_testruns
-    from pipeline_steps.step_events import tests_finished
 
     run = merge_testruns([Path(p) for p in testruns])
     path = run.write(Path(out_dir) / "testrun.json")
-    tests_finished(out_dir)
+    after_tests(out_dir)
     perf = run.performance
     assert perf is not None
     lat = perf.latency_ms

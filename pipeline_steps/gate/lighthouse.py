@@ -1,4 +1,5 @@
-"""Keptn lighthouse 0.8 SLO scoring as pure functions: criteria, comparison pool, total score.
+"""Keptn lighthouse 0.8 SLO scoring as pure functions: criteria, comparison pool, total score, and the
+judgement of an SLO (lighthouse's evaluation document plus one report per objective).
 
 Why pure: relative criteria (``<=+10%``) make verdicts depend on history, which is exactly
 where users lose trust when the semantics are vague (peers.md §3.2, §3.10). Everything here is
@@ -7,12 +8,20 @@ a function of the current values and the previous values passed in, so tables pi
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline_steps.gate.model import number
+from pipeline_steps.documents.evaluation import IndicatorReport, Judgement, Window, number
+from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
 from pipeline_steps.gate.slo import Criterion, Objective, SloSpec
+from pipeline_steps.history.sqlite import HistoryEntry
+from pipeline_steps.sources.base import Fetched
+
+INCLUDED_RESULTS: dict[str, tuple[str, ...] | None] = {"pass": ("pass",), "pass_or_warn": ("pass", "warning"), "all": None}
+"""``comparison.include_result_with_score`` -> the stored results the comparison pool draws from."""
 
 
 def aggregate(values: list[float], function: str) -> float:
@@ -71,8 +80,7 @@ class SliOutcome:
     objective: Objective
     value: float | None
     score: float
-    status: str
-    """pass | warning | fail | no_data | info"""
+    status: IndicatorStatus
     pass_targets: list[dict[str, Any]] = field(default_factory=list)
     warning_targets: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
@@ -81,17 +89,20 @@ class SliOutcome:
 def evaluate_objective(objective: Objective, value: float | None, previous: list[float], function: str,
                        no_data_message: str = "no value received") -> SliOutcome:
     if value is None:
-        status = "no_data" if objective.passing else "info"
+        status = IndicatorStatus.NO_DATA if objective.passing else IndicatorStatus.INFO
         return SliOutcome(objective, None, 0.0, status, message=no_data_message)
     passed, pass_targets = check_blocks(value, objective.passing, previous, function)
     warned, warning_targets = check_blocks(value, objective.warning, previous, function)
     if not objective.passing:
-        return SliOutcome(objective, value, 0.0, "info", pass_targets, warning_targets)
+        return SliOutcome(objective, value, 0.0, IndicatorStatus.INFO, pass_targets, warning_targets)
     if passed:
-        return SliOutcome(objective, value, objective.weight, "pass", pass_targets, warning_targets)
+        return SliOutcome(objective, value, objective.weight, IndicatorStatus.PASS, pass_targets, warning_targets)
     if objective.warning and warned:
-        return SliOutcome(objective, value, objective.weight / 2, "warning", pass_targets, warning_targets)
-    return SliOutcome(objective, value, 0.0, "fail", pass_targets, warning_targets)
+        return SliOutcome(objective, value, objective.weight / 2, IndicatorStatus.WARNING, pass_targets, warning_targets)
+    return SliOutcome(objective, value, 0.0, IndicatorStatus.FAIL, pass_targets, warning_targets)
+
+
+_NOT_MET = (IndicatorStatus.FAIL, IndicatorStatus.NO_DATA, IndicatorStatus.ERROR)
 
 
 @dataclass
@@ -108,7 +119,7 @@ class SloOutcome:
 def score_slo(spec: SloSpec, outcomes: list[SliOutcome]) -> SloOutcome:
     maximum = sum(o.objective.weight for o in outcomes if o.objective.passing)
     achieved = sum(o.score for o in outcomes)
-    key_failed = any(o.objective.key_sli and o.status in ("fail", "no_data", "error") for o in outcomes)
+    key_failed = any(o.objective.key_sli and o.status in _NOT_MET for o in outcomes)
     if maximum == 0:
         return SloOutcome(outcomes, 100.0, achieved, maximum, "pass", False)
     score = 100.0 * achieved / maximum
@@ -119,3 +130,69 @@ def score_slo(spec: SloSpec, outcomes: list[SliOutcome]) -> SloOutcome:
     else:
         result = "fail"
     return SloOutcome(outcomes, score, achieved, maximum, result, key_failed)
+
+
+def judge(spec: SloSpec, window: Window, fetched: list[Fetched], described: list[str],
+          previous: Sequence[HistoryEntry]) -> Judgement:
+    """The verdict on an SLO from each objective's fetched value (in objective order), its query as the
+    source describes it, and the comparison pool (``previous``, newest first); a source error makes it ERROR."""
+    outcomes: list[SliOutcome] = []
+    errors: list[str] = []
+    for objective, got in zip(spec.objectives, fetched, strict=True):
+        prev_values = [v for v in (e.value_of(objective.sli) for e in previous) if v is not None]
+        if got.error is not None:
+            errors.append(f"{objective.sli}: {got.error}")
+            outcomes.append(SliOutcome(objective, None, 0.0, IndicatorStatus.ERROR, message=got.error))
+            continue
+        value = got.samples[0].value if got.samples else None
+        message = "no value received from the SLI provider" + (f" ({got.dropped} NaN series dropped)" if got.dropped else "")
+        outcome = evaluate_objective(objective, value, prev_values, spec.comparison.aggregate_function, message)
+        if len(got.samples) > 1:
+            outcome.message = f"{len(got.samples)} series returned; the first was used (as prometheus-sli-service)"
+        outcomes.append(outcome)
+    scored = score_slo(spec, outcomes)
+    verdict = Verdict.ERROR if errors else Verdict(scored.result.upper())
+    doc = _document(spec, window, scored, verdict, [str(e.id) for e in previous])
+    if errors:
+        doc["error"] = "; ".join(errors)
+    reports = [_report(o, spec.provider, d) for o, d in zip(outcomes, described, strict=True)]
+    return Judgement("slo", spec.path, verdict, doc, reports, scored.achieved, scored.maximum, scored.result)
+
+
+def _report(o: SliOutcome, provider: str, described: str) -> IndicatorReport:
+    obj = o.objective
+    blocks = {"pass": [[c.text for c in b] for b in obj.passing], "warning": [[c.text for c in b] for b in obj.warning]}
+    text = "; ".join(f"{k}: " + " or ".join("(" + " and ".join(b) + ")" for b in v) for k, v in blocks.items() if v)
+    violated = [t for t in o.pass_targets if t["violated"]]
+    if o.status in (IndicatorStatus.NO_DATA, IndicatorStatus.ERROR):
+        reason = o.message
+    elif o.status in (IndicatorStatus.FAIL, IndicatorStatus.WARNING):
+        reason = "; ".join(f"{number(o.value or 0)} violates {t['criteria']} (target {t['targetValue']})" for t in violated)
+        reason += (" [key SLI]" if obj.key_sli and o.status is IndicatorStatus.FAIL else "")
+    else:
+        reason = o.message
+    max_score = obj.weight if obj.passing else 0.0
+    return IndicatorReport(obj.sli, provider, described, o.status, o.score, max_score, value=o.value,
+                           thresholds=blocks, criteria_text=text or "no pass criteria (info only)", reason=reason,
+                           key_sli=obj.key_sli)
+
+
+def _document(spec: SloSpec, window: Window, scored: SloOutcome, verdict: Verdict, compared: list[str]) -> dict[str, Any]:
+    """lighthouse's evaluation (``evaluationdetails``), keys in its order."""
+    times = window.to_dict()
+    results = []
+    for o in scored.outcomes:
+        value: dict[str, Any] = {"metric": o.objective.sli, "value": number(o.value) if o.value is not None else 0,
+                                 "success": o.value is not None}
+        if o.message:
+            value["message"] = o.message
+        status = IndicatorStatus.FAIL if o.status in (IndicatorStatus.NO_DATA, IndicatorStatus.ERROR) else o.status
+        results.append({"score": number(o.score), "value": value, "displayName": o.objective.display_name,
+                        "passTargets": o.pass_targets or None, "warningTargets": o.warning_targets or None,
+                        "keySli": o.objective.key_sli, "status": status.value})
+    return {
+        "timeStart": times["start"], "timeEnd": times["end"],
+        "result": "failed" if verdict is Verdict.ERROR else scored.result, "score": number(round(scored.score, 6)),
+        "sloFileContent": base64.b64encode(spec.text.encode()).decode(),
+        "indicatorResults": results, "comparedEvents": compared,
+    }

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import read_json
+from pipeline_steps.gate.placeholders import Query, check_queries
 from pipeline_steps.sources import SOURCES
 
 THRESHOLD_KEYS = ("lowerSevere", "lowerWarning", "upperSevere", "upperWarning")
@@ -40,7 +42,7 @@ class PerfIndicator:
     source: str
     """Lower-case key of ``SOURCES``."""
     query: Any
-    """A string (Prometheus, testrun) or an object (Dynatrace v1 timeseries query)."""
+    """What its source accepts (``MetricSource.check_query``): a string, or a query object."""
     grading: Grading
     ignored_keys: tuple[str, ...] = ()
     """Threshold keys Pitometer ignores (e.g. the sample's ``"lowerWarning "`` typo); reported as warnings."""
@@ -55,6 +57,9 @@ class PerfSpec:
     objectives: dict[str, float]
     """``{"pass": p, "warning": w}`` in absolute points."""
 
+    def queries(self) -> list[Query]:
+        return [(f"indicators[{i}].query", ind.source, ind.query) for i, ind in enumerate(self.indicators)]
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -62,8 +67,6 @@ def _is_number(value: Any) -> bool:
 
 def load_perfspec(path: Path | str) -> PerfSpec:
     """Parse ``path``; raise ``BadInputError(file, field, why)`` for the first problem found."""
-    from pipeline_steps.files import read_json
-
     return parse_perfspec(read_json(path), str(path))
 
 
@@ -102,11 +105,7 @@ def _parse_indicator(raw: Any, name: str, where: str) -> PerfIndicator:
     if not isinstance(source, str) or source.lower() not in SOURCES:
         raise BadInputError(name, label, f"indicator {ident!r}: unknown source {source!r}; valid: {', '.join(SOURCES)}")
     query = raw.get("query")
-    if source.lower() == "dynatrace":
-        if not isinstance(query, (dict, str)) or not query:
-            raise BadInputError(name, f"{where}.query", "must be a Dynatrace query object or metric selector")
-    elif not isinstance(query, str) or not query.strip():
-        raise BadInputError(name, f"{where}.query", "must be a non-empty string")
+    check_queries(name, [(f"{where}.query", source.lower(), query)])
     grading = raw.get("grading")
     if not isinstance(grading, dict):
         raise BadInputError(name, f"{where}.grading", "must be an object")

@@ -1,4 +1,5 @@
-"""Pitometer 1.0.x scoring: the threshold grader (1.0.1) and the run's total and result, as pure functions.
+"""Pitometer 1.0.x scoring: the threshold grader (1.0.1), the run's total and result, and the judgement
+of a perfspec (Pitometer's run document plus one report per indicator), as pure functions.
 
 Why pure: verdicts must equal what Pitometer computed for the same values, quirks included
 (inclusive breaches, a threshold of 0 ignored, lower and upper checks independent, minimum
@@ -11,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline_steps.gate.model import Fetched, number
-from pipeline_steps.gate.perfspec import Grading
+from pipeline_steps.documents.evaluation import IndicatorReport, Judgement, Window, number
+from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
+from pipeline_steps.gate.perfspec import LEGACY_KEYS, Grading, PerfIndicator, PerfSpec
+from pipeline_steps.sources.base import Fetched
 
 NO_VALUES = "The indicator returned no values"
 
@@ -23,7 +26,7 @@ class Graded:
 
     score: float
     violations: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "pass"
+    status: IndicatorStatus = IndicatorStatus.PASS
     """pass | warning | fail | no_data"""
 
 
@@ -33,8 +36,8 @@ def grade(fetched: Fetched, grading: Grading) -> Graded:
     meta = {"metadata": grading.metadata} if grading.metadata is not None else {}
     if not fetched.samples:
         if grading.ignore_empty:
-            return Graded(grading.metric_score, [], "pass")
-        return Graded(0.0, [{**meta, "breach": NO_VALUES}], "no_data")
+            return Graded(grading.metric_score, [], IndicatorStatus.PASS)
+        return Graded(0.0, [{**meta, "breach": NO_VALUES}], IndicatorStatus.NO_DATA)
     best: float | None = None
     violations: list[dict[str, Any]] = []
     for sample in fetched.samples:
@@ -56,10 +59,11 @@ def grade(fetched: Fetched, grading: Grading) -> Graded:
         if best is None or score < best:
             best = score
     assert best is not None
-    status = "pass" if best >= grading.metric_score else ("fail" if best == 0 else "warning")
+    status = IndicatorStatus.PASS if best >= grading.metric_score else (
+        IndicatorStatus.FAIL if best == 0 else IndicatorStatus.WARNING)
     if grading.metric_score == 0:
-        status = "fail" if any(v["breach"].endswith("Severe") for v in violations) else (
-            "warning" if violations else "pass")
+        status = IndicatorStatus.FAIL if any(v["breach"].endswith("Severe") for v in violations) else (
+            IndicatorStatus.WARNING if violations else IndicatorStatus.PASS)
     return Graded(best, violations, status)
 
 
@@ -77,13 +81,72 @@ def total_and_result(scores: list[float], objectives: dict[str, float]) -> tuple
     return total, "fail"
 
 
-def run_document(window_start: float, window_end: float, total: float, objectives: dict[str, float],
-                 results: list[tuple[str, Graded]], result: str) -> dict[str, Any]:
+def run_document(window: Window, total: float, objectives: dict[str, float], results: list[tuple[str, Graded]],
+                 result: str) -> dict[str, Any]:
     """Pitometer's run result, keys in its order; numbers as numbers."""
     return {
-        "options": {"timeStart": number(float(int(window_start))), "timeEnd": number(float(int(window_end)))},
+        "options": {"timeStart": number(float(int(window.start))), "timeEnd": number(float(int(window.end)))},
         "totalScore": number(total),
         "objectives": {"pass": number(objectives["pass"]), "warning": number(objectives["warning"])},
         "indicatorResults": [{"id": ident, "violations": g.violations, "score": number(g.score)} for ident, g in results],
         "result": result,
     }
+
+
+def judge(spec: PerfSpec, window: Window, fetched: list[Fetched], described: list[str]) -> Judgement:
+    """The verdict on a perfspec from each indicator's fetched samples (in spec order) and its query as
+    the source describes it: any source error makes it ERROR, never PASS (Pitometer had no such state)."""
+    reports: list[IndicatorReport] = []
+    graded: list[tuple[str, Graded]] = []
+    errors: list[str] = []
+    for ind, query, got in zip(spec.indicators, described, fetched, strict=True):
+        if got.error is not None:
+            errors.append(f"{ind.id}: {got.error}")
+            reports.append(IndicatorReport(ind.id, ind.source, query, IndicatorStatus.ERROR, 0.0, ind.grading.metric_score,
+                                           thresholds=dict(ind.grading.thresholds), criteria_text=threshold_text(ind),
+                                           reason=got.error))
+            continue
+        result = grade(got, ind.grading)
+        graded.append((ind.id, result))
+        reports.append(_report(ind, query, got, result))
+    total, result_word = total_and_result([g.score for _, g in graded], spec.objectives)
+    doc = run_document(window, total, spec.objectives, graded, result_word)
+    verdict = Verdict.ERROR if errors else Verdict(result_word.upper())
+    if errors:
+        doc["result"] = "failed"
+        doc["error"] = "; ".join(errors)
+    warnings = [f"{ind.id}: threshold key {k!r} is not known and ignored (as Pitometer did)"
+                for ind in spec.indicators for k in ind.ignored_keys]
+    warnings += [f"{ind.id}: threshold key {k!r} read as {LEGACY_KEYS[k]!r} (pre-release Pitometer name; 1.0.1 ignored it)"
+                 for ind in spec.indicators for k in ind.legacy_keys]
+    maximum = sum(ind.grading.metric_score for ind in spec.indicators)
+    return Judgement("perfspec", spec.path, verdict, doc, reports, total, maximum, result_word, warnings)
+
+
+def threshold_text(ind: PerfIndicator) -> str:
+    """The thresholds as one human line: ``fail if >= 0.8; warn if >= 0.5``."""
+    parts = []
+    for key, op in (("upperSevere", ">="), ("upperWarning", ">="), ("lowerWarning", "<="), ("lowerSevere", "<=")):
+        if key in ind.grading.thresholds:
+            value = ind.grading.thresholds[key]
+            level = "fail" if key.endswith("Severe") else "warn"
+            parts.append(f"{level} if {op} {number(value)}" + (" (0: ignored, as Pitometer)" if value == 0 else ""))
+    return "; ".join(parts) or "no thresholds"
+
+
+def _report(ind: PerfIndicator, described: str, got: Fetched, result: Graded) -> IndicatorReport:
+    worst = None
+    worst_score = None
+    for sample in got.samples:
+        score = grade(Fetched(samples=[sample]), ind.grading).score
+        if worst_score is None or score < worst_score:
+            worst, worst_score = sample, score
+    if result.status is IndicatorStatus.NO_DATA:
+        reason = NO_VALUES + (f" ({got.dropped} NaN/empty series dropped)" if got.dropped else "")
+    else:
+        reason = "; ".join(f"{v['value']} breaches {v['breach']} {v['threshold']}" + (f" on {v['key']}" if v["key"] else "")
+                           for v in result.violations)
+    return IndicatorReport(ind.id, ind.source, described, result.status, result.score, ind.grading.metric_score,
+                           value=worst.value if worst else None, values=list(got.samples),
+                           thresholds={k: number(v) for k, v in ind.grading.thresholds.items()},
+                           criteria_text=threshold_text(ind), reason=reason)

@@ -1,33 +1,26 @@
-"""Placeholder substitution in gate queries, as Keptn did it, with values escaped for PromQL.
+"""The values of gate query placeholders, as Keptn named them; each source fills them in with its own quoting.
 
 Why its own module: three generations of Keptn used different placeholders (0.2 perfspec:
 ``$ENVIRONMENT``, ``$DURATION_MINUTES``; 0.5: ``$DURATION``; lighthouse SLI: ``$PROJECT``,
 ``$STAGE``, ``$SERVICE``, ``$DEPLOYMENT``, ``$DURATION_SECONDS`` and any SLO ``filter`` key), and
 queries written for any of them must keep working. See docs/gate.md for the window rounding.
-
-Escaping (PromQL): the query is scanned for the string each placeholder stands in. Inside
-``'...'`` or ``"..."`` the value gets backslash, that quote and newlines escaped — only that quote:
-PromQL rejects ``\'`` inside ``"..."`` and ``\"`` inside ``'...'`` as unknown escapes. Outside a
-string a value may only be a plain token (letters, digits, ``_:.+-,``: durations, names, numbers),
-so no value can close a string or add PromQL of its own; anything else is refused.
+How a value is quoted where it lands is the source's business (``MetricSource.substitute``:
+PromQL strings in ``sources/prometheus.py``, as-is elsewhere).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.gate.model import Window
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Window
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.sources import source_class
 
-_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")
-
-
-def escape_promql(value: str, quote: str = '"') -> str:
-    """``value`` safe inside a PromQL string opened by ``quote`` (``'`` or ``"``)."""
-    return (value.replace("\\", "\\\\").replace(quote, "\\" + quote)
-            .replace("\n", "\\n").replace("\r", "\\r"))
+Query = tuple[str, str, Any]
+"""``(field in the spec, source name, query)``: where a query stands, so a problem names it."""
 
 
 def duration_values(window: Window, *, keptn_minutes: bool) -> dict[str, str]:
@@ -58,50 +51,22 @@ def context_values(context: StageContext, filters: Mapping[str, str] | None = No
     return values
 
 
-def substitute(text: str, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> str:
-    """Replace ``$NAME`` and ``$name`` for every name in ``values``; longest names first, so
-    ``$DURATION_MINUTESm`` wins over ``$DURATION_MINUTES`` and that over ``$DURATION``.
-
-    Without ``escape`` the text is PromQL (see the module docstring; ``ValueError`` for a value
-    that cannot stand where its placeholder is); with one, every value goes through it.
-    """
-    names = sorted(values, key=len, reverse=True)
-    alternatives = "|".join(re.escape(n) for n in names) + "|" + "|".join(re.escape(n.lower()) for n in names)
-    pattern = re.compile(r"\$(" + alternatives + ")")
-    lookup = {**{n.lower(): values[n] for n in names}, **dict(values)}
-    if escape is not None:
-        return pattern.sub(lambda m: escape(lookup[m.group(1)]), text)
-    out: list[str] = []
-    quote = ""  # the quote of the PromQL string we are in, "" outside
-    i = 0
-    while i < len(text):
-        match = pattern.match(text, i) if text[i] == "$" else None
-        if match:
-            out.append(_promql_value(lookup[match.group(1)], quote, match.group(0)))
-            i = match.end()
-            continue
-        ch = text[i]
-        if not quote and ch in "'\"`":
-            quote = ch
-        elif quote in ("'", '"') and ch == "\\":
-            out.append(text[i:i + 2])  # an escaped character never closes the string
-            i += 2
-            continue
-        elif ch == quote:
-            quote = ""
-        out.append(ch)
-        i += 1
-    return "".join(out)
+def fill_queries(spec_path: str, queries: list[Query], values: Mapping[str, str]) -> list[Any]:
+    """Each query with its placeholders filled by its source (``MetricSource.substitute``); a value
+    that cannot stand where its placeholder is is bad input naming the spec and the query's field."""
+    filled = []
+    for where, source, query in queries:
+        try:
+            filled.append(source_class(source).substitute(query, values))
+        except ValueError as err:
+            raise BadInputError(spec_path, where, str(err)) from None
+    return filled
 
 
-def _promql_value(value: str, quote: str, placeholder: str) -> str:
-    if quote in ("'", '"'):
-        return escape_promql(value, quote)
-    if quote == "`":
-        if "`" in value:
-            raise ValueError(f"{placeholder} is {value!r}: a `raw string` cannot hold a backtick")
-        return value
-    if not _PLAIN_TOKEN.fullmatch(value):
-        raise ValueError(f"{placeholder} stands outside a quoted string and is {value!r}; "
-                         "only letters, digits and _:.+-, can stand there")
-    return value
+def check_queries(spec_path: str, queries: list[Query]) -> None:
+    """Every query checked by its source when the spec loads (``MetricSource.check_query``): a query
+    its source cannot run is bad input naming the spec and the field, before anything is queried."""
+    for where, source, query in queries:
+        problem = source_class(source).check_query(query)
+        if problem:
+            raise BadInputError(spec_path, where, problem)

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import parse_yaml, read_text
+from pipeline_steps.gate.placeholders import Query, check_queries
+from pipeline_steps.sources import SOURCES
 
 _CRITERION = re.compile(r"^(<=|<|=|>=|>)([+-]?)(\d+\.?\d*|\.\d+)(%?)$")
 AGGREGATES = ("avg", "p50", "p90", "p95", "p99")
@@ -71,20 +74,16 @@ class SloSpec:
     sli_path: str
     text: str
     """The slo.yaml text (lighthouse puts it base64 into ``sloFileContent``)."""
+    provider: str = "prometheus"
+    """The source of every query in sli.yaml (``--sli-provider``; Keptn: the SLI provider)."""
+
+    def queries(self) -> list[Query]:
+        return [(f"indicators.{o.sli}", self.provider, self.indicators[o.sli]) for o in self.objectives]
 
 
 def _read_yaml(path: Path | str) -> tuple[Any, str]:
-    import yaml
-
-    from pipeline_steps.files import read_text
-
     text = read_text(path)
-    try:
-        return yaml.safe_load(text), text
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise BadInputError(str(path), where, f"invalid YAML: {getattr(err, 'problem', None) or err}") from err
+    return parse_yaml(text, str(path)), text
 
 
 def parse_criterion(text: Any, name: str, where: str) -> Criterion:
@@ -120,8 +119,11 @@ def _blocks(raw: Any, name: str, where: str) -> tuple[tuple[Criterion, ...], ...
     return tuple(blocks)
 
 
-def load_slo(slo_path: Path | str, sli_path: Path | str) -> SloSpec:
-    """Parse both files; ``BadInputError(file, field, why)`` for the first problem."""
+def load_slo(slo_path: Path | str, sli_path: Path | str, provider: str = "prometheus") -> SloSpec:
+    """Parse both files and check every query against ``provider`` (a ``SOURCES`` name);
+    ``BadInputError(file, field, why)`` for the first problem."""
+    if provider not in SOURCES:
+        raise BadInputError("command line", "--sli-provider", f"unknown provider {provider!r}; valid: {', '.join(SOURCES)}")
     name = str(slo_path)
     doc, text = _read_yaml(slo_path)
     if not isinstance(doc, dict):
@@ -161,8 +163,10 @@ def load_slo(slo_path: Path | str, sli_path: Path | str) -> SloSpec:
         if objective.sli not in indicators:
             raise BadInputError(str(sli_path), "indicators",
                                 f"no query for sli {objective.sli!r} (used by {name}: objectives[{i}])")
-    return SloSpec(name, tuple(objectives), comparison, total_pass, total_warning,
-                   {str(k): str(v) for k, v in filters.items()}, indicators, str(sli_path), text)
+    spec = SloSpec(name, tuple(objectives), comparison, total_pass, total_warning,
+                   {str(k): str(v) for k, v in filters.items()}, indicators, str(sli_path), text, provider)
+    check_queries(spec.sli_path, spec.queries())
+    return spec
 
 
 def _comparison(raw: Any, name: str) -> Comparison:

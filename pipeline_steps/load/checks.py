@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from pipeline_steps.documents.testrun import CheckResult
 from pipeline_steps.load.verdict import judge
 from pipeline_steps.load.wire import MAX_REDIRECTS, MissingVariable, UnsafeRequest, encode_target, next_hop, prepare, with_values
 from pipeline_steps.load.workload import HealthSpec, RequestSpec
-from pipeline_steps.testrun import CheckResult
 
 
 def classify(err: BaseException) -> tuple[str, str]:
@@ -60,7 +60,7 @@ async def wait_healthy(session: aiohttp.ClientSession, base_url: str, spec: Heal
 
 
 async def run_functional(session: aiohttp.ClientSession, base_url: str, requests: tuple[RequestSpec, ...],
-                         variables: dict[str, str], timeout_s: float = 10.0,
+                         variables: dict[str, str], *, timeout_s: float = 10.0,
                          results: list[CheckResult] | None = None) -> list[CheckResult]:
     """Run each request once, in order; extracted values feed the requests after it. Results are appended
     to ``results`` as they come, so a run cancelled midway (Ctrl-C) still has the checks that finished."""
@@ -68,11 +68,11 @@ async def run_functional(session: aiohttp.ClientSession, base_url: str, requests
     results = [] if results is None else results
     for spec in requests:
         started = time.monotonic()
-        results.append(await _one(session, base_url, spec, values, timeout_s, started))
+        results.append(await _one(session, base_url, spec, values, timeout_s=timeout_s, started=started))
     return results
 
 
-async def _one(session: aiohttp.ClientSession, base_url: str, spec: RequestSpec, values: dict[str, str],
+async def _one(session: aiohttp.ClientSession, base_url: str, spec: RequestSpec, values: dict[str, str], *,
                timeout_s: float, started: float) -> CheckResult:
     def done(message: str = "") -> CheckResult:
         return CheckResult(spec.name, "functional", not message, round(time.monotonic() - started, 3), message)

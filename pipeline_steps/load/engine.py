@@ -42,13 +42,13 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
+from pipeline_steps.documents.testrun import PerformanceResult
 from pipeline_steps.load.stats import Recorder, Snapshot
 from pipeline_steps.load.ticker import Ticker
 from pipeline_steps.load.transport import Connection, Origin, TransportError, Waiter, Watchdog, build_request, connect
 from pipeline_steps.load.verdict import judge, status_ok
 from pipeline_steps.load.wire import MAX_REDIRECTS, Outgoing, next_hop, prepare, with_values
 from pipeline_steps.load.workload import PerformanceSpec, RequestSpec
-from pipeline_steps.testrun import PerformanceResult
 
 T = TypeVar("T")
 _now = time.perf_counter

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline_steps.documents.testrun import CheckResult, TestRun, read_testrun
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.load.stats import Recorder
 from pipeline_steps.load.workload import Limits
-from pipeline_steps.testrun import CheckResult, TestRun, read_testrun
 
 
 def merge_testruns(paths: list[Path]) -> TestRun:

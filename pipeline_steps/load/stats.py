@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline_steps.documents.testrun import ERROR_KINDS, PerformanceResult, RequestStats
 from pipeline_steps.load.histogram import Histogram
 from pipeline_steps.load.workload import Limits
-from pipeline_steps.testrun import ERROR_KINDS, PerformanceResult, RequestStats
 
 _FIRST_ERRORS = 5
 

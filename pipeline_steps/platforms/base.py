@@ -12,76 +12,17 @@ a platform only applies a version, waits, sets weights (verified) and reports st
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.errors import BadInputError
-from pipeline_steps.service import ServiceSpec
-
-COLOURS = ("blue", "green")
-
-
-def other_colour(colour: str) -> str:
-    """The colour that is not ``colour``."""
-    return "green" if colour == "blue" else "blue"
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Route weights of one service in one stage. Always two integers summing to 100."""
-
-    blue: int
-    green: int
-
-    def __post_init__(self) -> None:
-        for name in COLOURS:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-                raise BadInputError("weights", name, f"must be an integer 0..100, got {value!r}")
-        if self.blue + self.green != 100:
-            raise BadInputError("weights", None, f"must sum to 100, got {self.blue}+{self.green}")
-
-    @classmethod
-    def all_to(cls, colour: str) -> Weights:
-        """100 % to ``colour``."""
-        return cls(blue=100, green=0) if colour == "blue" else cls(blue=0, green=100)
-
-    @classmethod
-    def parse(cls, text: str, source: str = "--weights") -> Weights:
-        """``"90/10"`` (blue/green) or ``"blue"``/``"green"`` for 100 % to one colour."""
-        if text in COLOURS:
-            return cls.all_to(text)
-        parts = text.split("/")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise BadInputError(source, None, f"{text!r} is not BLUE/GREEN (e.g. 90/10) or a colour")
-        return cls(blue=int(parts[0]), green=int(parts[1]))
-
-    @property
-    def live(self) -> str | None:
-        """The colour taking all traffic, or None while traffic is split."""
-        if self.blue == 100:
-            return "blue"
-        if self.green == 100:
-            return "green"
-        return None
-
-    def of(self, colour: str) -> int:
-        return int(getattr(self, colour))
-
-    def to_dict(self) -> dict[str, int]:
-        return {"blue": self.blue, "green": self.green}
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "weights") -> Weights:
-        if not isinstance(data, dict):
-            raise BadInputError(source, None, "must be an object {blue, green}")
-        return cls(blue=data.get("blue"), green=data.get("green"))  # type: ignore[arg-type]
-
-    def __str__(self) -> str:
-        return f"blue {self.blue} / green {self.green}"
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 
 
 @dataclass(frozen=True)
@@ -123,16 +64,10 @@ class StageStatus:
         return next((c for c in self.colours if c.colour == name), None)
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where tests reach the service in a stage."""
-
-    public_url: str
-    """Through the traffic switch (Istio gateway / local Envoy): blue/green weights apply."""
-    internal_url: str
-    """The stage-internal address (cluster DNS / the live colour) used for functional checks."""
-    colour_urls: dict[str, str] = field(default_factory=dict)
-    """Each colour's own address, bypassing the switch (tests before a flip)."""
+Option = tuple[str, dict[str, Any]]
+"""A flag a platform declares for its settings group: ``("--state-dir", {"envvar": ..., "help": ...})``; the
+keys are click's, plus ``"param"`` (the Python name) and ``"path": True`` for a file. ``commands/``
+turns them into click options, so platforms never import click and commands never name a platform."""
 
 
 class Platform(Protocol):
@@ -178,3 +113,10 @@ def iter_colours(status: StageStatus) -> Iterator[ColourState]:
     """Colours in display order (blue, green, then the direct one)."""
     order = {"blue": 0, "green": 1, "": 2}
     yield from sorted(status.colours, key=lambda c: order.get(c.colour, 3))
+
+
+def lock_holder(ctx: StageContext) -> str:
+    """Who holds the traffic lock (``Platform.lock``): the Jenkins build if known, else host and pid;
+    shown to a second pipeline that finds the lock taken."""
+    build = os.environ.get("BUILD_TAG") or f"{socket.gethostname()}/pid-{os.getpid()}"
+    return f"{build}/{ctx.keptn_context}" if ctx.keptn_context else build

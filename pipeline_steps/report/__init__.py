@@ -1,1 +1,3 @@
-"""Reports for humans and Jenkins: JUnit XML, one-screen summaries, the HTML history report."""
+"""Reports for humans and Jenkins: JUnit XML, the gate's one-screen summary, the HTML history report.
+May import: gate, the families, documents, files, secrets, errors.
+"""

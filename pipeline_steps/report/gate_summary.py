@@ -9,11 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.gate.model import IndicatorReport, number
+from pipeline_steps.documents.evaluation import IndicatorReport, number
+from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.report.junit import JUnitCase, write_junit
 from pipeline_steps.secrets import Secret
 
-_MARK = {"pass": "ok  ", "warning": "WARN", "fail": "FAIL", "no_data": "NODT", "error": "ERR ", "info": "info"}
+MARKS: dict[IndicatorStatus, str] = {
+    IndicatorStatus.PASS: "ok  ", IndicatorStatus.WARNING: "WARN", IndicatorStatus.FAIL: "FAIL",
+    IndicatorStatus.NO_DATA: "NODT", IndicatorStatus.ERROR: "ERR ", IndicatorStatus.INFO: "info",
+}
+"""The four-letter mark of each status in the summary."""
+
+JUNIT_OUTCOMES: dict[IndicatorStatus, str | None] = {
+    IndicatorStatus.PASS: None, IndicatorStatus.INFO: None,
+    IndicatorStatus.WARNING: "failure", IndicatorStatus.FAIL: "failure",
+    IndicatorStatus.NO_DATA: "error", IndicatorStatus.ERROR: "error",
+}
+"""How Jenkins shows an indicator: a breach is a failure (the version is bad), no data or a source
+error an error (the gate could not judge), anything else a passed case."""
 
 
 def _short(text: str, width: int) -> str:
@@ -41,11 +54,11 @@ def render_summary(document: dict[str, Any], reports: list[IndicatorReport]) -> 
     lines.append("")
     shown = reports[:15]
     for r in shown:
-        lines.append(f"  {_MARK.get(r.status, r.status):4} {_short(r.id, 32):32} {_value(r):>12}  "
+        lines.append(f"  {MARKS[r.status]:4} {_short(r.id, 32):32} {_value(r):>12}  "
                      f"{number(r.score)}/{number(r.max_score)}  {_short(r.criteria_text, 40)}")
     if len(reports) > len(shown):
         lines.append(f"  ... {len(reports) - len(shown)} more in evaluation.json")
-    reasons = [r for r in reports if r.reason and r.status not in ("pass", "info")]
+    reasons = [r for r in reports if r.reason and JUNIT_OUTCOMES[r.status]]
     if reasons:
         lines.append("")
         for r in reasons[:6]:
@@ -63,11 +76,12 @@ def write_gate_junit(path: Path, document: dict[str, Any], reports: list[Indicat
     cases = []
     for r in reports:
         props = {"value": _value(r), "thresholds": r.criteria_text, "query": r.query,
-                 "score": f"{number(r.score)}/{number(r.max_score)}", "status": r.status, "source": r.source}
+                 "score": f"{number(r.score)}/{number(r.max_score)}", "status": r.status.value, "source": r.source}
         failure = error = None
-        if r.status in ("fail", "warning"):
-            failure = f"{r.status}: {r.reason}" if r.reason else r.status
-        elif r.status in ("no_data", "error"):
+        outcome = JUNIT_OUTCOMES[r.status]
+        if outcome == "failure":
+            failure = f"{r.status}: {r.reason}" if r.reason else r.status.value
+        elif outcome == "error":
             error = f"{r.status}: {r.reason}"
         details = "\n".join(f"{k}: {v}" for k, v in props.items()) + (f"\nreason: {r.reason}" if r.reason else "")
         cases.append(JUnitCase(name=r.id, classname=classname, properties=props, failure=failure, error=error, details=details))

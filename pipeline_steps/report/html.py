@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from pipeline_steps.gate.history import HistoryEntry
+from pipeline_steps.documents.vocabulary import IndicatorStatus
+from pipeline_steps.history.sqlite import HistoryEntry
 
-COLOURS = {"pass": "#2e9e5b", "warning": "#e0a526", "fail": "#d64545", "no_data": "#9aa0a6", "error": "#6b3fa0",
-           "info": "#4a78c2"}
+COLOURS: dict[IndicatorStatus, str] = {
+    IndicatorStatus.PASS: "#2e9e5b", IndicatorStatus.WARNING: "#e0a526", IndicatorStatus.FAIL: "#d64545",
+    IndicatorStatus.NO_DATA: "#9aa0a6", IndicatorStatus.ERROR: "#6b3fa0", IndicatorStatus.INFO: "#4a78c2",
+}
+"""Each status's cell colour in the heatmap (and its legend chip)."""
 _ABSOLUTE = re.compile(r"(<=|>=|<|>|=)\s*(-?\d+(?:\.\d+)?)(?![\d.]*%)")
 
 
@@ -44,7 +48,7 @@ def render_report(project: str, service: str, stages: Sequence[StageHistory], ke
         key = key_indicator or (latest[0].id if latest else "")
         if key:
             body.append(_chart(stage.entries, key))
-    legend = " ".join(f"<span class='chip' style='background:{c}'>{escape(s)}</span>" for s, c in COLOURS.items())
+    legend = " ".join(f"<span class='chip' style='background:{c}'>{escape(s.value)}</span>" for s, c in COLOURS.items())
     body.append(f"<p class='legend'>{legend}</p>")
     return _PAGE.format(title=escape(f"{service} quality gate history"), body="\n".join(body))
 
@@ -69,8 +73,8 @@ def _heatmap(entries: Sequence[HistoryEntry]) -> str:
                 continue
             value = "no data" if ind.value is None else _num(ind.value)
             title = f"{ind.id} = {value}; {ind.criteria}; score {_num(ind.score)}/{_num(ind.max_score)}; query: {ind.query}"
-            cells.append(f"<td class='cell' data-status='{escape(ind.status)}' style='background:"
-                         f"{COLOURS.get(ind.status, '#ccc')}' title='{escape(title, quote=True)}'>"
+            cells.append(f"<td class='cell' data-status='{escape(ind.status.value)}' style='background:"
+                         f"{COLOURS[ind.status]}' title='{escape(title, quote=True)}'>"
                          f"<b>{escape(value)}</b><br><small>{_num(ind.score)}/{_num(ind.max_score)} · "
                          f"{escape(ind.criteria)}</small></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -106,7 +110,7 @@ def _chart(entries: Sequence[HistoryEntry], key: str, width: int = 720, height: 
             continue
         line.append(f"{x:.1f},{y(ind.value):.1f}")
         parts.append(f"<circle class='point' data-value='{_num(ind.value)}' cx='{x:.1f}' cy='{y(ind.value):.1f}' r='5' "
-                     f"fill='{COLOURS.get(ind.status, '#ccc')}'><title>{tag}: {_num(ind.value)}</title></circle>")
+                     f"fill='{COLOURS[ind.status]}'><title>{tag}: {_num(ind.value)}</title></circle>")
     if len(line) > 1:
         parts.insert(2, f"<polyline points='{' '.join(line)}' fill='none' stroke='#555'/>")
     parts.append("</svg>")

@@ -1,19 +1,25 @@
-"""The one Protocol every metric source implements, and the settings sources are built from.
+"""The one Protocol every metric source implements, what it returns, and the settings it is built from.
 
 Why: fetching a number and judging it are separate (Argo Rollouts' providers, Flagger's
 ``RunQuery``). A source turns one query over one window into samples or an error; it never
-grades. Sources are built in one place (``sources.build``) from ``SourceSettings``, so the
-step and the tests pass real clients or stand-ins the same way.
+grades. Its whole contract is here, so adding a source is one module, one line in ``SOURCES``
+and the option group the module declares: its name, the query check run when a spec loads,
+placeholder substitution with its own quoting, construction from its settings group, fetch,
+describe, close, and the secrets it holds (masked in every output). Nothing outside
+``sources/`` names a backend.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.gate.model import Fetched, Window
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Sample, Window
 from pipeline_steps.secrets import Secret
 
 MAX_WORKERS = 16
@@ -23,36 +29,100 @@ default ``--query.max-concurrency`` of 20 (more would only queue there). Measure
 time (32: 9.5-13x); on loopback, where every query is CPU in this process and in Prometheus, 16
 do as well as 32 (1.5-1.7x)."""
 
+Option = tuple[str, dict[str, Any]]
+"""A flag a source declares for its settings group: ``("--prometheus-url", {"envvar": ..., "default": ...,
+"help": ...})``; the keys are click's, plus ``"path": True`` for a file. ``commands/`` turns them into
+click options, so sources never import click and commands never name a backend."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a source returned for one indicator: the usable samples, or the error that stopped it."""
+
+    samples: list[Sample] = field(default_factory=list)
+    dropped: int = 0
+    """Series dropped because their value was NaN/Inf/null (an idle instance, e.g. the colour without traffic)."""
+    error: str | None = None
+    """Set when the source was down or answered an error; the verdict becomes ERROR."""
+
+    @property
+    def values(self) -> list[float]:
+        return [s.value for s in self.samples]
+
+
+def finite_samples(pairs: list[tuple[str, Any]]) -> Fetched:
+    """Samples from ``(key, raw value)`` pairs, dropping values that are not finite numbers."""
+    kept: list[Sample] = []
+    dropped = 0
+    for key, raw in pairs:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            dropped += 1
+            continue
+        if math.isfinite(value):
+            kept.append(Sample(key, value))
+        else:
+            dropped += 1
+    return Fetched(samples=kept, dropped=dropped)
+
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """Everything a source may need; each source checks the fields it uses when it is built."""
+    """What every source shares, plus one settings group per source (``groups[name]``, built by that
+    source's ``Settings.from_options``); each source checks the fields it uses when it is built."""
 
     context: StageContext
-    prometheus_url: str = ""
-    """Base URL of Prometheus (``http://host:9090``); ``/api/v1/query`` is appended."""
-    prometheus_token: Secret | None = None
-    """Bearer token for Prometheus (from env/file, never a flag value)."""
-    prometheus_user: str = ""
-    """Basic-auth user; the password is ``prometheus_password``."""
-    prometheus_password: Secret | None = None
-    dynatrace_url: str = ""
-    """Tenant base URL (``https://abc123.live.dynatrace.com``)."""
-    dynatrace_token: Secret | None = None
-    testrun: dict[str, Any] | None = None
-    """The parsed testrun.json, for the ``testrun`` source."""
-    testrun_path: str = ""
     timeout_s: float = 10.0
     """Per-request timeout."""
     retry_budget_s: float = 15.0
-    """Total time one query may spend retrying transient errors (connection refused, 5xx, 429)."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Total time one source may spend retrying transient errors (connection refused, 5xx, 429)."""
+    groups: Mapping[str, Any] = field(default_factory=dict)
+
+    def group(self, name: str, default: Any) -> Any:
+        """The settings group of source ``name`` (``default`` when none was given)."""
+        return self.groups.get(name, default)
+
+    def secrets(self) -> list[Secret | None]:
+        """Every secret any group holds, built or not: what each written output is masked with."""
+        found: list[Secret | None] = []
+        for group in self.groups.values():
+            found += group.secrets()
+        return found
 
 
 class MetricSource(Protocol):
-    """Fetch one query over one window. Errors come back in ``Fetched.error``, never as exceptions."""
+    """Fetch one query over one window. Errors come back in ``Fetched.error``, never as exceptions.
 
-    name: str
+    The class methods run before anything is built or sent: ``check_query`` when a spec loads
+    (a problem is bad input naming the spec and field), ``substitute`` when the window is known.
+    """
+
+    name: ClassVar[str]
+    """The key in ``SOURCES`` (lower case); perfspec ``source`` and ``--sli-provider`` values."""
+    OPTIONS: ClassVar[tuple[Option, ...]]
+    """This source's option group (see ``Option``)."""
+
+    @classmethod
+    def check_query(cls, query: Any) -> str | None:
+        """Why ``query`` cannot run on this source, or None."""
+        ...
+
+    @classmethod
+    def substitute(cls, query: Any, values: Mapping[str, str]) -> Any:
+        """``query`` with ``$NAME`` placeholders filled, each value quoted by this source's rules;
+        ``ValueError`` for a value that cannot stand where its placeholder is."""
+        ...
+
+    @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> Any:
+        """This source's settings group from the values of its ``OPTIONS`` (secrets read here)."""
+        ...
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> MetricSource:
+        """A ready source; ``BadInputError`` naming the missing flag."""
+        ...
 
     def fetch(self, query: Any, window: Window) -> Fetched: ...
 
@@ -60,7 +130,36 @@ class MetricSource(Protocol):
         """The query as a human reads it in JUnit, the summary and the history (after substitution)."""
         ...
 
+    def secrets(self) -> list[Secret | None]:
+        """The secrets this source holds (tokens, passwords): masked in everything written."""
+        ...
+
     def close(self) -> None: ...
+
+
+def placeholder_pattern(values: Mapping[str, str]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """``$NAME`` and ``$name`` for every name in ``values``, longest names first (so
+    ``$DURATION_MINUTESm`` wins over ``$DURATION_MINUTES`` and that over ``$DURATION``), and the
+    lookup from a matched name to its value."""
+    names = sorted(values, key=len, reverse=True)
+    alternatives = "|".join(re.escape(n) for n in names) + "|" + "|".join(re.escape(n.lower()) for n in names)
+    lookup = {**{n.lower(): values[n] for n in names}, **dict(values)}
+    return re.compile(r"\$(" + alternatives + ")"), lookup
+
+
+def substitute_plain(query: Any, values: Mapping[str, str]) -> Any:
+    """Placeholders filled as they are, in a string or in every string of a query object (a
+    Dynatrace v1 query, a dotted path): for sources whose queries have no quoting of their own."""
+    if isinstance(query, str):
+        if not values:
+            return query
+        pattern, lookup = placeholder_pattern(values)
+        return pattern.sub(lambda m: lookup[m.group(1)], query)
+    if isinstance(query, dict):
+        return {k: substitute_plain(v, values) for k, v in query.items()}
+    if isinstance(query, list):
+        return [substitute_plain(v, values) for v in query]
+    return query
 
 
 def split_userinfo(url: str) -> tuple[str, str, Secret | None]:

@@ -11,14 +11,16 @@ with ``metricSelector`` (+ ``entitySelector``) or an SLI string ``<selector>?sco
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import Fetched, Window, finite_samples
-from pipeline_steps.secrets import Secret
-from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.secrets import Secret, read_secret
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, split_userinfo, substitute_plain
 
 V1_TO_V2 = {
     "com.dynatrace.builtin:service.responsetime": "builtin:service.response.time",
@@ -39,6 +41,7 @@ def _quote(value: str) -> str:
 
 
 def check_query(query: Any) -> str | None:
+    """Why ``query`` is no Dynatrace query (a v1 query object, a v2 object or a selector string), or None."""
     if isinstance(query, str):
         return None if query.strip() else "must be a metric selector"
     if not isinstance(query, dict):
@@ -91,8 +94,26 @@ def to_v2(query: Any, context: StageContext) -> dict[str, str]:
     return params
 
 
+@dataclass(frozen=True)
+class DynatraceSettings:
+    """``--dynatrace-*``: the tenant and its API token (from env/file, never a flag value)."""
+
+    url: str = ""
+    """Tenant base URL (``https://abc123.live.dynatrace.com``)."""
+    token: Secret | None = None
+
+    def secrets(self) -> list[Secret | None]:
+        return [self.token, split_userinfo(self.url)[2]]
+
+
 class DynatraceSource:
-    name = "dynatrace"
+    name: ClassVar[str] = "dynatrace"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        ("--dynatrace-url", {"envvar": "DT_TENANT_URL", "default": "", "help": "Dynatrace tenant URL [env DT_TENANT_URL]."}),
+        ("--dynatrace-token-env", {"metavar": "NAME", "default": "DT_API_TOKEN", "show_default": True,
+                                   "help": "Environment variable holding the Dynatrace API token."}),
+        ("--dynatrace-token-file", {"path": True, "help": "File holding the Dynatrace API token."}),
+    )
 
     def __init__(self, url: str, token: Secret, context: StageContext, *, timeout_s: float = 10.0,
                  retry_budget_s: float = 15.0) -> None:
@@ -110,22 +131,39 @@ class DynatraceSource:
         self._session.auth = None  # a netrc entry would overwrite the header
 
     @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> DynatraceSettings:
+        return DynatraceSettings(url=options.get("dynatrace_url") or "",
+                                 token=read_secret(env=options.get("dynatrace_token_env"),
+                                                   file=options.get("dynatrace_token_file"), what="Dynatrace token"))
+
+    @classmethod
     def from_settings(cls, settings: SourceSettings) -> DynatraceSource:
-        url = settings.dynatrace_url
+        group: DynatraceSettings = settings.group(cls.name, DynatraceSettings())
+        url = group.url
         if not url:
             raise BadInputError("command line", "--dynatrace-url",
                                 "required by indicators with source dynatrace [env DT_TENANT_URL]")
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise BadInputError("command line", "--dynatrace-url", f"{url!r} is not an http(s) URL")
-        if not settings.dynatrace_token:
+        if not group.token:
             raise BadInputError("command line", "--dynatrace-token-env",
                                 "no Dynatrace API token (set the named variable, default DT_API_TOKEN, "
                                 "or give --dynatrace-token-file)")
-        return cls(url, settings.dynatrace_token, settings.context, timeout_s=settings.timeout_s,
+        return cls(url, group.token, settings.context, timeout_s=settings.timeout_s,
                    retry_budget_s=settings.retry_budget_s)
 
-    check_query = staticmethod(check_query)
+    @classmethod
+    def check_query(cls, query: Any) -> str | None:
+        return check_query(query)
+
+    @classmethod
+    def substitute(cls, query: Any, values: Mapping[str, str]) -> Any:
+        """Values go in as they are: selectors quote entity values themselves (``_quote``)."""
+        return substitute_plain(query, values)
+
+    def secrets(self) -> list[Secret | None]:
+        return [self.token]
 
     def describe(self, query: Any) -> str:
         params = to_v2(query, self.context)

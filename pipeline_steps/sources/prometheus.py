@@ -4,22 +4,103 @@ Why instant at ``time=end``: Pitometer posted to ``/api/v1/query`` without ``tim
 Prometheus evaluated at "now" — whenever the evaluation happened to run. The window is
 expressed inside the PromQL (``[$DURATION_MINUTESm]``) and anchored here at the test's end.
 Series whose value is NaN (an idle colour: 0/0) are dropped; an empty vector is "no values".
+
+Placeholders (``$ENVIRONMENT``, ``$DURATION_MINUTESm``, ... see gate/placeholders.py) are filled
+with PromQL's quoting: the query is scanned for the string each placeholder stands in. Inside
+``'...'`` or ``"..."`` the value gets backslash, that quote and newlines escaped — only that quote:
+PromQL rejects ``\\'`` inside ``"..."`` and ``\\"`` inside ``'...'`` as unknown escapes. Outside a
+string a value may only be a plain token (letters, digits, ``_:.+-,``: durations, names, numbers),
+so no value can close a string or add PromQL of its own; anything else is refused.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import Fetched, Window, finite_samples
-from pipeline_steps.secrets import Secret
-from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.secrets import Secret, read_secret
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, placeholder_pattern
+
+_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")
+
+
+def escape_promql(value: str, quote: str = '"') -> str:
+    """``value`` safe inside a PromQL string opened by ``quote`` (``'`` or ``"``)."""
+    return (value.replace("\\", "\\\\").replace(quote, "\\" + quote)
+            .replace("\n", "\\n").replace("\r", "\\r"))
+
+
+def substitute_promql(text: str, values: Mapping[str, str]) -> str:
+    """Replace ``$NAME`` and ``$name`` for every name in ``values`` (longest first), each value quoted
+    for where it lands (module docstring); ``ValueError`` for a value that cannot stand there."""
+    pattern, lookup = placeholder_pattern(values)
+    out: list[str] = []
+    quote = ""  # the quote of the PromQL string we are in, "" outside
+    i = 0
+    while i < len(text):
+        match = pattern.match(text, i) if text[i] == "$" else None
+        if match:
+            out.append(_promql_value(lookup[match.group(1)], quote, match.group(0)))
+            i = match.end()
+            continue
+        ch = text[i]
+        if not quote and ch in "'\"`":
+            quote = ch
+        elif quote in ("'", '"') and ch == "\\":
+            out.append(text[i:i + 2])  # an escaped character never closes the string
+            i += 2
+            continue
+        elif ch == quote:
+            quote = ""
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _promql_value(value: str, quote: str, placeholder: str) -> str:
+    if quote in ("'", '"'):
+        return escape_promql(value, quote)
+    if quote == "`":
+        if "`" in value:
+            raise ValueError(f"{placeholder} is {value!r}: a `raw string` cannot hold a backtick")
+        return value
+    if not _PLAIN_TOKEN.fullmatch(value):
+        raise ValueError(f"{placeholder} stands outside a quoted string and is {value!r}; "
+                         "only letters, digits and _:.+-, can stand there")
+    return value
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """``--prometheus-*``: where Prometheus is and how to authenticate (tokens from env/file, never a flag value)."""
+
+    url: str = ""
+    """Base URL of Prometheus (``http://host:9090``); ``/api/v1/query`` is appended."""
+    token: Secret | None = None
+    """Bearer token."""
+    user: str = ""
+    """Basic-auth user; the password is ``password``."""
+    password: Secret | None = None
+
+    def secrets(self) -> list[Secret | None]:
+        return [self.token, self.password, PrometheusSource.url_password(self.url)]
 
 
 class PrometheusSource:
-    name = "prometheus"
+    name: ClassVar[str] = "prometheus"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        ("--prometheus-url", {"envvar": "PROMETHEUS_URL", "default": "", "help": "Prometheus base URL [env PROMETHEUS_URL]."}),
+        ("--prometheus-token-env", {"metavar": "NAME", "help": "Environment variable holding a Prometheus bearer token."}),
+        ("--prometheus-token-file", {"path": True, "help": "File holding a Prometheus bearer token."}),
+        ("--prometheus-user", {"default": "", "help": "Prometheus basic-auth user (password via --prometheus-password-env)."}),
+        ("--prometheus-password-env", {"metavar": "NAME", "help": "Environment variable holding the basic-auth password."}),
+    )
 
     def __init__(self, url: str, *, token: Secret | None = None, user: str = "", password: Secret | None = None,
                  timeout_s: float = 10.0, retry_budget_s: float = 15.0) -> None:
@@ -43,22 +124,44 @@ class PrometheusSource:
         elif user:
             self._session.auth = (user, password.reveal() if password else "")
 
+    @staticmethod
+    def url_password(url: str) -> Secret | None:
+        from pipeline_steps.sources.base import split_userinfo
+
+        return split_userinfo(url)[2]
+
+    @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> PrometheusSettings:
+        return PrometheusSettings(
+            url=options.get("prometheus_url") or "",
+            token=read_secret(env=options.get("prometheus_token_env"), file=options.get("prometheus_token_file"),
+                              what="Prometheus token"),
+            user=options.get("prometheus_user") or "",
+            password=read_secret(env=options.get("prometheus_password_env"), what="Prometheus password"))
+
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> PrometheusSource:
-        url = settings.prometheus_url
+        group: PrometheusSettings = settings.group(cls.name, PrometheusSettings())
+        url = group.url
         if not url:
             raise BadInputError("command line", "--prometheus-url", "required by indicators with source prometheus "
                                                                     "[env PROMETHEUS_URL]")
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise BadInputError("command line", "--prometheus-url", f"{url!r} is not an http(s) URL")
-        return cls(url, token=settings.prometheus_token, user=settings.prometheus_user,
-                   password=settings.prometheus_password, timeout_s=settings.timeout_s,
+        return cls(url, token=group.token, user=group.user, password=group.password, timeout_s=settings.timeout_s,
                    retry_budget_s=settings.retry_budget_s)
 
-    @staticmethod
-    def check_query(query: Any) -> str | None:
+    @classmethod
+    def check_query(cls, query: Any) -> str | None:
         return None if isinstance(query, str) and query.strip() else "must be a PromQL string"
+
+    @classmethod
+    def substitute(cls, query: Any, values: Mapping[str, str]) -> Any:
+        return substitute_promql(query, values) if isinstance(query, str) else query
+
+    def secrets(self) -> list[Secret | None]:
+        return [self.token, self.password]
 
     def describe(self, query: Any) -> str:
         return str(query)

@@ -9,11 +9,14 @@ the keys that exist, so request names may contain dots or spaces:
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from pipeline_steps.documents.evaluation import Sample, Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import Fetched, Sample, Window
-from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.secrets import Secret
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, substitute_plain
 
 
 def resolve(doc: Any, path: str) -> Any:
@@ -35,8 +38,24 @@ def resolve(doc: Any, path: str) -> Any:
     return node
 
 
+@dataclass(frozen=True)
+class TestrunSettings:
+    """The test run's own document: ``evaluate --testrun FILE`` (the window's source too), parsed once."""
+
+    __test__ = False  # not a pytest class
+
+    document: dict[str, Any] | None = None
+    path: str = ""
+
+    def secrets(self) -> list[Secret | None]:
+        return []
+
+
 class TestrunSource:
-    name = "testrun"
+    name: ClassVar[str] = "testrun"
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+    """None of its own: ``--testrun`` belongs to ``evaluate`` (it is also the window), which hands the
+    parsed document over as ``testrun_document``."""
     __test__ = False  # not a pytest class
 
     def __init__(self, doc: dict[str, Any], path: str = "testrun.json") -> None:
@@ -44,14 +63,26 @@ class TestrunSource:
         self.path = path
 
     @classmethod
-    def from_settings(cls, settings: SourceSettings) -> TestrunSource:
-        if settings.testrun is None:
-            raise BadInputError("command line", "--testrun", "required by indicators with source testrun")
-        return cls(settings.testrun, settings.testrun_path or "testrun.json")
+    def settings_from_options(cls, options: Mapping[str, Any]) -> TestrunSettings:
+        return TestrunSettings(document=options.get("testrun_document"), path=options.get("testrun_path") or "")
 
-    @staticmethod
-    def check_query(query: Any) -> str | None:
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> TestrunSource:
+        group: TestrunSettings = settings.group(cls.name, TestrunSettings())
+        if group.document is None:
+            raise BadInputError("command line", "--testrun", "required by indicators with source testrun")
+        return cls(group.document, group.path or "testrun.json")
+
+    @classmethod
+    def check_query(cls, query: Any) -> str | None:
         return None if isinstance(query, str) and query.strip() else "must be a dotted path into testrun.json"
+
+    @classmethod
+    def substitute(cls, query: Any, values: Mapping[str, str]) -> Any:
+        return substitute_plain(query, values)
+
+    def secrets(self) -> list[Secret | None]:
+        return []
 
     def describe(self, query: Any) -> str:
         return f"{self.path}: {query}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.demo import DemoSettings, examples_dir, play
+from pipeline_steps.steps.demo import DemoSettings, examples_dir, play
 
 EXAMPLES = examples_dir()
 
@@ -43,11 +43,11 @@ def _processes_under(root: Path) -> dict[int, str]:
 
 
 def _production_versions(state: Path) -> dict[str, str]:
-    from pipeline_steps.context import StageContext
-    from pipeline_steps.platforms import PlatformSettings, make_platform
+    from pipeline_steps.documents.context import StageContext
+    from pipeline_steps.platforms.local.platform import LocalPlatform
 
     ctx = StageContext("sockshop", "production", "carts", deployment_strategy="blue_green_service")
-    status = make_platform("local", PlatformSettings(state_dir=str(state))).status(ctx)
+    status = LocalPlatform(state).status(ctx)
     return {c.colour: c.tag for c in status.colours}
 
 

@@ -14,16 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.evaluate import GateRun, evaluate_slo
-from pipeline_steps.gate.history import HistoryStore
-from pipeline_steps.gate.model import IndicatorReport, Window
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import IndicatorReport, Window
+from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.gate.slo import load_slo
+from pipeline_steps.history.sqlite import HistoryStore
 from pipeline_steps.sources.base import SourceSettings
+from pipeline_steps.sources.testrun import TestrunSettings
+from pipeline_steps.steps.evaluate import GateRun, evaluate
 
 CTX = StageContext("sockshop", "staging", "carts")
 # Earlier evaluations, oldest first: (value of rt, overall result). Ids are 1..4.
 EARLIER = [(100.0, "pass"), (200.0, "warning"), (600.0, "fail"), (400.0, "pass")]
+
+DOCUMENT = {"performance": {"latency_ms": {"p95": 1.0}}}
 
 
 @pytest.mark.parametrize(("comparison", "compared", "target"), [
@@ -43,15 +47,15 @@ def test_comparison_pool_and_aggregate(tmp_path: Path, comparison: str, compared
     history = HistoryStore(tmp_path / "h.sqlite")
     for value, result in EARLIER:
         history.add(context=CTX.to_dict(), kind="slo", verdict=result.upper(), result=result, score=1, max_score=1,
-                    indicators=[IndicatorReport("rt", "testrun", "q", result, 1, 1, value=value)])
+                    indicators=[IndicatorReport("rt", "testrun", "q", IndicatorStatus(result), 1, 1, value=value)])
     slo = tmp_path / "slo.yaml"
     slo.write_text((f"comparison: {comparison}\n" if comparison else "")
                    + "objectives:\n  - sli: rt\n    pass: [{criteria: ['<=+10%']}]\ntotal_score: {pass: '90%'}\n")
     sli = tmp_path / "sli.yaml"
     sli.write_text("indicators:\n  rt: performance.latency_ms.p95\n")
     run = GateRun(context=CTX, window=Window(1000, 1060), out_dir=tmp_path / "out", history=history,
-                  settings=SourceSettings(context=CTX, testrun={"performance": {"latency_ms": {"p95": 1.0}}}))
-    outcome = evaluate_slo(load_slo(slo, sli), run, "testrun")
+                  settings=SourceSettings(context=CTX, groups={"testrun": TestrunSettings(DOCUMENT)}))
+    outcome = evaluate(load_slo(slo, sli, "testrun"), run)
     assert outcome.document["comparedEvents"] == [str(i) for i in compared]
     assert outcome.document["indicatorResults"][0]["passTargets"][0]["targetValue"] == pytest.approx(target)
     assert outcome.verdict.value == "PASS"

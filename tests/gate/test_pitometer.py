@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_steps.documents.evaluation import Sample, Window
 from pipeline_steps.gate import pitometer
-from pipeline_steps.gate.model import Fetched, Sample
 from pipeline_steps.gate.perfspec import Grading, parse_perfspec
+from pipeline_steps.sources.base import Fetched
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -79,7 +80,7 @@ def test_run_document_matches_real_pitometer_output() -> None:
     grading = Grading({"upperSevere": 1000000, "upperWarning": 800000}, 100)
     graded = pitometer.grade(Fetched(samples=[Sample("SERVICE-64F930D2B8E888FF", 1014676.0082135524)]), grading)
     total, word = pitometer.total_and_result([graded.score], {"pass": 90, "warning": 75})
-    doc = pitometer.run_document(1557839081, 1557839741, total, {"pass": 90, "warning": 75},
+    doc = pitometer.run_document(Window(1557839081, 1557839741), total, {"pass": 90, "warning": 75},
                                  [("ResponseTime_Backend", graded)], word)
     assert json.dumps(doc) == json.dumps(expected)
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError, PipelineStepsError
-from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
+from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import Secret
 from standins.jenkins import BuildScript, JenkinsStandIn
 

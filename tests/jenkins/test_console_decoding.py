@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from pipeline_steps.jenkins_client import JenkinsClient, JenkinsSettings
+from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import Secret
 
 TOKEN = "s3cr3t-token"

@@ -39,7 +39,7 @@ KEPTN_PARAMS = ["GITHUBORG", "PROJECT", "TESTSTRATEGY", "DEPLOYMENTSTRATEGY", "S
                 "KEPTNCONTEXT"]
 SETTINGS = {"APPROVAL_TIMEOUT_MINUTES", "APPROVERS"}
 """Parameters that configure one job (with a default) rather than describe the delivery; not passed on."""
-SHIPYARD = ROOT / "tests" / "chain" / "fixtures" / "shipyard.yaml"
+SHIPYARD = ROOT / "tests" / "documents" / "fixtures" / "shipyard.yaml"
 
 
 def _linter() -> str:

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import DeployOptions, deploy
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import read_record
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.kubernetes import KubernetesPlatform, from_settings
-from pipeline_steps.records import read_record
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.traffic import rollback, switch
+from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform, KubernetesSettings
+from pipeline_steps.steps.deploy import DeployOptions, deploy
+from pipeline_steps.steps.traffic import rollback, switch
 
 pytestmark = [
     pytest.mark.live,
@@ -42,8 +42,9 @@ SERVICE = ServiceSpec(name="web", port=8080, health_path="/", replicas=1)
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[KubernetesPlatform, str]]:
-    platform = from_settings(PlatformSettings(kubeconfig=os.environ.get("KUBECONFIG") or None,
-                                              kube_context=os.environ.get("PIPELINE_STEPS_LIVE_CONTEXT") or None))
+    settings = KubernetesSettings(kubeconfig=os.environ.get("KUBECONFIG") or None,
+                                  context=os.environ.get("PIPELINE_STEPS_LIVE_CONTEXT") or None)
+    platform = KubernetesPlatform.from_settings(PlatformSettings({"kubernetes": settings}))
     project = f"pslive-{uuid.uuid4().hex[:6]}"
     yield platform, project
     kube = platform.kube

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 
 
 @dataclass

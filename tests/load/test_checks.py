@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from pipeline_steps.documents.testrun import CheckResult
 from pipeline_steps.load.checks import judge, run_functional, wait_healthy
 from pipeline_steps.load.workload import HealthSpec, parse_workload
-from pipeline_steps.procs import free_port
-from pipeline_steps.testrun import CheckResult
+from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
 

@@ -20,7 +20,7 @@ from pipeline_steps.load import engine
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
 from pipeline_steps.load.histogram import Histogram
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
 

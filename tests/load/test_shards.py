@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.testrun import CheckResult, TestRun
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.load.engine import WHOLE, Part
 from pipeline_steps.load.histogram import Histogram
@@ -28,7 +29,6 @@ from pipeline_steps.load.pool import LoadPool
 from pipeline_steps.load.shards import merge_testruns
 from pipeline_steps.load.stats import Recorder
 from pipeline_steps.load.workload import Limits, PerformanceSpec, parse_workload
-from pipeline_steps.testrun import CheckResult, TestRun
 from tests.load.servers import serve
 
 CTX = StageContext("sockshop", "staging", "carts", "reg/carts", "1.0", "blue_green_service", "performance", "k")

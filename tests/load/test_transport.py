@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 
 from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request
 from pipeline_steps.load.wire import Outgoing
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

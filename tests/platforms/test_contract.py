@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import deploy
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import read_record
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
-from pipeline_steps.platforms.base import Platform, Weights
-from pipeline_steps.records import read_record
-from pipeline_steps.service import ServiceSpec
-from pipeline_steps.traffic import rollback
+from pipeline_steps.platforms.base import Platform
+from pipeline_steps.steps.deploy import deploy
+from pipeline_steps.steps.traffic import rollback
 
 
 @dataclass
@@ -63,8 +64,8 @@ def fake_subject(tmp_path: Path) -> Iterator[Subject]:
 
 @contextmanager
 def kubernetes_subject(tmp_path: Path) -> Iterator[Subject]:
-    from pipeline_steps.platforms.kubernetes import KubernetesPlatform
     from pipeline_steps.platforms.kubernetes.client import Kube, api_client
+    from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
     from standins.kubeapi import KubeApiStandIn, write_kubeconfig
 
     with KubeApiStandIn() as api:

@@ -15,9 +15,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
+from pipeline_steps.documents.evaluation import IndicatorReport
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.gate.history import HistoryStore
-from pipeline_steps.gate.model import IndicatorReport
+from pipeline_steps.history.sqlite import HistoryStore
 
 CTX = {"project": "sockshop", "stage": "staging", "service": "carts", "keptn_context": "k"}
 

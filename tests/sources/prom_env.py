@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, Summary, start_http_server
 
-from pipeline_steps.procs import free_port
-from pipeline_steps.prometheus_server import PrometheusServer
+from pipeline_steps.platforms.local.procs import free_port
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
 
 JOB = "carts-sockshop-staging"
 

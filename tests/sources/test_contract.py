@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.gate.model import Window
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources import SOURCES, MetricSource, SourceSettings, build
 from pipeline_steps.sources.dynatrace import DynatraceSource
@@ -117,3 +117,35 @@ def test_no_requests_exception_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(source._session, "request", explode)
     got = source.fetch("up", Window(0, 1))
     assert got.error and "ChunkedEncodingError" in got.error
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_every_registered_class_holds_the_whole_contract(name: str) -> None:
+    """The Protocol is the whole contract: name, load-time query check, substitution, settings group,
+    construction, fetch, describe, close and the secrets held; its flags reach ``evaluate`` from the registry."""
+    from click.testing import CliRunner
+
+    from pipeline_steps.commands.evaluate import evaluate
+    from pipeline_steps.sources import source_class
+
+    cls = source_class(name)
+    assert cls.name == name
+    for member in ("check_query", "substitute", "settings_from_options", "from_settings", "fetch", "describe", "close",
+                   "secrets", "OPTIONS"):
+        assert hasattr(cls, member), member
+    assert cls.check_query(42) is not None
+    assert cls.substitute("a $SERVICE b", {"SERVICE": "carts"}) == "a carts b"
+    group = cls.settings_from_options({})
+    assert isinstance(group.secrets(), list)
+    help_text = CliRunner().invoke(evaluate, ["--help"]).output
+    assert all(flag in help_text for flag, _ in cls.OPTIONS)
+
+
+def test_every_secret_of_every_group_is_collected(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline_steps.sources import settings_from_options
+
+    monkeypatch.setenv("PROM_TOKEN", "prom-secret")
+    monkeypatch.setenv("DT_API_TOKEN", "dt-secret")
+    settings = settings_from_options({"prometheus_url": "http://u:url-secret@127.0.0.1:9", "prometheus_token_env": "PROM_TOKEN",
+                                      "dynatrace_token_env": "DT_API_TOKEN"}, CTX, timeout_s=1, retry_budget_s=1)
+    assert {s.reveal() for s in settings.secrets() if s} == {"prom-secret", "dt-secret", "url-secret"}

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.gate.model import Window
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.dynatrace import DynatraceSource, check_query, to_v2
 from standins.dynatrace import DynatraceStandIn

@@ -25,9 +25,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline_steps.cli import cli
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.gate.model import Window
-from pipeline_steps.procs import free_port
+from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.base import MAX_WORKERS
 from pipeline_steps.sources.prometheus import PrometheusSource

@@ -16,11 +16,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pipeline_steps.gate.model import Window
-from pipeline_steps.gate.placeholders import substitute
-from pipeline_steps.procs import free_port
+from pipeline_steps.documents.evaluation import Window
+from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.prometheus import PrometheusSource
+from pipeline_steps.sources.prometheus import substitute_promql as substitute
 from tests.sources.prom_env import JOB, PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline_steps.gate.model import Window
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.sources.testrun import TestrunSource, resolve
 
 DOC = {"performance": {"error_rate": 0.01, "latency_ms": {"p95": 15.2}, "requests": 5000, "errors": None,

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.deploy import DeployOptions, deploy
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import read_record
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
-from pipeline_steps.platforms.base import ColourState, Weights
-from pipeline_steps.records import read_record
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.platforms.base import ColourState
+from pipeline_steps.steps.deploy import DeployOptions, deploy
 from tests.fakes import FakePlatform
 
 SERVICE = ServiceSpec.minimal("carts")

@@ -23,8 +23,8 @@ from click.testing import CliRunner, Result
 
 from pipeline_steps.cli import cli
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.gate.history import HistoryStore
-from pipeline_steps.procs import free_port
+from pipeline_steps.history.sqlite import HistoryStore
+from pipeline_steps.platforms.local.procs import free_port
 from tests.sources.prom_env import PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]
@@ -191,7 +191,7 @@ BAD_CASES = [
      ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}"],
      "{slo.yaml}: objectives[0].pass[0].criteria[0]: '<=+x%' is not a criterion", 2),
     ("invalid yaml", {"slo.yaml": "objectives: [\n", "sli.yaml": "indicators: {rt: up}\n"},
-     ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}"], "{slo.yaml}: line ", 2),
+     ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}"], "{slo.yaml}: invalid YAML: ", 2),
     ("sli without query", {"slo.yaml": "objectives: [{sli: rt, pass: [{criteria: ['<1']}]}]\ntotal_score: {pass: 90%}\n",
                            "sli.yaml": "indicators: {other: up}\n"},
      ["--slo", "{slo.yaml}", "--sli", "{sli.yaml}"], "{sli.yaml}: indicators: no query for sli 'rt'", 2),

@@ -35,10 +35,10 @@ from click.testing import CliRunner, Result
 
 from pipeline_steps import platforms
 from pipeline_steps.cli import cli
-from pipeline_steps.context import StageContext
-from pipeline_steps.platforms.base import Endpoints
-from pipeline_steps.procs import free_port
-from pipeline_steps.testrun import read_testrun
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
+from pipeline_steps.documents.testrun import read_testrun
+from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
 CONTEXT = ["--project", "sockshop", "--stage", "dev", "--service", "carts"]

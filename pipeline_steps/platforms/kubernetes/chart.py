@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.service import ServiceSpec
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 

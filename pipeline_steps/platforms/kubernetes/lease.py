@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import ConflictError
 from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError
 

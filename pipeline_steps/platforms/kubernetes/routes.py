@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import ConflictError, InfrastructureError
-from pipeline_steps.platforms.base import COLOURS, Weights
 from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError
 from pipeline_steps.platforms.kubernetes.objects import ISTIO
 

@@ -28,10 +28,11 @@ from urllib.error import URLError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import InfrastructureError, NotReadyError
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.local import processes
-from pipeline_steps.platforms.local.state import write_json
+from pipeline_steps.files import write_json
+from pipeline_steps.platforms.local import processes, procs
 
 RUNTIME_PREFIX = "routing.traffic_split"
 DIRECT = "direct"
@@ -88,7 +89,7 @@ def write_clusters(folder: Path, ports: dict[str, int | None], version: int) -> 
 
 def write_route(folder: Path, strategy: str, weights: Weights | None, version: int) -> None:
     """Direct: all to ``direct``. Blue/green: weighted clusters whose weights the runtime overrides."""
-    if strategy == "blue_green_service":
+    if strategy == DeploymentStrategy.BLUE_GREEN:
         w = weights or Weights(100, 0)
         action: dict[str, Any] = {"weighted_clusters": {"runtime_key_prefix": RUNTIME_PREFIX, "clusters": [
             {"name": "blue", "weight": w.blue}, {"name": "green", "weight": w.green}]}}
@@ -110,7 +111,7 @@ def start(folder: Path, listener_port: int, admin_port: int) -> processes.Starte
     while time.monotonic() < deadline:
         if not processes.is_ours(started.to_dict()):
             raise NotReadyError("envoy", processes.exit_reason(started.to_dict()))
-        if not processes.probe(f"http://127.0.0.1:{admin_port}/ready", 1):
+        if not procs.probe(f"http://127.0.0.1:{admin_port}/ready", 1):
             return started
         time.sleep(0.05)
     processes.stop(started.to_dict())

@@ -16,8 +16,9 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.platforms.local import processes
+from pipeline_steps.platforms.local.procs import proc_cmdline
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer, find_binary
 from pipeline_steps.platforms.local.state import StateDir, read_json, write_json
-from pipeline_steps.prometheus_server import PrometheusServer, find_binary
 
 
 def installed() -> bool:
@@ -58,7 +59,7 @@ def ensure_started(state_dir: StateDir) -> PrometheusServer:
         return server
     server = PrometheusServer(state_dir.prometheus_dir, scrape_configs(state_dir))
     server.start()
-    argv = _cmdline(server.pid)
+    argv = [a.decode() for a in proc_cmdline(server.pid)]
     write_json(state_dir.prometheus_file, {"server": server.state(), "process": {"pid": server.pid, "argv": argv,
                                                                                   "log": str(server.log_path)}})
     return server
@@ -96,11 +97,3 @@ def scrape_configs(state_dir: StateDir) -> list[dict[str, Any]]:
             configs.append({"job_name": f"envoy-{job}", "targets": [f"127.0.0.1:{envoy['admin_port']}"],
                             "metrics_path": "/stats/prometheus"})
     return configs
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [a.decode() for a in handle.read().rstrip(b"\0").split(b"\0")]
-    except OSError:
-        return []

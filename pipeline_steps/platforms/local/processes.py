@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError, URLError
-from urllib.request import urlopen
 
-from pipeline_steps.procs import pid_alive, spawn
+from pipeline_steps.platforms.local.procs import all_pids, members, pid_alive, proc_cmdline, spawn, stop_pid
+from pipeline_steps.platforms.local.procs import log_tail as procs_log_tail
 
 _WRAPPER = 'exit_file="$1"; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
 
@@ -54,16 +52,9 @@ def start(command: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str
     # Popen returns during execve, when /proc/<pid>/cmdline can still be empty for a moment:
     # wait for it, or the identity check right after the start would call our process a stranger.
     deadline = time.monotonic() + 2.0
-    while not _cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+    while not proc_cmdline(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.001)
     return Started(proc.pid, argv, str(log), str(exit_file))
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def is_ours(record: Mapping[str, Any] | None) -> bool:
@@ -73,8 +64,7 @@ def is_ours(record: Mapping[str, Any] | None) -> bool:
     pid = int(record["pid"])
     if not pid_alive(pid):
         return False
-    raw = _cmdline(pid)
-    return raw.rstrip(b"\0").split(b"\0") == [a.encode() for a in record.get("argv", [])]
+    return proc_cmdline(pid) == [a.encode() for a in record.get("argv", [])]
 
 
 def stop(record: Mapping[str, Any] | None, timeout_s: float = 5.0) -> bool:
@@ -86,59 +76,12 @@ def stop(record: Mapping[str, Any] | None, timeout_s: float = 5.0) -> bool:
     if not record or not record.get("pid"):
         return False
     if is_ours(record):
-        stop_group(int(record["pid"]), timeout_s)
+        stop_pid(int(record["pid"]), timeout_s)
         return True
     orphans = orphans_of(record)
     for pid in orphans:
-        _stop_one(pid, timeout_s)  # only these: the leader whose command line vouched for the group is gone
+        stop_pid(pid, timeout_s, group=False)  # only these: the leader whose command line vouched for the group is gone
     return bool(orphans)
-
-
-def _stop_one(pid: int, timeout_s: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return
-            time.sleep(0.05)
-
-
-def stop_group(pgid: int, timeout_s: float = 5.0) -> None:
-    """SIGTERM the process group, wait until every member is gone, SIGKILL what is left.
-
-    Waiting for the leader alone is not enough: the wrapper dies at once, while the service
-    under it (Envoy draining, a service that ignores SIGTERM) would outlive ``local down``.
-    """
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            pid_alive(pgid)  # reaps the leader when it is our own child
-            if not members(pgid):
-                return
-            time.sleep(0.05)
-
-
-def members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(stat[2]) == pgid and stat[0] != "Z":
-            found.append(int(proc.name))
-    return found
 
 
 def orphans_of(record: Mapping[str, Any]) -> list[int]:
@@ -146,7 +89,7 @@ def orphans_of(record: Mapping[str, Any]) -> list[int]:
     pgid, command = int(record.get("pid") or 0), [a.encode() for a in list(record.get("argv", []))[5:]]
     if pgid <= 0 or not command:
         return []
-    return [pid for pid in members(pgid) if _cmdline(pid).rstrip(b"\0").split(b"\0") == command]
+    return [pid for pid in members(pgid) if proc_cmdline(pid) == command]
 
 
 def started_under(root: Path) -> list[int]:
@@ -154,13 +97,11 @@ def started_under(root: Path) -> list[int]:
     record is lost (a corrupt or deleted state file), because no one else runs this wrapper there."""
     root = root.resolve()
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        argv = _cmdline(int(proc.name)).rstrip(b"\0").split(b"\0")
+    for pid in all_pids():
+        argv = proc_cmdline(pid)
         if len(argv) > 5 and argv[:4] == [b"sh", b"-c", _WRAPPER.encode(), b"sh"] \
                 and Path(os.fsdecode(argv[4])).is_relative_to(root):
-            found.append(int(proc.name))
+            found.append(pid)
     return found
 
 
@@ -175,20 +116,5 @@ def exit_reason(record: Mapping[str, Any]) -> str:
 
 
 def log_tail(record: Mapping[str, Any], lines: int = 5) -> str:
-    path = Path(str(record.get("log", "")))
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
-    except OSError:
-        return ""
-    return f"; log {path}: " + " | ".join(text) if text else ""
-
-
-def probe(url: str, timeout_s: float = 2.0) -> str:
-    """"" if ``url`` answers 200, else a short reason (HTTP status or connection error)."""
-    try:
-        with urlopen(url, timeout=timeout_s) as resp:
-            return "" if resp.status == 200 else f"{url} answered HTTP {resp.status}"
-    except HTTPError as err:
-        return f"{url} answered HTTP {err.code}"
-    except (URLError, OSError) as err:
-        return f"{url}: {getattr(err, 'reason', err)}"
+    """The last lines of a recorded process's log, for messages."""
+    return procs_log_tail(record.get("log"), lines)

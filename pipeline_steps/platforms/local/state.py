@@ -17,7 +17,6 @@ count as the holder, because its start time differs. The same holder name may ta
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -25,31 +24,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.context import StageContext
+from pipeline_steps import files
+from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError, ConflictError
 from pipeline_steps.files import write_json  # atomic: temp file + rename
+from pipeline_steps.platforms.local.procs import proc_stat
 
 SCHEMA = "pipeline-steps/local-stage/v1"
 
 
 def read_json(path: Path) -> Any:
-    """The document at ``path`` or None when absent; a corrupt file is bad input naming it."""
+    """The document at ``path`` or None when absent; a corrupt file is bad input naming it as state."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        raise BadInputError(str(path), None, f"unreadable local platform state: {err}") from err
+        return files.read_json(path, missing_ok=True)
+    except BadInputError as err:
+        raise BadInputError(str(path), None, f"unreadable local platform state: {err.message}") from err
 
 
 def process_start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (clock ticks since boot), "" when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # Field 22, counted after the parenthesised command name (which may contain spaces).
-    return stat.rsplit(")", 1)[1].split()[19]
+    """The kernel's start time of ``pid`` (clock ticks since boot, proc(5) field 22), "" when it does not exist."""
+    stat = proc_stat(pid)
+    return stat[19] if len(stat) > 19 else ""
 
 
 class StateDir:

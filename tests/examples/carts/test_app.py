@@ -21,7 +21,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from pipeline_steps.procs import free_port, spawn, stop_pid, wait_http
+from pipeline_steps.platforms.local.procs import free_port, spawn, stop_pid, wait_http
 
 CARTS = Path(__file__).resolve().parents[3] / "examples" / "carts"
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps.context import StageContext
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec, load_service
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.platforms.local import LocalPlatform, monitoring, processes
+from pipeline_steps.platforms.local import monitoring, processes, procs
 from pipeline_steps.platforms.local.build import build
+from pipeline_steps.platforms.local.platform import LocalPlatform
 from pipeline_steps.platforms.local.state import read_json
-from pipeline_steps.service import ServiceSpec, load_service
 
 CARTS = Path(__file__).resolve().parents[3] / "examples" / "carts"
 
@@ -59,7 +60,7 @@ def stop_everything(platform: LocalPlatform) -> None:
     for record in records:  # belt and braces: nothing recorded may survive a test
         processes.stop(record)
     for pid in processes.started_under(platform.state.root):  # nor anything whose record was lost
-        processes.stop_group(pid)
+        procs.stop_pid(pid)
 
 
 @pytest.fixture()

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline_steps.context import StageContext
-from pipeline_steps.platforms.local import LocalPlatform, processes
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.service import ServiceSpec, load_service
+from pipeline_steps.platforms.local import processes
 from pipeline_steps.platforms.local.build import build
-from pipeline_steps.service import ServiceSpec, load_service
+from pipeline_steps.platforms.local.platform import LocalPlatform
 from tests.platforms.local.conftest import CARTS, stop_everything
 from tests.platforms.test_contract import Subject
 

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.local import LocalPlatform, processes
-from pipeline_steps.procs import pid_alive
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
+from pipeline_steps.platforms.local import processes
+from pipeline_steps.platforms.local.platform import LocalPlatform
+from pipeline_steps.platforms.local.procs import pid_alive
 from tests.platforms.local.conftest import CARTS, context, recorded_processes
 
 

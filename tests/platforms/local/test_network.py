@@ -13,8 +13,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline_steps.platforms.local import LocalPlatform
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.platforms.local.platform import LocalPlatform
 from tests.platforms.local.conftest import context
 
 

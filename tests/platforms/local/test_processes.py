@@ -22,10 +22,11 @@ import time
 
 import pytest
 
+from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import BadInputError, NotReadyError
-from pipeline_steps.platforms.local import LocalPlatform, processes
-from pipeline_steps.procs import pid_alive
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.platforms.local import processes
+from pipeline_steps.platforms.local.platform import LocalPlatform
+from pipeline_steps.platforms.local.procs import pid_alive
 from tests.platforms.local.conftest import context
 
 CRASHING = ("{python}", "-c", "import sys; print('cannot open the cart database'); sys.exit(3)")

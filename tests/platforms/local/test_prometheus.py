@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-from pipeline_steps.platforms.local import LocalPlatform, monitoring
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.platforms.local import monitoring
+from pipeline_steps.platforms.local.platform import LocalPlatform
+from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
 from pipeline_steps.platforms.local.state import StateDir
-from pipeline_steps.prometheus_server import PrometheusServer
-from pipeline_steps.service import ServiceSpec
 from tests.platforms.local.conftest import CARTS, context
 
 JOB = "carts-sockshop-staging"

@@ -17,10 +17,11 @@ from urllib.request import urlopen
 
 import pytest
 
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, NotReadyError
-from pipeline_steps.platforms.base import Weights
-from pipeline_steps.platforms.local import LocalPlatform, envoy, processes
-from pipeline_steps.service import ServiceSpec
+from pipeline_steps.platforms.local import envoy, processes
+from pipeline_steps.platforms.local.platform import LocalPlatform
 from tests.platforms.local.conftest import context
 
 

@@ -1,0 +1,99 @@
+"""Who, what and where of one pipeline run: project, stage, service, version and strategies.
+
+Every step needs the same facts, and they arrive three ways: CLI flags, Jenkins parameters
+(environment variables named as in Keptn 0.2's Jenkinsfiles: PROJECT, STAGE, SERVICE, IMAGE,
+TAG, DEPLOYMENTSTRATEGY, TESTSTRATEGY, KEPTNCONTEXT) and the CloudEvent that triggered the
+step. They are parsed once, at the edge, into this frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.errors import BadInputError
+
+TEST_STRATEGIES = ("", "functional", "performance")
+
+# Kubernetes names (namespaces, Deployments) are DNS-1123 labels; we hold every name to that.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """One service in one stage of one project, plus the version being delivered."""
+
+    project: str
+    """Project (Keptn: the config repo); part of the namespace ``<project>-<stage>``."""
+    stage: str
+    """Stage name from the shipyard (dev, staging, production)."""
+    service: str
+    """Service name (carts); names Deployments ``<service>-blue``/``-green``."""
+    image: str = ""
+    """Image repository without tag (``docker.io/keptnexamples/carts``); empty for steps that do not deploy."""
+    tag: str = ""
+    """Image tag / version being delivered (``0.7.2``)."""
+    deployment_strategy: DeploymentStrategy | str = DeploymentStrategy.DIRECT
+    """``direct`` or ``blue_green_service`` (Keptn shipyard names); a known name becomes the enum member
+    when the context is made, anything else stays text and ``validate`` refuses it."""
+    test_strategy: str = ""
+    """``functional``, ``performance`` or empty (no tests, no evaluation)."""
+    keptn_context: str = ""
+    """``shkeptncontext``: correlates every event and file of one delivery."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deployment_strategy", DeploymentStrategy.member(self.deployment_strategy))
+
+    @property
+    def namespace(self) -> str:
+        """Kubernetes namespace and Prometheus ``$ENVIRONMENT`` as Keptn 0.2.2 named it."""
+        return f"{self.project}-{self.stage}"
+
+    @property
+    def blue_green(self) -> bool:
+        return self.deployment_strategy == DeploymentStrategy.BLUE_GREEN
+
+    def with_stage(self, stage: str, deployment_strategy: DeploymentStrategy | str, test_strategy: str) -> StageContext:
+        """The same delivery in another stage (promotion)."""
+        return replace(self, stage=stage, deployment_strategy=deployment_strategy, test_strategy=test_strategy)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["deployment_strategy"] = str(self.deployment_strategy)
+        return data
+
+    def validate(self, source: str = "context") -> StageContext:
+        """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field."""
+        for name in ("project", "stage", "service"):
+            value = getattr(self, name)
+            if not value:
+                raise BadInputError(source, name, "is required")
+            if not DNS_LABEL.match(value):
+                raise BadInputError(source, name, f"{value!r} is not a DNS-1123 label (a-z, 0-9, '-')")
+        if not isinstance(self.deployment_strategy, DeploymentStrategy):
+            raise BadInputError(
+                source,
+                "deployment_strategy",
+                f"{self.deployment_strategy!r} is not one of {', '.join(DeploymentStrategy.values())}",
+            )
+        if self.test_strategy not in TEST_STRATEGIES:
+            raise BadInputError(
+                source,
+                "test_strategy",
+                f"{self.test_strategy!r} is not one of functional, performance or empty",
+            )
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "context") -> StageContext:
+        """Build from a JSON document (deployment.json, testrun.json, ...) and validate it."""
+        if not isinstance(data, dict):
+            raise BadInputError(source, "context", "must be an object")
+        known = {f: data.get(f, "") for f in cls.__dataclass_fields__}
+        for key, value in known.items():
+            if not isinstance(value, str):
+                raise BadInputError(source, key, "must be a string")
+        known["deployment_strategy"] = known["deployment_strategy"] or DeploymentStrategy.DIRECT
+        return cls(**known).validate(source)

@@ -1,0 +1,310 @@
+"""The local platform: a process per colour, a real Envoy per stage, a real Prometheus.
+
+Why: the use case must run on a machine without a cluster, for real. This implements the same
+``Platform`` Protocol as Kubernetes (``platforms/base.py``) with local parts:
+
+- a version (``image:tag``) is the folder ``<image>/<tag>/`` made by ``local build``; a colour is
+  ``service.local_command`` started there on a free port (``{port}``, ``{python}`` filled in);
+- ``apply`` stops the colour's previous process, then starts the new one: blue/green only
+  ever applies to the free colour (the deploy step's rule), so the other colour serves traffic
+  meanwhile; a direct deployment has a short gap, as it has no second colour;
+- each service in each stage gets an Envoy (``envoy.py``): weights through the admin runtime,
+  endpoints through filesystem CDS, so the listener (the public URL) never moves;
+- Prometheus (``monitoring.py``) scrapes every colour as ``job=<service>-<project>-<stage>``;
+- all facts live in the state folder (``state.py``) so separate CLI invocations agree.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.deployment import Endpoints
+from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.documents.weights import COLOURS, Weights
+from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError, PipelineStepsError
+from pipeline_steps.platforms import PlatformSettings
+from pipeline_steps.platforms.base import ColourState, Option, StageStatus, iter_colours
+from pipeline_steps.platforms.local import envoy, monitoring, processes, procs
+from pipeline_steps.platforms.local.build import artifact_folder
+from pipeline_steps.platforms.local.state import StateDir, read_json
+
+MARKS = ("failed", "passed", "")
+
+
+def _key(colour: str | None) -> str:
+    return colour or envoy.DIRECT
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
+"""Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """``--state-dir``: the folder every invocation on this machine shares."""
+
+    state_dir: str = ".pipeline-steps"
+
+
+class LocalPlatform:
+    """``Platform`` on this machine; ``auto_prometheus`` starts Prometheus on the first ``apply``."""
+
+    name: ClassVar[str] = "local"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        ("--state-dir", {"envvar": "PIPELINE_STEPS_STATE_DIR", "default": ".pipeline-steps", "show_default": True,
+                         "help": "Local platform: folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR]."}),
+    )
+
+    @classmethod
+    def settings_from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
+        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps")
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> LocalPlatform:
+        """The factory ``platforms.make_platform`` calls; ``$PIPELINE_STEPS_LOCAL_PROMETHEUS=off`` keeps
+        Prometheus from starting."""
+        group: LocalSettings = settings.group(cls.name, LocalSettings())
+        auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+        return cls(group.state_dir, auto_prometheus=auto)
+
+    def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True) -> None:
+        self.state = StateDir(state_dir)
+        self.auto_prometheus = auto_prometheus
+
+    # --- Protocol -----------------------------------------------------------------------------
+
+    def status(self, ctx: StageContext) -> StageStatus:
+        data = self.state.load_stage(ctx)
+        strategy = data.get("strategy") or ctx.deployment_strategy
+        colours = tuple(self._colour_state(name, record) for name, record in sorted(data["colours"].items()))
+        weights = None
+        if colours and strategy == DeploymentStrategy.BLUE_GREEN:
+            # Envoy's runtime is the truth; its static route (= the recorded weights) until first set
+            weights = self._admin(ctx, data).weights() or Weights.from_dict(data.get("weights") or {"blue": 100, "green": 0})
+        return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights)
+
+    def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
+        folder = self._check_apply(ctx, colour, service)
+        data = self.state.load_stage(ctx)
+        stage_dir = self.state.stage_dir(ctx)
+        strategy_changed = data.get("strategy") != ctx.deployment_strategy
+        if strategy_changed and data["colours"]:
+            for record in data["colours"].values():  # the other strategy's colours would be orphans
+                processes.stop(record.get("process"))
+            data["colours"], data["weights"] = {}, None
+        data["strategy"] = ctx.deployment_strategy
+        keys = [_key(colour)]
+        if ctx.blue_green and not data["colours"]:
+            keys, data["weights"] = list(COLOURS), Weights.all_to(str(colour)).to_dict()
+        for key in keys:
+            old = data["colours"].get(key) or {}
+            processes.stop(old.get("process"))
+            port = procs.free_port()
+            argv = [a.replace("{port}", str(port)).replace("{python}", sys.executable) for a in service.local_command]
+            started = processes.start(argv, cwd=folder, log=stage_dir / "logs" / f"{key}.log", env=service.local_env)
+            data["colours"][key] = {"image": ctx.image, "tag": ctx.tag, "folder": str(folder), "port": port,
+                                    "health_path": service.health_path, "mark": "", "started_unix": time.time(),
+                                    "process": started.to_dict()}
+        data["version"] = int(data.get("version") or 0) + 1
+        self.state.save_stage(ctx, data)
+        self._route(ctx, data, keys, strategy_changed)
+        self.state.save_stage(ctx, data)
+        if self.auto_prometheus and monitoring.installed():
+            monitoring.ensure_started(self.state)
+        monitoring.refresh(self.state)
+
+    def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
+        key = _key(colour)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self.state.load_stage(ctx)["colours"].get(key)
+            if record is None:
+                raise NotReadyError("local", f"{ctx.namespace}/{ctx.service} has no {key} colour deployed")
+            state = self._colour_state(key, record)
+            if state.available:
+                return state
+            running = processes.is_ours(record.get("process"))
+            if not running or time.monotonic() >= deadline:
+                # exit_reason already ends with the log tail; a running but unhealthy colour gets it here
+                tail = processes.log_tail(record.get("process") or {}) if running else ""
+                raise NotReadyError(f"local {ctx.namespace}/{ctx.service} {key}", "; ".join(state.reasons) + tail)
+            time.sleep(0.1)
+
+    def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
+        data = self.state.load_stage(ctx)
+        if data.get("strategy") != DeploymentStrategy.BLUE_GREEN:
+            raise BadInputError("--weights", None, f"{ctx.namespace}/{ctx.service} is not a blue/green deployment here")
+        for colour in COLOURS:
+            record = data["colours"].get(colour)
+            if weights.of(colour) > 0:
+                state = self._colour_state(colour, record) if record else None
+                if state is None or not state.available:
+                    why = "; ".join(state.reasons) if state else "not deployed"
+                    raise NotReadyError("local", f"refusing {weights}: {colour} is not available ({why})")
+        admin = self._admin(ctx, data)
+        admin.set_weights(weights)
+        verified = admin.weights()
+        if verified != weights:
+            raise InfrastructureError("envoy", f"weights read back as {verified}, expected {weights}")
+        data["weights"] = weights.to_dict()
+        self.state.save_stage(ctx, data)
+        return verified
+
+    def mark(self, ctx: StageContext, colour: str | None, mark: str) -> None:
+        if mark not in MARKS:
+            raise BadInputError("mark", None, f"{mark!r} is not failed, passed or empty")
+        data = self.state.load_stage(ctx)
+        record = data["colours"].get(_key(colour))
+        if record is None:
+            raise NotReadyError("local", f"{ctx.namespace}/{ctx.service} has no {_key(colour)} colour to mark")
+        record["mark"] = mark
+        self.state.save_stage(ctx, data)
+
+    def endpoints(self, ctx: StageContext) -> Endpoints:
+        data = self.state.load_stage(ctx)
+        if not data["colours"] or not data.get("envoy"):
+            raise NotReadyError("local", f"{ctx.namespace}/{ctx.service} is not deployed")
+        public = _url(int(data["envoy"]["listener_port"]))
+        colour_urls = {k: _url(int(r["port"])) for k, r in data["colours"].items() if k in COLOURS}
+        live = Weights.from_dict(data["weights"]).live if data.get("weights") else None
+        internal = colour_urls.get(live or "", public)
+        return Endpoints(public_url=public, internal_url=internal, colour_urls=colour_urls)
+
+    def lock(self, ctx: StageContext, holder: str, ttl_s: float = 300.0) -> AbstractContextManager[None]:
+        return self.state.lock(ctx, holder, ttl_s)
+
+    # --- beyond the Protocol: for `local status|down` and the gate -----------------------------
+
+    def prometheus_url(self) -> str:
+        """The running Prometheus' URL ("" if none): ``evaluate --prometheus-url``."""
+        return monitoring.url(self.state)
+
+    def contexts(self, unreadable: list[str] | None = None) -> Iterator[StageContext]:
+        """Every service and stage that has state in this folder. With ``unreadable``, a corrupt state
+        file is described there and skipped (``local down`` must still stop the others); else it raises."""
+        for path in self.state.all_stage_files():
+            try:
+                data = read_json(path)
+                if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("project", "stage", "service")):
+                    raise BadInputError(str(path), None, "unreadable local platform state: no project, stage and service")
+            except BadInputError as err:
+                if unreadable is None:
+                    raise
+                unreadable.append(str(err))
+                continue
+            yield StageContext(project=data["project"], stage=data["stage"], service=data["service"],
+                               deployment_strategy=data.get("strategy") or "direct")
+
+    def revive(self, ctx: StageContext) -> str:
+        """Restart the stage's Envoy if it died (same listener port, recorded weights); its public URL.
+        Colour processes are not restarted: a crash stays visible in ``status`` until the next deploy."""
+        data = self.state.load_stage(ctx)
+        if not data["colours"]:
+            return ""
+        if not processes.is_ours((data.get("envoy") or {}).get("process")):
+            data["version"] = int(data.get("version") or 0) + 1
+            self._route(ctx, data, [], strategy_changed=True)
+            self.state.save_stage(ctx, data)
+            monitoring.refresh(self.state)
+        return _url(int(data["envoy"]["listener_port"]))
+
+    def describe(self, ctx: StageContext) -> dict[str, Any]:
+        """One stage as a JSON-ready dict for ``local status``; a broken switch is an ``error``, not a crash."""
+        data = self.state.load_stage(ctx)
+        ports = {("" if k == envoy.DIRECT else k): int(r["port"]) for k, r in data["colours"].items()}
+        error, weights, colours = "", None, []
+        try:
+            status = self.status(ctx)
+            colours, weights = list(iter_colours(status)), status.weights
+        except PipelineStepsError as err:
+            error = str(err)
+            colours = [self._colour_state(k, r) for k, r in sorted(data["colours"].items())]
+        listener = (data.get("envoy") or {}).get("listener_port")
+        return {
+            "project": ctx.project, "stage": ctx.stage, "service": ctx.service, "namespace": ctx.namespace,
+            "strategy": data.get("strategy", ""), "public_url": _url(int(listener)) if listener else "",
+            "weights": weights.to_dict() if weights else None, "error": error,
+            "colours": [{"colour": c.colour, "image": c.image, "tag": c.tag, "url": _url(ports[c.colour]),
+                         "available": c.available, "mark": c.mark, "reasons": list(c.reasons)} for c in colours],
+        }
+
+    def stop_stage(self, ctx: StageContext) -> int:
+        """Stop the stage's processes (only those still ours) and forget it; returns how many stopped."""
+        data = self.state.load_stage(ctx)
+        records = [r.get("process") for r in data["colours"].values()] + [(data.get("envoy") or {}).get("process")]
+        stopped = sum(processes.stop(r) for r in records)
+        self.state.stage_file(ctx).unlink(missing_ok=True)
+        return stopped
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _check_apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> Path:
+        """All input checks before anything changes (bad input changes nothing)."""
+        if ctx.blue_green != (colour in COLOURS):
+            raise BadInputError("deploy", "colour", f"{colour!r} does not fit strategy {ctx.deployment_strategy}")
+        if not service.local_command:
+            raise BadInputError(str(Path(service.base_dir) / "service.yaml"), "local.command",
+                                "is required by the local platform")
+        folder = artifact_folder(ctx.image, ctx.tag) if ctx.image and ctx.tag else None
+        if folder is None or not folder.is_dir():
+            raise BadInputError("--image", None, f"{ctx.image}:{ctx.tag} is not a built folder ({folder}); make it with "
+                                "pipeline-steps local build --source SRC --image IMAGE --tag TAG")
+        envoy.find_envoy()
+        return folder
+
+    def _route(self, ctx: StageContext, data: dict[str, Any], changed: list[str], strategy_changed: bool) -> None:
+        """Point Envoy's clusters at the colours' ports; start Envoy if it is not running."""
+        folder = self.state.stage_dir(ctx) / "envoy"
+        folder.mkdir(parents=True, exist_ok=True)
+        names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
+        ports = {n: (data["colours"].get(n) or {}).get("port") for n in names}
+        weights = Weights.from_dict(data["weights"]) if data.get("weights") else None
+        envoy.write_clusters(folder, ports, data["version"])
+        current = data.get("envoy") or {}
+        if processes.is_ours(current.get("process")):
+            admin = envoy.Admin(int(current["admin_port"]))
+            if strategy_changed:
+                envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
+                if weights:
+                    admin.set_weights(weights)  # the runtime still holds the previous life's weights
+        else:
+            processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
+            envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
+            listener, admin_port = current.get("listener_port") or procs.free_port(), procs.free_port()
+            started = envoy.start(folder, int(listener), admin_port)
+            data["envoy"] = {"listener_port": listener, "admin_port": admin_port, "process": started.to_dict()}
+            admin = envoy.Admin(admin_port)
+            if weights:
+                admin.set_weights(weights)  # a new Envoy starts from the recorded route, not from 100/0
+        for name in changed:
+            admin.wait_endpoint(name, ports.get(name))
+
+    def _admin(self, ctx: StageContext, data: dict[str, Any]) -> envoy.Admin:
+        record = data.get("envoy") or {}
+        if not processes.is_ours(record.get("process")):
+            why = processes.exit_reason(record["process"]) if record.get("process") else "never started"
+            raise InfrastructureError("envoy", f"the traffic switch of {ctx.namespace}/{ctx.service} is not running: {why}")
+        return envoy.Admin(int(record["admin_port"]))
+
+    def _colour_state(self, key: str, record: dict[str, Any]) -> ColourState:
+        proc = record.get("process") or {}
+        if processes.is_ours(proc):
+            problem = procs.probe(_url(int(record["port"])) + str(record.get("health_path") or "/health"), 2.0)
+        else:
+            problem = processes.exit_reason(proc)
+        return ColourState(colour="" if key == envoy.DIRECT else key, image=str(record.get("image", "")),
+                           tag=str(record.get("tag", "")), desired=1, ready=0 if problem else 1, available=not problem,
+                           mark=str(record.get("mark", "")), reasons=(problem,) if problem else ())

@@ -1,0 +1,167 @@
+"""Local child processes (Prometheus, Envoy, service colours) started, watched and stopped safely.
+
+The local platform and the tests start real servers; each one must bind to 127.0.0.1 on a free
+port, be reported when it crashes (not ignored), and be stopped by its own pid and process group
+so nothing else on the machine is touched. Everything this package reads from ``/proc``
+(proc(5): ``stat`` fields, ``cmdline``) and every HTTP readiness probe goes through here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.request import urlopen
+
+from pipeline_steps.errors import NotReadyError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
+          env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session (so a stop reaches its children), output to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv), cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+
+# --- /proc ----------------------------------------------------------------------------------
+
+def proc_stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` fields after the parenthesised command name (which may contain spaces):
+    index 0 is the state (``Z`` zombie), 2 the process group, 19 the start time; [] when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def proc_cmdline(pid: int) -> list[bytes]:
+    """``/proc/<pid>/cmdline`` as its arguments ([] when gone, or for a moment during ``execve``)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.rstrip(b"\0").split(b"\0") if raw else []
+
+
+def all_pids() -> Iterator[int]:
+    """Every pid in ``/proc`` right now."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    found = []
+    for pid in all_pids():
+        stat = proc_stat(pid)
+        if len(stat) > 2 and int(stat[2]) == pgid and stat[0] != "Z":
+            found.append(pid)
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (one of our children is reaped here)."""
+    if pid <= 0:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return proc_stat(pid)[:1] != ["Z"]  # a dead process whose parent (not us) has not reaped it yet
+
+
+# --- stopping ---------------------------------------------------------------------------------
+
+def stop_pid(pid: int, timeout_s: float = 5.0, *, group: bool = True) -> None:
+    """SIGTERM the process group led by ``pid`` (``group=False``: ``pid`` alone), wait until every
+    member is gone, SIGKILL what is left after ``timeout_s``.
+
+    Waiting for the leader alone is not enough: a wrapper dies at once, while the service under it
+    (Envoy draining, a service that ignores SIGTERM) would outlive the stop.
+    """
+    if pid <= 0:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            if group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            alive = pid_alive(pid)  # also reaps the leader when it is our own child
+            if not (members(pid) if group else alive):
+                return
+            time.sleep(0.05)
+
+
+# --- HTTP readiness ---------------------------------------------------------------------------
+
+def probe(url: str, timeout_s: float = 2.0, expect: int = 200) -> str:
+    """"" if ``url`` answers ``expect``, else a short reason (HTTP status or connection error)."""
+    try:
+        with urlopen(url, timeout=timeout_s) as resp:
+            return "" if resp.status == expect else f"{url} answered HTTP {resp.status}"
+    except HTTPError as err:
+        return "" if err.code == expect else f"{url} answered HTTP {err.code}"
+    except (URLError, OSError) as err:
+        return f"{url}: {getattr(err, 'reason', err)}"
+
+
+def wait_http(url: str, *, timeout_s: float, what: str, proc: subprocess.Popen[bytes] | None = None,
+              log_path: Path | None = None, expect: int = 200) -> None:
+    """Poll ``url`` until it answers ``expect``; fail fast if ``proc`` exits, naming its log."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise NotReadyError(what, f"exited with code {proc.returncode} before answering {url}{log_tail(log_path)}")
+        last = probe(url, 2.0, expect)
+        if not last:
+            return
+        time.sleep(0.05)
+    raise NotReadyError(what, f"{url} did not answer {expect} within {timeout_s:.0f}s (last: {last}){log_tail(log_path)}")
+
+
+def log_tail(log_path: Path | str | None, lines: int = 5) -> str:
+    """``; log PATH: line | line`` with the last ``lines`` lines of a log ("" without one), for messages."""
+    if not log_path:
+        return ""
+    path = Path(log_path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return f"; log {path}: " + " | ".join(text) if text else ""
