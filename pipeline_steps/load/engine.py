@@ -33,21 +33,17 @@ import gc
 import math
 import resource
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from multidict import CIMultiDict
-
 from pipeline_steps.documents.testrun import PerformanceResult
 from pipeline_steps.load.stats import Recorder, Snapshot
-from pipeline_steps.load.ticker import Ticker
-from pipeline_steps.load.transport import Connection, Origin, TransportError, Waiter, Watchdog, build_request, connect
-from pipeline_steps.load.verdict import judge, status_ok
-from pipeline_steps.load.wire import MAX_REDIRECTS, Outgoing, next_hop, prepare, with_values
+from pipeline_steps.load.transport import Origin, TransportError, Watchdog, build_request, connect
+from pipeline_steps.load.users import Arrivals, User
+from pipeline_steps.load.wire import Outgoing, prepare, with_values
 from pipeline_steps.load.workload import PerformanceSpec, RequestSpec
 
 T = TypeVar("T")
@@ -184,12 +180,12 @@ class LoadEngine:
         self.order = [self.prepared[i] for i in weighted_order([r.weight for r in spec.requests])]
         self.recorder = Recorder([r.name for r in spec.requests])
         self.watchdog = Watchdog(spec.timeout_s)
-        self.users = [_User(self, uid) for uid in range(part.offset, spec.users, part.stride)]
+        self.users = [User(self, uid) for uid in range(part.offset, spec.users, part.stride)]
         self.done: asyncio.Future[None] | None = None
         self.stopping = False
         self.crash: BaseException | None = None
         self.deadline = 0.0
-        self.arrivals: _Arrivals | None = None
+        self.arrivals: Arrivals | None = None
         self.timeout_s = spec.timeout_s
         self.fast = spec.model == "closed" and not spec.think_time_ms and not any(r.expect_status for r in spec.requests)
         """Closed model without think time or expected statuses: answers take the inlined path."""
@@ -208,7 +204,7 @@ class LoadEngine:
         self.connected = True
         gate = asyncio.Semaphore(_CONNECTING)
 
-        async def one(user: _User) -> None:
+        async def one(user: User) -> None:
             async with gate:
                 began = time.perf_counter()
                 try:
@@ -240,7 +236,7 @@ class LoadEngine:
             if not self.users:
                 self.done.set_result(None)
             elif spec.model == "open":
-                self.arrivals = _Arrivals(self, start, loop)
+                self.arrivals = Arrivals(self, start, loop)
             else:
                 self.deadline = start + spec.duration_s if spec.duration_s else 0.0
                 self._active = len(self.users)
@@ -283,219 +279,7 @@ class LoadEngine:
         if self.done is not None and not self.done.done():
             self.done.set_result(None)
 
-    def finished(self, user: _User) -> None:
+    def finished(self, user: User) -> None:
         self._active -= 1
         if self._active == 0 and self.done is not None and not self.done.done():
             self.done.set_result(None)
-
-
-class _User:
-    """One connection and its schedule: the closed model's user, or one of the open model's pool."""
-
-    __slots__ = ("conn", "current", "done", "engine", "i", "intended", "uid")
-
-    def __init__(self, engine: LoadEngine, uid: int) -> None:
-        self.engine, self.uid = engine, uid
-        self.conn: Connection | None = None
-        self.done = 0
-        self.i = uid % len(engine.order)
-        self.current: Prepared = engine.order[self.i]
-        self.intended = 0.0
-
-    def next(self) -> None:
-        """Closed model: send the next request, or finish (loops done, deadline passed, stopping)."""
-        engine = self.engine
-        loops = engine.spec.loops
-        if engine.stopping or (loops and self.done >= loops) or (engine.deadline and time.perf_counter() >= engine.deadline):
-            engine.finished(self)
-            return
-        order = engine.order
-        req = order[self.i]
-        self.i = self.i + 1 if self.i + 1 < len(order) else 0
-        self.send(req, 0.0)
-
-    def send(self, req: Prepared, intended: float) -> None:
-        """Send ``req``; latency runs from ``intended`` (open model) or from the write (0.0)."""
-        self.current = req
-        conn = self.conn
-        if conn is None or conn.closed:
-            self.engine.spawn(self._reconnect(req, intended))
-            return
-        now = time.perf_counter()
-        self.intended = intended or now
-        conn.send(req.raw, self, deadline=now + self.engine.spec.timeout_s, want=req.want, head=req.head)
-
-    async def _reconnect(self, req: Prepared, intended: float) -> None:
-        engine = self.engine
-        began = time.perf_counter()
-        try:
-            self.conn = await connect(engine.origin, engine.spec.timeout_s)
-        except TransportError as err:
-            engine.recorder.connect_errors += 1
-            self.failed(None, err.kind, str(err), time.perf_counter(), intended or began)
-            return
-        engine.recorder.connect.record(int((time.perf_counter() - began) * 1_000_000))
-        engine.watchdog.connections.append(self.conn)
-        self.send(req, intended)
-
-    # --- transport.Handler
-
-    def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None:
-        try:  # an exception here would vanish into the event loop's log and stall this user: end the run
-            req = self.current
-            engine = self.engine
-            if not req.want and engine.fast and (200 <= status < 400):
-                # the hot path, inlined: a plain closed-model request answered 2xx/3xx (Recorder.ok, _after, next)
-                rec = engine.recorder
-                rec.counts[req.index] += 1
-                rec.hists[req.index].record(int((now - self.intended) * 1_000_000))
-                self.done += 1
-                if engine.stopping or (engine.deadline and now >= engine.deadline) or (engine.spec.loops and
-                                                                                      self.done >= engine.spec.loops):
-                    engine.finished(self)
-                    return
-                order = engine.order
-                req = order[self.i]
-                self.i = self.i + 1 if self.i + 1 < len(order) else 0
-                self.current = req
-                if conn.closed:
-                    engine.spawn(self._reconnect(req, 0.0))
-                    return
-                self.intended = sent = _now()
-                conn.send(req.raw, self, deadline=sent + engine.timeout_s, want=req.want, head=req.head)
-                return
-            if req.spec.follow_redirects and 300 <= status < 400 and headers is not None and headers.get("Location"):
-                engine.spawn(self._follow(status, headers, body))
-                return
-            self._judge(req, status, headers, body, int((now - self.intended) * 1_000_000))
-            self._after()
-        except Exception as err:
-            self.engine.fail(err)
-
-    def failed(self, conn: Connection | None, kind: str, message: str, now: float, since: float = 0.0) -> None:
-        try:
-            engine, req = self.engine, self.current
-            if kind == "timeout":
-                latency = int((now - (since or self.intended)) * 1_000_000)
-                engine.recorder.error(req.index, "timeout", f"no answer within {engine.spec.timeout_s:g}s", latency)
-            else:
-                engine.recorder.error(req.index, kind, message, None)
-            self._after()
-        except Exception as err:
-            self.engine.fail(err)
-
-    def _judge(self, req: Prepared, status: int, headers: CIMultiDict[str] | None, body: bytes, latency: int) -> None:
-        recorder = self.engine.recorder
-        if not req.want:
-            if status_ok(req.spec, status):
-                recorder.ok(req.index, latency)
-            else:
-                wanted = "/".join(map(str, req.spec.expect_status)) or "2xx/3xx"
-                recorder.error(req.index, "status", f"HTTP {status}, expected {wanted}", latency)
-            return
-        verdict = judge(req.spec, status, headers if headers is not None else CIMultiDict(), body)
-        if verdict is None:
-            recorder.ok(req.index, latency)
-        else:
-            recorder.error(req.index, verdict[0], verdict[1], latency)
-
-    def _after(self) -> None:
-        self.done += 1
-        engine = self.engine
-        if engine.arrivals is not None:
-            engine.arrivals.release(self)
-        elif engine.spec.think_time_ms and not engine.stopping:
-            asyncio.get_running_loop().call_later(engine.spec.think_time_ms / 1000, self.next)
-        else:
-            self.next()
-
-    async def _follow(self, status: int, headers: CIMultiDict[str], body: bytes) -> None:
-        """A redirect chain (``follow_redirects: true``): each hop on a connection of its own, the whole
-        chain timed as one request, the last answer judged (as the functional checks do)."""
-        engine, req = self.engine, self.current
-        url = f"{urlsplit(engine.base_url).scheme}://{engine.origin.host_header}{req.outgoing.target}"
-        current: Any = req.outgoing
-        try:
-            for _ in range(MAX_REDIRECTS):
-                hop = next_hop(url, current, status, headers.get("Location"))
-                if hop is None:
-                    break
-                origin, parts = Origin.parse(hop.url), urlsplit(hop.url)
-                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-                raw = build_request(origin, Outgoing(hop.method, target, hop.headers, hop.body))
-                conn = await connect(origin, engine.spec.timeout_s)
-                try:
-                    status, headers, body = await _ask(conn, raw, engine.spec.timeout_s, hop.method == "HEAD")
-                finally:
-                    conn.close()
-                url, current = hop.url, hop
-            else:
-                if next_hop(url, current, status, headers.get("Location")) is not None:
-                    engine.recorder.error(req.index, "status", f"more than {MAX_REDIRECTS} redirects",
-                                          int((time.perf_counter() - self.intended) * 1_000_000))
-                    self._after()
-                    return
-        except TransportError as err:
-            self.failed(None, err.kind, str(err), time.perf_counter())
-            return
-        self._judge(req, status, headers, body, int((time.perf_counter() - self.intended) * 1_000_000))
-        self._after()
-
-
-async def _ask(conn: Connection, raw: bytes, timeout_s: float, head: bool) -> tuple[int, CIMultiDict[str], bytes]:
-    future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]] = asyncio.get_running_loop().create_future()
-    conn.send(raw, Waiter(future), deadline=time.perf_counter() + timeout_s, want=True, head=head)
-    try:
-        return await asyncio.wait_for(future, timeout_s)
-    except asyncio.TimeoutError as err:
-        raise TransportError("timeout", "no answer in time") from err
-
-
-class _Arrivals:
-    """The open model's schedule: slot ``g`` is due at ``start + g / rate``; this part owns every
-    ``stride``-th slot from ``offset``, so parts together keep exactly the one-engine schedule."""
-
-    def __init__(self, engine: LoadEngine, start: float, loop: asyncio.AbstractEventLoop) -> None:
-        spec = engine.spec
-        self.engine = engine
-        self.start, self.rate = start, spec.rate_rps
-        self.total = math.ceil(spec.duration_s * spec.rate_rps)
-        self.slot = engine.part.offset
-        self.idle: deque[_User] = deque(engine.users)
-        self.backlog: deque[tuple[Prepared, float]] = deque()
-        self.scheduled_all = False
-        self.ticker = Ticker(loop, self.fire)
-        self.fire()
-
-    def fire(self) -> None:
-        engine = self.engine
-        if engine.stopping:
-            return
-        now = time.perf_counter()
-        order, stride = engine.order, engine.part.stride
-        while self.slot < self.total:
-            due = self.start + self.slot / self.rate
-            if due > now:
-                self.ticker.arm(due)
-                return
-            req = order[self.slot % len(order)]
-            self.slot += stride
-            if self.idle:
-                self.idle.popleft().send(req, due)
-            else:
-                self.backlog.append((req, due))  # every connection is busy: it waits, and its latency shows it
-        self.scheduled_all = True
-        self._maybe_done()
-
-    def release(self, user: _User) -> None:
-        if self.backlog and not self.engine.stopping:
-            req, due = self.backlog.popleft()
-            user.send(req, due)
-            return
-        self.idle.append(user)
-        self._maybe_done()
-
-    def _maybe_done(self) -> None:
-        done = self.engine.done
-        if self.scheduled_all and len(self.idle) == len(self.engine.users) and done is not None and not done.done():
-            done.set_result(None)
