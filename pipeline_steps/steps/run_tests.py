@@ -200,6 +200,10 @@ def _summary(out: TextIO, run: TestRun) -> None:
         print(f"performance: {perf.requests} requests, {perf.errors} errors ({perf.error_rate:.2%}), "
               f"{perf.throughput_rps:.1f} req/s; latency ms mean {lat['mean']:.1f} p50 {lat['p50']:.1f} "
               f"p95 {lat['p95']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f}", file=out)
+        con = perf.connect_ms
+        if con:  # set up before the clock started: apart from the latencies, as wrk reports them
+            print(f"connections: {int(con['connections'])} opened (ms mean {con['mean']:.1f} p99 {con['p99']:.1f} "
+                  f"max {con['max']:.1f}), {int(con['errors'])} failed", file=out)
         for line in perf.first_errors:
             print(f"  error: {line}", file=out)
         print(f"performance limits: {'passed' if perf.limits_passed else 'FAILED ' + perf.reason}", file=out)
