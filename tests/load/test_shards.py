@@ -161,3 +161,16 @@ def test_run_tests_shards_merge_into_one_testrun(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "all/testrun.json").read_text())
     assert doc["performance"]["requests"] == 30 == sent and doc["result"] == "pass"
     assert (tmp_path / "all/events/tests-finished.json").exists()
+
+
+def test_a_stop_reaches_every_worker_and_keeps_what_they_measured() -> None:
+    async def main(url: str) -> Any:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.8, stop.set)
+        return await LoadPool(url, spec(users=4, loops=0, duration_s=30), {}, processes=2).run(stop)
+
+    with serve() as server:
+        out = asyncio.run(main(server.url))
+        sent = server.state.requests
+    assert out.aborted and 0 < out.result.requests <= sent
+    assert out.result.duration_s < 5
