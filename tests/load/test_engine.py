@@ -12,6 +12,7 @@ think time slow the closed model as configured.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -186,3 +187,18 @@ def test_connections_open_before_the_clock_and_are_reported_apart(monkeypatch: p
     assert result.connect_ms["p50"] >= 300
     assert result.latency_ms["max"] < 200, result.latency_ms
     assert result.duration_s < 0.3
+
+
+def test_the_connect_phase_is_bounded_by_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connects that never complete (a target dropping SYNs) hold the start for one timeout, not one per
+    batch of connects; the users then connect on their first request."""
+    async def never(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(engine, "connect", never)
+    began = time.monotonic()
+    with serve() as server:
+        result = run(server.url, spec(users=300, loops=1, timeout_s=0.5)).result
+    assert time.monotonic() - began < 10
+    assert (result.requests, result.errors) == (300, 0)
+    assert result.connect_ms["connections"] == 300  # set up by the first requests instead
