@@ -17,7 +17,10 @@ from xml.sax.saxutils import escape
 
 import click
 
+from pipeline_steps.commands.options import Number
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
+from pipeline_steps.files import read_text
+from pipeline_steps.finite import DAY_S
 from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
@@ -35,7 +38,7 @@ def _connection_options(func: Any) -> Any:
                      help="Environment variable holding the user's API token."),
         click.option("--token-file", type=click.Path(dir_okay=False), default=None,
                      help="File holding the API token (first line); wins over --token-env."),
-        click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+        click.option("--request-timeout", type=Number(minimum=0.1, maximum=DAY_S), default=30.0, show_default=True,
                      help="Seconds per HTTP request."),
     ]
     for option in reversed(options):
@@ -71,7 +74,7 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
     rendered: dict[str, str] = {}
     for path in templates:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # UTF-8 and a size bound, or bad input naming the template
         missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in values})
         if missing:
             raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
@@ -140,11 +143,11 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("job")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Build parameter (repeatable).")
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Stream the console and wait for the result.")
-@click.option("--queue-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+@click.option("--queue-timeout", type=Number(minimum=0, maximum=DAY_S), default=300.0, show_default=True,
               help="Seconds to wait for the build to leave the queue.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+@click.option("--timeout", type=Number(minimum=0, maximum=7 * DAY_S), default=3600.0, show_default=True,
               help="Seconds to wait for the build to finish.")
-@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--poll", type=Number(minimum=0.05, maximum=3600), default=1.0, show_default=True, help="Seconds between polls.")
 def trigger(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
             params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
     """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,

@@ -39,7 +39,7 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
-from pipeline_steps.files import read_json
+from pipeline_steps.files import read_json, to_json
 from pipeline_steps.platforms.local.procs import free_port, pid_alive, spawn, stop_pid, wait_http
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
@@ -78,7 +78,7 @@ def render_config(scrape_configs: Sequence[Mapping[str, Any]], *, scrape_interva
     config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                          "evaluation_interval": scrape_interval},
               "scrape_configs": jobs}
-    return json.dumps(config, indent=2) + "\n"
+    return to_json(config) + "\n"
 
 
 class PrometheusServer:
