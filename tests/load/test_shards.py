@@ -164,13 +164,21 @@ def test_run_tests_shards_merge_into_one_testrun(tmp_path: Path) -> None:
 
 
 def test_a_stop_reaches_every_worker_and_keeps_what_they_measured() -> None:
-    async def main(url: str) -> Any:
+    async def main(server: Any) -> Any:
         stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(0.8, stop.set)
-        return await LoadPool(url, spec(users=4, loops=0, duration_s=30), {}, processes=2).run(stop)
+
+        async def once_loaded() -> None:  # worker start-up takes long on a busy machine: stop mid-run, not before it
+            while server.state.requests < 200:
+                await asyncio.sleep(0.02)
+            stop.set()
+
+        stopper = asyncio.create_task(once_loaded())
+        out = await LoadPool(server.url, spec(users=4, loops=0, duration_s=30), {}, processes=2).run(stop)
+        stopper.cancel()
+        return out
 
     with serve() as server:
-        out = asyncio.run(main(server.url))
+        out = asyncio.run(main(server))
         sent = server.state.requests
     assert out.aborted and 0 < out.result.requests <= sent
     assert out.result.duration_s < 5
