@@ -14,8 +14,10 @@ progress line) ... -> ``done`` (its recorder) or ``crash`` (a traceback). The pa
 ``stop`` on Ctrl-C/SIGTERM; a worker ignores SIGINT (the parent decides), treats SIGTERM and a
 vanished parent as ``stop``, and always reports what it measured.
 
-Workers are started as ``python -m pipeline_steps.load.pool FD`` rather than by
-``multiprocessing``'s spawn, which would re-import the caller's main module (the CLI, pytest).
+Workers are started as ``python -c _BOOT FD`` rather than by ``multiprocessing``'s spawn, which
+would re-import the caller's main module (the CLI, pytest); ``_BOOT`` ignores SIGINT and SIGTERM
+before anything else. When the run is being stopped, a worker that vanished (killed with the
+whole process tree) is not a bug: the others' results are kept and the run is aborted (130).
 """
 
 from __future__ import annotations
@@ -86,12 +88,12 @@ class LoadPool:
             return await LoadEngine(self.base_url, self.spec, self.variables, self.part).run(stop, on_tick, tick_s)
         workers = [_Worker(self, p, tick_s) for p in self.parts]
         try:
-            await asyncio.gather(*(w.started() for w in workers))
+            await _tolerant(asyncio.gather(*(w.started() for w in workers)), stop)
             start = time.perf_counter() + 0.005  # every worker is waiting: start together
             start_unix = time.time() + (start - time.perf_counter())
             cpu = cpu_time()
-            for w in workers:
-                w.pipe.send(("go", start))
+            for w in workers:  # a stop that came during start-up: the workers report an empty, aborted run
+                w.tell("stop" if stop.is_set() else "go", start)
             ticker = asyncio.create_task(_ticks(workers, on_tick, tick_s, start)) if on_tick else None
             waiting = [asyncio.ensure_future(w.finished()) for w in workers]
             stopper = asyncio.create_task(stop.wait())
@@ -100,7 +102,11 @@ class LoadPool:
                 for w in workers:
                     w.tell("stop")
             stopper.cancel()
-            done = await asyncio.gather(*waiting)
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+            lost = [r for r in results if isinstance(r, BaseException)]
+            if lost and not stop.is_set():
+                raise lost[0]
+            done = [r for r in results if not isinstance(r, BaseException)]  # aborting: a killed worker is no bug
             cpu = cpu_time() - cpu
             if ticker:
                 ticker.cancel()
@@ -110,8 +116,8 @@ class LoadPool:
         recorder = Recorder([r.name for r in self.spec.requests])
         for state, _, _, _ in done:
             recorder.add(Recorder.from_state(state))
-        duration = max(end for _, end, _, _ in done) - start
-        aborted = any(a for _, _, a, _ in done)
+        duration = max([end - start for _, end, _, _ in done] + [0.0])
+        aborted = stop.is_set() or any(a for _, _, a, _ in done)
         cpu += sum(c for _, _, _, c in done)
         result = recorder.result(duration, self.spec.limits, model=self.spec.model, users=self.spec.users,
                                  expected=self.expected)
@@ -128,10 +134,12 @@ class _Worker:
         # the worker must run this very package, wherever it was imported from (a checkout, an install)
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline_steps.load.pool", str(fd)], pass_fds=[fd],
-                                     stdin=subprocess.DEVNULL, env=env)
+        # its own session: a signal to the step's process group (Ctrl-C, killpg) is the parent's to handle
+        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(fd)], pass_fds=[fd], stdin=subprocess.DEVNULL, env=env,
+                                     start_new_session=True)
         os.close(fd)
-        self.pipe.send(("job", pool.base_url, pool.spec, pool.variables, part, min(tick_s, 0.5)))
+        with contextlib.suppress(OSError):  # killed already (a whole process tree): finished() reports it
+            self.pipe.send(("job", pool.base_url, pool.spec, pool.variables, part, min(tick_s, 0.5)))
         self.totals = (0, 0, 0, 0)  # requests, errors, latency samples, their sum in µs
         self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         _watch(self.pipe, self._readable)
@@ -162,9 +170,9 @@ class _Worker:
         _, state, end, aborted, cpu = await self._expect("done")
         return state, end, aborted, cpu
 
-    def tell(self, kind: str) -> None:
+    def tell(self, *message: Any) -> None:
         with contextlib.suppress(OSError):  # it has gone; finished() reports that
-            self.pipe.send((kind,))
+            self.pipe.send(message)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -175,6 +183,15 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+async def _tolerant(work: Any, stop: asyncio.Event) -> None:
+    """Await ``work``; a worker lost while stopping (a SIGTERM to the whole process tree) is not a bug."""
+    try:
+        await work
+    except RuntimeError:
+        if not stop.is_set():
+            raise
 
 
 async def _ticks(workers: list[_Worker], on_tick: Callable[[Snapshot], None], tick_s: float, start: float) -> None:
@@ -197,6 +214,12 @@ def _watch(pipe: Pipe, callback: Callable[[], None]) -> None:
 
 # --- the worker process
 
+# Ctrl-C reaches the whole process group, and Jenkins' durable-task sends SIGTERM to the step's whole
+# process tree: a worker ignores both from its first instruction (before any import) and stops when the
+# parent says so or goes away, so the parent always gets what was measured and exits 130, not 4.
+_BOOT = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+         "from pipeline_steps.load.pool import _worker_main; _worker_main(int(sys.argv[1]))")
+
 async def _work(pipe: Pipe) -> None:
     _, base_url, spec, variables, part, tick_s = pipe.recv()
     engine = LoadEngine(base_url, spec, variables, part)
@@ -214,7 +237,6 @@ async def _work(pipe: Pipe) -> None:
             got.put_nowait(("stop",))
 
     _watch(pipe, readable)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
     message = await got.get()
     if message[0] != "go":
         stop.set()
@@ -238,7 +260,8 @@ async def _work(pipe: Pipe) -> None:
 
 
 def _worker_main(fd: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as _BOOT did; kept for a worker started another way
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pipe = Pipe(fd)
     try:
         run_loop(_work(pipe))
