@@ -12,32 +12,60 @@ How the pieces change without a restart:
   next to the old one and rename it over, which Envoy sees as a move and loads atomically;
   ``wait_endpoint`` polls ``/clusters`` until the new address is in place.
 
-Admin (and ``/ready``, ``/stats/prometheus``) listens on its own port, the listener on another,
-both on 127.0.0.1. ``--disable-hot-restart`` lets many Envoys run side by side.
+Who can change traffic: Envoy's admin API changes weights (``/runtime_modify``) and can stop
+Envoy (``/quitquitquit``), so it is not on TCP, where every local user could reach it: it listens
+on the unix socket ``admin.sock`` in the stage's ``envoy/`` folder (mode 0600 in a 0700 folder, so
+only the platform's owner can connect). Envoy runs in that folder and the socket's path is
+relative, because a state folder's absolute path can exceed a socket address' 107 bytes; the
+client connects through ``/proc/self/fd/<folder>/admin.sock`` for the same reason.
+
+Prometheus cannot scrape a unix socket, so a second listener on 127.0.0.1 (``stats_port``)
+forwards exactly ``GET /stats/prometheus`` to the admin socket and answers 404 to anything else,
+as Istio's sidecar does on port 15090 (istio/istio ``tools/packaging/common/envoy_bootstrap.json``,
+listener ``prometheus_stats`` → cluster ``prometheus_stats`` → the admin address). Only the
+statistics a gate or an operator reads are kept (``STATS_KEPT``): every scrape of the full set
+(~1,000 series per Envoy) cost more CPU than the idle service itself. The traffic listener is
+the stage's public URL. ``--disable-hot-restart`` lets many Envoys run side by side.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import InfrastructureError, NotReadyError
 from pipeline_steps.files import write_json
-from pipeline_steps.platforms.local import processes, procs
+from pipeline_steps.platforms.local import processes
 
 RUNTIME_PREFIX = "routing.traffic_split"
 DIRECT = "direct"
+ADMIN_SOCKET = "admin.sock"
+"""The admin API's unix socket, relative to the stage's ``envoy/`` folder (Envoy's working folder)."""
+ADMIN_CLUSTER = "envoy_admin"
+STATS_PATH = "/stats/prometheus"
+STATS_KEPT = (
+    # prefixes of Envoy's stat names (before the Prometheus rename): what goes where and how it went
+    "cluster.blue.upstream_rq", "cluster.green.upstream_rq", "cluster.direct.upstream_rq",
+    "cluster.blue.upstream_cx_connect_fail", "cluster.green.upstream_cx_connect_fail",
+    "cluster.direct.upstream_cx_connect_fail", "cluster.blue.membership", "cluster.green.membership",
+    "cluster.direct.membership", "http.ingress.downstream_rq", "http.ingress.downstream_cx_active",
+    "runtime.", "server.live", "server.uptime", "server.memory_",
+)
 _CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 _ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+_HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER = [{"name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
 
 
 def find_envoy() -> str:
@@ -49,30 +77,40 @@ def find_envoy() -> str:
     return found
 
 
-def bootstrap(folder: Path, listener_port: int, admin_port: int, node: str = "pipeline-steps") -> dict[str, Any]:
-    """Static listener + admin; clusters (CDS) and the route (RDS) come from files in ``folder``."""
+def bootstrap(folder: Path, listener_port: int, stats_port: int, node: str = "pipeline-steps") -> dict[str, Any]:
+    """Static traffic listener, stats listener and admin socket; clusters (CDS) and the route (RDS)
+    come from files in ``folder``."""
     def files(name: str) -> dict[str, Any]:
         return {"path_config_source": {"path": str(folder / name)}, "resource_api_version": "V3"}
 
-    hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "ingress",
-        "rds": {"route_config_name": "local_route", "config_source": files("rds.json")},
-        "http_filters": [{"name": "envoy.filters.http.router",
-                          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
-    }
+    ingress = {"@type": _HCM_TYPE, "stat_prefix": "ingress", "http_filters": _ROUTER,
+               "rds": {"route_config_name": "local_route", "config_source": files("rds.json")}}
+    stats = {"@type": _HCM_TYPE, "stat_prefix": "stats", "http_filters": _ROUTER, "route_config": {
+        "name": "stats", "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": [{
+            "match": {"path": STATS_PATH, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+            "route": {"cluster": ADMIN_CLUSTER}}]}]}}
+    pipe = {"pipe": {"path": ADMIN_SOCKET}}
     return {
         "node": {"id": node, "cluster": node},  # filesystem xDS requires a node identity
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "admin": {"address": {"pipe": {**pipe["pipe"], "mode": 0o600}}},
+        "stats_config": {"stats_matcher": {"inclusion_list": {"patterns": [{"prefix": p} for p in STATS_KEPT]}}},
         "layered_runtime": {"layers": [{"name": "static", "static_layer": {}}, {"name": "admin", "admin_layer": {}}]},
         "dynamic_resources": {"cds_config": files("cds.json")},
-        "static_resources": {"listeners": [{
-            "name": "ingress",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
-            # a second Envoy on the same port must fail, not share the traffic with stale weights
-            "enable_reuse_port": False,
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
-        }]},
+        "static_resources": {
+            "listeners": [_listener("ingress", listener_port, ingress), _listener("stats", stats_port, stats)],
+            "clusters": [{"name": ADMIN_CLUSTER, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+                "cluster_name": ADMIN_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": pipe}}]}]}}],
+        },
+    }
+
+
+def _listener(name: str, port: int, hcm: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        # a second Envoy on the same port must fail, not share the traffic with stale weights
+        "enable_reuse_port": False,
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
     }
 
 
@@ -101,35 +139,75 @@ def write_route(folder: Path, strategy: str, weights: Weights | None, version: i
     write_json(folder / "rds.json", {"version_info": str(version), "resources": [route]})
 
 
-def start(folder: Path, listener_port: int, admin_port: int) -> processes.Started:
-    """Start Envoy with the files in ``folder`` (write clusters and route first) and wait for /ready."""
+def start(folder: Path, listener_port: int, stats_port: int) -> processes.Started:
+    """Start Envoy in ``folder`` with the files there (write clusters and route first) and wait until
+    its admin socket answers ``/ready``."""
     config = folder / "envoy.json"
-    write_json(config, bootstrap(folder, listener_port, admin_port))
+    (folder / ADMIN_SOCKET).unlink(missing_ok=True)  # a killed Envoy leaves its socket file behind
+    write_json(config, bootstrap(folder, listener_port, stats_port))
     command = [find_envoy(), "-c", str(config), "--concurrency", "1", "-l", "warning", "--disable-hot-restart"]
     started = processes.start(command, cwd=folder, log=folder / "envoy.log")
+    admin = Admin(folder)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if not processes.is_ours(started.to_dict()):
             raise NotReadyError("envoy", processes.exit_reason(started.to_dict()))
-        if not procs.probe(f"http://127.0.0.1:{admin_port}/ready", 1):
+        if admin.ready():
             return started
         time.sleep(0.05)
     processes.stop(started.to_dict())
-    raise NotReadyError("envoy", f"admin 127.0.0.1:{admin_port} not ready within 20s{processes.log_tail(started.to_dict())}")
+    raise NotReadyError("envoy", f"admin {admin.socket} not ready within 20s{processes.log_tail(started.to_dict())}")
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over the admin's unix socket, reached through the folder's descriptor (any path length)."""
+
+    def __init__(self, socket_path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        folder = os.open(self.socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(f"/proc/self/fd/{folder}/{self.socket_path.name}")
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.close(folder)
+        self.sock = sock
 
 
 class Admin:
-    """Envoy's admin API on 127.0.0.1:``port``; every error becomes an ``InfrastructureError``."""
+    """Envoy's admin API on the unix socket in ``folder`` (the stage's ``envoy/``); every error
+    becomes an ``InfrastructureError``."""
 
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, folder: Path | str) -> None:
+        self.socket = Path(folder) / ADMIN_SOCKET
 
-    def _call(self, path: str, method: str = "GET") -> bytes:
+    def _call(self, path: str, method: str = "GET", timeout_s: float = 5.0) -> bytes:
+        conn = _UnixConnection(self.socket, timeout_s)
         try:
-            with urlopen(Request(self.url + path, method=method, data=b"" if method == "POST" else None), timeout=5) as resp:
-                return bytes(resp.read())
-        except (URLError, OSError) as err:
-            raise InfrastructureError("envoy", f"admin {self.url}{path.split('?')[0]} failed: {err}") from err
+            conn.request(method, path, body=b"" if method == "POST" else None)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as err:
+            raise InfrastructureError("envoy", f"admin {self.socket} {path.split('?')[0]} failed: {err}") from err
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise InfrastructureError("envoy", f"admin {self.socket} {path.split('?')[0]} answered HTTP {resp.status}")
+        return body
+
+    def ready(self) -> bool:
+        """True once Envoy answers ``/ready`` with 200 (its listeners are up)."""
+        try:
+            self._call("/ready", timeout_s=1.0)
+        except InfrastructureError:
+            return False
+        return True
 
     def set_weights(self, weights: Weights) -> None:
         query = urlencode({f"{RUNTIME_PREFIX}.blue": weights.blue, f"{RUNTIME_PREFIX}.green": weights.green})
@@ -151,7 +229,7 @@ class Admin:
         try:
             data = json.loads(self._call("/clusters?format=json"))
             return {c["name"]: [h["address"]["socket_address"]["port_value"] for h in c.get("host_statuses", [])]
-                    for c in data.get("cluster_statuses", [])}
+                    for c in data.get("cluster_statuses", []) if c["name"] != ADMIN_CLUSTER}
         except (ValueError, KeyError, TypeError) as err:
             raise InfrastructureError("envoy", f"unreadable /clusters answer: {err}") from err
 

@@ -35,6 +35,7 @@ from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.base import ColourState, Option, StageStatus, iter_colours
 from pipeline_steps.platforms.local import envoy, monitoring, processes, procs
 from pipeline_steps.platforms.local.build import artifact_folder
+from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 from pipeline_steps.platforms.local.state import StateDir, read_json
 
 MARKS = ("failed", "passed", "")
@@ -48,15 +49,26 @@ def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def _same_port_if_free(port: Any) -> int:
+    """A colour keeps its port across deployments (so Prometheus keeps one target and one series per
+    colour, see ``monitoring``); a new one only when another program took it meanwhile."""
+    return int(port) if isinstance(port, int) and procs.port_is_free(port) else procs.free_port()
+
+
 AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
 """Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
 
 
+SCRAPE_INTERVAL_ENV = "PIPELINE_STEPS_SCRAPE_INTERVAL"
+
+
 @dataclass(frozen=True)
 class LocalSettings:
-    """``--state-dir``: the folder every invocation on this machine shares."""
+    """``--state-dir``: the folder every invocation on this machine shares; ``--scrape-interval``: the
+    Prometheus scrape interval to start (or reload) with, "" for the running one's or the default."""
 
     state_dir: str = ".pipeline-steps"
+    scrape_interval: str = ""
 
 
 class LocalPlatform:
@@ -66,11 +78,18 @@ class LocalPlatform:
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         ("--state-dir", {"envvar": "PIPELINE_STEPS_STATE_DIR", "default": ".pipeline-steps", "show_default": True,
                          "help": "Local platform: folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR]."}),
+        ("--scrape-interval", {"envvar": SCRAPE_INTERVAL_ENV, "default": "",
+                               "help": "Local platform: how often Prometheus scrapes every colour and Envoy, e.g. 1s or "
+                                       f"15s (default {monitoring.DEFAULT_SCRAPE_INTERVAL}, or what the running one "
+                                       f"uses); a gate's window must span two [env {SCRAPE_INTERVAL_ENV}]."}),
     )
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
-        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps")
+        interval = str(options.get("scrape_interval") or "").strip()
+        if interval:
+            duration_seconds(interval)  # bad input before anything runs
+        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps", scrape_interval=interval)
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> LocalPlatform:
@@ -78,11 +97,13 @@ class LocalPlatform:
         Prometheus from starting."""
         group: LocalSettings = settings.group(cls.name, LocalSettings())
         auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
-        return cls(group.state_dir, auto_prometheus=auto)
+        return cls(group.state_dir, auto_prometheus=auto, scrape_interval=group.scrape_interval)
 
-    def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True) -> None:
+    def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True,
+                 scrape_interval: str = "") -> None:
         self.state = StateDir(state_dir)
         self.auto_prometheus = auto_prometheus
+        self.scrape_interval = scrape_interval
 
     # --- Protocol -----------------------------------------------------------------------------
 
@@ -112,7 +133,7 @@ class LocalPlatform:
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
-            port = procs.free_port()
+            port = _same_port_if_free(old.get("port"))
             argv = [a.replace("{port}", str(port)).replace("{python}", sys.executable) for a in service.local_command]
             started = processes.start(argv, cwd=folder, log=stage_dir / "logs" / f"{key}.log", env=service.local_env)
             data["colours"][key] = {"image": ctx.image, "tag": ctx.tag, "folder": str(folder), "port": port,
@@ -123,10 +144,12 @@ class LocalPlatform:
         self._route(ctx, data, keys, strategy_changed)
         self.state.save_stage(ctx, data)
         if self.auto_prometheus and monitoring.installed():
-            monitoring.ensure_started(self.state)
+            monitoring.ensure_started(self.state, self.scrape_interval)
         monitoring.refresh(self.state)
 
     def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
+        """Until the colour answers its health path; in a stage with a performance test also until this
+        folder's Prometheus scrapes its address (see ``monitoring``: the load test must not start first)."""
         key = _key(colour)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -134,6 +157,11 @@ class LocalPlatform:
             if record is None:
                 raise NotReadyError("local", f"{ctx.namespace}/{ctx.service} has no {key} colour deployed")
             state = self._colour_state(key, record)
+            if state.available and ctx.test_strategy == "performance":
+                problem = monitoring.wait_scraped(self.state, f"{ctx.service}-{ctx.namespace}", key, int(record["port"]),
+                                                  max(0.0, deadline - time.monotonic()))
+                if problem:
+                    raise NotReadyError(f"local {ctx.namespace}/{ctx.service} {key}", problem)
             if state.available:
                 return state
             running = processes.is_ours(record.get("process"))
@@ -266,16 +294,16 @@ class LocalPlatform:
         return folder
 
     def _route(self, ctx: StageContext, data: dict[str, Any], changed: list[str], strategy_changed: bool) -> None:
-        """Point Envoy's clusters at the colours' ports; start Envoy if it is not running."""
-        folder = self.state.stage_dir(ctx) / "envoy"
-        folder.mkdir(parents=True, exist_ok=True)
+        """Point Envoy's clusters at the colours' ports; start Envoy if it is not running (or runs with
+        an admin API on TCP, as versions before the private admin socket started it)."""
+        folder = procs.private_dir(self.state.stage_dir(ctx) / "envoy")
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
         ports = {n: (data["colours"].get(n) or {}).get("port") for n in names}
         weights = Weights.from_dict(data["weights"]) if data.get("weights") else None
         envoy.write_clusters(folder, ports, data["version"])
         current = data.get("envoy") or {}
-        if processes.is_ours(current.get("process")):
-            admin = envoy.Admin(int(current["admin_port"]))
+        admin = envoy.Admin(folder)
+        if processes.is_ours(current.get("process")) and current.get("stats_port"):
             if strategy_changed:
                 envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
                 if weights:
@@ -283,10 +311,10 @@ class LocalPlatform:
         else:
             processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
             envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-            listener, admin_port = current.get("listener_port") or procs.free_port(), procs.free_port()
-            started = envoy.start(folder, int(listener), admin_port)
-            data["envoy"] = {"listener_port": listener, "admin_port": admin_port, "process": started.to_dict()}
-            admin = envoy.Admin(admin_port)
+            listener = current.get("listener_port") or procs.free_port()
+            stats = _same_port_if_free(current.get("stats_port"))
+            started = envoy.start(folder, int(listener), stats)
+            data["envoy"] = {"listener_port": listener, "stats_port": stats, "process": started.to_dict()}
             if weights:
                 admin.set_weights(weights)  # a new Envoy starts from the recorded route, not from 100/0
         for name in changed:
@@ -297,7 +325,11 @@ class LocalPlatform:
         if not processes.is_ours(record.get("process")):
             why = processes.exit_reason(record["process"]) if record.get("process") else "never started"
             raise InfrastructureError("envoy", f"the traffic switch of {ctx.namespace}/{ctx.service} is not running: {why}")
-        return envoy.Admin(int(record["admin_port"]))
+        if not record.get("stats_port"):
+            raise InfrastructureError("envoy", f"the traffic switch of {ctx.namespace}/{ctx.service} was started by an "
+                                               "older pipeline-steps with its admin API on TCP; `pipeline-steps local down` "
+                                               "and deploy again")
+        return envoy.Admin(self.state.stage_dir(ctx) / "envoy")
 
     def _colour_state(self, key: str, record: dict[str, Any]) -> ColourState:
         proc = record.get("process") or {}

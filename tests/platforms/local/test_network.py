@@ -2,7 +2,7 @@
 
 Aspects: after a blue/green deployment with Prometheus, the listening TCP sockets of every
 recorded process (each colour's carts, the stage's Envoy, Prometheus) are exactly the recorded
-ports (colour ports, Envoy's listener and admin, Prometheus' port), all bound to 127.0.0.1,
+ports (colour ports, Envoy's listener and stats listener, Prometheus' port), all bound to 127.0.0.1,
 none to a wildcard or an external address. Sockets are read from /proc, not from our records.
 """
 
@@ -74,7 +74,7 @@ def test_every_process_listens_on_loopback_only_on_its_recorded_ports(make_platf
     expected = {
         stage["colours"]["blue"]["process"]["pid"]: {stage["colours"]["blue"]["port"]},
         stage["colours"]["green"]["process"]["pid"]: {stage["colours"]["green"]["port"]},
-        stage["envoy"]["process"]["pid"]: {stage["envoy"]["listener_port"], stage["envoy"]["admin_port"]},
+        stage["envoy"]["process"]["pid"]: {stage["envoy"]["listener_port"], stage["envoy"]["stats_port"]},
         prometheus["process"]["pid"]: {prometheus["server"]["port"]},
     }
     for leader, ports in expected.items():

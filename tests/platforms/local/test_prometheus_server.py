@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_steps import prometheus_server
 from pipeline_steps.errors import InfrastructureError
+from pipeline_steps.platforms.local import prometheus_server
 from pipeline_steps.platforms.local.procs import pid_alive
 from pipeline_steps.platforms.local.prometheus_server import PrometheusServer, render_config
 from tests.sources.prom_env import JOB, PromEnv, prom_env
