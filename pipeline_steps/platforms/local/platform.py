@@ -8,8 +8,9 @@ Why: the use case must run on a machine without a cluster, for real. This implem
 - ``apply`` stops the colour's previous process, then starts the new one: blue/green only
   ever applies to the free colour (the deploy step's rule), so the other colour serves traffic
   meanwhile; a direct deployment has a short gap, as it has no second colour;
-- each service in each stage gets an Envoy (``envoy.py``): weights through the admin runtime,
-  endpoints through filesystem CDS, so the listener (the public URL) never moves;
+- each service in each stage gets an Envoy (``envoy.py``): weights through the admin runtime, on
+  a listener (the public URL) that never moves; a colour keeps its port across deployments, so
+  a new version is a restart behind an unchanged Envoy and an unchanged Prometheus target;
 - Prometheus (``monitoring.py``) scrapes every colour as ``job=<service>-<project>-<stage>``;
 - all facts live in the state folder (``state.py``) so separate CLI invocations agree.
 """
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -141,7 +142,7 @@ class LocalPlatform:
                                     "process": started.to_dict()}
         data["version"] = int(data.get("version") or 0) + 1
         self.state.save_stage(ctx, data)
-        self._route(ctx, data, keys, strategy_changed)
+        self._route(ctx, data)
         self.state.save_stage(ctx, data)
         if self.auto_prometheus and monitoring.installed():
             monitoring.ensure_started(self.state, self.scrape_interval)
@@ -244,7 +245,7 @@ class LocalPlatform:
             return ""
         if not processes.is_ours((data.get("envoy") or {}).get("process")):
             data["version"] = int(data.get("version") or 0) + 1
-            self._route(ctx, data, [], strategy_changed=True)
+            self._route(ctx, data)
             self.state.save_stage(ctx, data)
             monitoring.refresh(self.state)
         return _url(int(data["envoy"]["listener_port"]))
@@ -293,32 +294,29 @@ class LocalPlatform:
         envoy.find_envoy()
         return folder
 
-    def _route(self, ctx: StageContext, data: dict[str, Any], changed: list[str], strategy_changed: bool) -> None:
-        """Point Envoy's clusters at the colours' ports; start Envoy if it is not running (or runs with
-        an admin API on TCP, as versions before the private admin socket started it)."""
+    def _route(self, ctx: StageContext, data: dict[str, Any]) -> None:
+        """Make the stage's Envoy route to the colours' ports: nothing to do when the running Envoy
+        already does (a redeployment behind a stable port); else (re)start it on the same listener port
+        with the recorded weights (see ``envoy.py``)."""
         folder = procs.private_dir(self.state.stage_dir(ctx) / "envoy")
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
-        ports = {n: (data["colours"].get(n) or {}).get("port") for n in names}
-        weights = Weights.from_dict(data["weights"]) if data.get("weights") else None
-        envoy.write_clusters(folder, ports, data["version"])
         current = data.get("envoy") or {}
-        admin = envoy.Admin(folder)
-        if processes.is_ours(current.get("process")) and current.get("stats_port"):
-            if strategy_changed:
-                envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-                if weights:
-                    admin.set_weights(weights)  # the runtime still holds the previous life's weights
-        else:
-            processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
-            envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-            listener = current.get("listener_port") or procs.free_port()
-            stats = _same_port_if_free(current.get("stats_port"))
-            started = envoy.start(folder, int(listener), stats)
-            data["envoy"] = {"listener_port": listener, "stats_port": stats, "process": started.to_dict()}
-            if weights:
-                admin.set_weights(weights)  # a new Envoy starts from the recorded route, not from 100/0
-        for name in changed:
-            admin.wait_endpoint(name, ports.get(name))
+        layout = envoy.Layout(
+            listener_port=int(current.get("listener_port") or procs.free_port()),
+            stats_port=int(current["stats_port"]) if current.get("stats_port") else procs.free_port(),
+            strategy=str(ctx.deployment_strategy),
+            ports={n: (data["colours"].get(n) or {}).get("port") for n in names},
+            weights=Weights.from_dict(data["weights"]) if data.get("weights") else None)
+        if processes.is_ours(current.get("process")) and current.get("shape") == layout.shape():
+            return
+        processes.stop(current.get("process"))  # also a survivor of a killed wrapper, which would hold the port
+        if not procs.port_is_free(layout.stats_port):
+            layout = replace(layout, stats_port=procs.free_port())
+        started = envoy.start(folder, layout)
+        data["envoy"] = {"listener_port": layout.listener_port, "stats_port": layout.stats_port, "shape": layout.shape(),
+                         "process": started.to_dict()}
+        if layout.weights:
+            envoy.Admin(folder).set_weights(layout.weights)  # the runtime is what status reads back
 
     def _admin(self, ctx: StageContext, data: dict[str, Any]) -> envoy.Admin:
         record = data.get("envoy") or {}
