@@ -134,7 +134,18 @@ class LocalPlatform:
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
-            port = _same_port_if_free(old.get("port"))
+            data["colours"][key] = {**old, "port": _same_port_if_free(old.get("port"))}
+        current = data.get("envoy") or {}
+        if not current.get("stats_port"):  # a new stage's Envoy: its ports now, so one reload covers every target
+            data["envoy"] = {**current, "listener_port": current.get("listener_port") or procs.free_port(),
+                             "stats_port": procs.free_port()}
+        self.state.save_stage(ctx, data)
+        # Prometheus learns new addresses (its discovery tick, seconds) while the processes start
+        if self.auto_prometheus and monitoring.installed():
+            monitoring.ensure_started(self.state, self.scrape_interval)
+        monitoring.refresh(self.state)
+        for key in keys:
+            port = int(data["colours"][key]["port"])
             argv = [a.replace("{port}", str(port)).replace("{python}", sys.executable) for a in service.local_command]
             started = processes.start(argv, cwd=folder, log=stage_dir / "logs" / f"{key}.log", env=service.local_env)
             data["colours"][key] = {"image": ctx.image, "tag": ctx.tag, "folder": str(folder), "port": port,
@@ -144,9 +155,7 @@ class LocalPlatform:
         self.state.save_stage(ctx, data)
         self._route(ctx, data)
         self.state.save_stage(ctx, data)
-        if self.auto_prometheus and monitoring.installed():
-            monitoring.ensure_started(self.state, self.scrape_interval)
-        monitoring.refresh(self.state)
+        monitoring.refresh(self.state)  # a no-op unless Envoy's stats port had to move
 
     def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
         """Until the colour answers its health path; in a stage with a performance test also until this
@@ -170,7 +179,7 @@ class LocalPlatform:
                 # exit_reason already ends with the log tail; a running but unhealthy colour gets it here
                 tail = processes.log_tail(record.get("process") or {}) if running else ""
                 raise NotReadyError(f"local {ctx.namespace}/{ctx.service} {key}", "; ".join(state.reasons) + tail)
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
         data = self.state.load_stage(ctx)
