@@ -17,7 +17,7 @@ import click
 @click.option("--no-prometheus", is_flag=True, help="Gate on the load test's own measurements even if Prometheus is installed.")
 @click.option("--scrape-interval", default="1s", show_default=True,
               help="How often the demo's Prometheus scrapes; --test-duration must span two intervals.")
-def demo(workdir: str, test_duration: int, users: int, keep: bool, no_prometheus: bool, scrape_interval: str) -> int:
+def demo(*, workdir: str, test_duration: int, users: int, keep: bool, no_prometheus: bool, scrape_interval: str) -> int:
     """Onboard carts v1, stop the slow v2 in staging, promote the fixed v3 to production.
 
     Prints the story as it happens (stage, step, verdict, weights), checks it, and ends with the
