@@ -27,9 +27,10 @@ Prometheus cannot scrape a unix socket, so a second listener on 127.0.0.1 (``sta
 forwards exactly ``GET /stats/prometheus`` to the admin socket and answers 404 to anything else,
 as Istio's sidecar does on port 15090 (istio/istio ``tools/packaging/common/envoy_bootstrap.json``,
 listener ``prometheus_stats`` → cluster ``prometheus_stats`` → the admin address). Only the
-statistics a gate or an operator reads are kept (``STATS_KEPT``): every scrape of the full set
-(~1,000 series per Envoy) cost more CPU than the idle service itself. The traffic listener is
-the stage's public URL. ``--disable-hot-restart`` lets many Envoys run side by side.
+statistics a gate or an operator reads are kept (``STATS_KEPT``: 167 series, 16 kB): a scrape of
+the full set (1,183 series, 110 kB per Envoy) cost more CPU than the idle service itself. The
+traffic listener is the stage's public URL. ``--disable-hot-restart`` lets many Envoys run side
+by side.
 
 Idle cost: the watchdog's miss and megamiss timeouts (default 200 ms and 1 s) set how often its
 thread wakes; they only count ``server.watchdog_miss``/``mega_miss`` (no kill is configured), so
