@@ -15,13 +15,14 @@ document, does one thing, writes its own and exits with a documented code. The m
     jenkins/             the Jenkins controller
     documents/           everything read from or written to a file with a schema, and the values and
                          closed vocabularies (enums) they carry
-    files, secrets       one JSON/YAML reader, one atomic writer, one time format; secrets that mask themselves
+    files, secrets,      one strict JSON/YAML reader, one atomic writer, one time format; secrets that mask
+    finite               themselves; the one finite-and-in-range number check
     errors               one exception tree with the exit code on each class
 
 The import rule, one way only (``tests/test_layers.py`` walks every import and fails on any exception)::
 
     commands -> steps -> report -> gate -> sources | platforms | load | history | jenkins -> documents
-             -> files | secrets -> errors
+             -> files | secrets | finite -> errors
 
 A room imports only rooms to its right; rooms on one rung (``|``) are siblings and never import
 each other; a step never imports another step, a command only ``commands.options`` of its own

@@ -1,38 +1,152 @@
 """Reading and writing the small documents every step exchanges, with one set of error messages.
 
 Every loader (perfspec, slo/sli, shipyard, service.yaml, workloads, deployment.json, testrun.json,
-events, the local platform's state) starts the same way: read the file, parse it, and turn an
-unreadable or unparsable file into a one-line ``BadInputError`` naming it and the line. Writers
-replace a file atomically (temp + rename), so a reader never sees half a document and a crash
-never leaves one behind. Times in documents are ISO-8601 UTC (``iso_utc``), one format for all.
+evaluation.json, events, kubeconfigs, the local platform's state) reads through the two strict
+readers here, so a file is either what its format promises or bad input naming it and the field:
+
+* **JSON** (RFC 8259): ``NaN``/``Infinity`` literals and numbers beyond a double (``1e400``) are
+  refused (Python's ``json`` accepts them, and every comparison with NaN is false: a gate that
+  never breaches); an object repeating a key with another value is refused (the last one
+  silently won: a second ``"objectives"`` lowered the objective; an identical repeat changes
+  nothing and stays readable, as in Keptn 0.2's own evaluation-done example); nesting deeper than ``MAX_DEPTH``, more than
+  ``MAX_BYTES`` or text that is not UTF-8 are refused with one clear line.
+* **YAML** (safe loader): the same, plus aliases: a document whose aliases expand to more than
+  ``MAX_NODES`` nodes (the "billion laughs" under an SLO ``filter:`` took 3 GB) or refer to
+  themselves is refused before anything walks it; merge keys (``<<``) still work.
+
+Writers replace a file atomically (temp + rename), so a reader never sees half a document and a
+crash never leaves one behind, and they refuse non-finite numbers, so no JSON this tool writes
+holds ``NaN`` or ``Infinity``. Times in documents are ISO-8601 UTC (``iso_utc``), one format for all.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import BadInputError, parser_problem
 
+MAX_BYTES = 16 * 1024 * 1024
+"""Largest document read (16 MiB): far above any spec, workload, test run or evaluation (an
+evaluation of 100 indicators x 100 series is about 2 MiB), far below what would exhaust memory."""
+MAX_DEPTH = 64
+"""Deepest nesting accepted (perfspecs and charts nest under 15); 100,000 nested arrays raised RecursionError."""
+MAX_NODES = 100_000
+"""Most YAML nodes a document may expand to, aliases counted each time they are used."""
+_LARGEST_FLOAT_INT = int(sys.float_info.max)
+
+_NOT_FINITE = "is not a finite number (NaN, infinities and numbers beyond 1.8e308 are refused)"
+_DUPLICATE = "is given twice with different values (the last one would silently win; give each key once)"
+
 
 def read_text(path: str | Path) -> str:
-    """The file's text; a missing or unreadable file is bad input naming it."""
+    """The file's text (UTF-8, at most ``MAX_BYTES``); a missing, unreadable, oversized or
+    non-UTF-8 file is bad input naming it."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as err:
         raise BadInputError(str(path), None, f"cannot read: {err.strerror or err}") from err
+    if len(raw) > MAX_BYTES:
+        raise BadInputError(str(path), None, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a document this tool reads")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise BadInputError(str(path), None, f"is not UTF-8 text: byte 0x{raw[err.start]:02x} at line {line} "
+                                             f"(offset {err.start}); save it as UTF-8") from None
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+class _Repeated(dict):
+    """An object whose ``key`` appeared twice; found with its path after parsing."""
+
+    key: str = ""
+
+
+class _NonFinite:
+    """``NaN``, ``Infinity`` or a number beyond a double, as it was written."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _same(a: Any, b: Any) -> bool:
+    """A repeat that changes nothing (Keptn 0.2's own evaluation-done example gives ``"tag"`` twice)."""
+    return type(a) is type(b) and a == b
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen and not _same(seen[key], value):
+            repeated = _Repeated(pairs)
+            repeated.key = key
+            return repeated
+        seen[key] = value
+    return dict(pairs)
+
+
+def _float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _int(text: str) -> Any:
+    value = int(text)  # Python refuses more than 4300 digits with ValueError (caught below)
+    return value if abs(value) <= _LARGEST_FLOAT_INT else _NonFinite(text if len(text) < 20 else text[:17] + "...")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+
+
+def _deep(source: str, path: str) -> BadInputError:
+    where = path if len(path) <= 60 else path[:57] + "..."
+    return BadInputError(source, where or None, f"is nested more than {MAX_DEPTH} levels deep")
+
+
+def _check_json(data: Any, source: str) -> None:
+    """Find what the parser hooks marked (repeated keys, non-finite numbers) and nesting past ``MAX_DEPTH``."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _deep(source, path)
+        if isinstance(value, _NonFinite):
+            raise BadInputError(source, path or None, f"{value.text} {_NOT_FINITE}")
+        if isinstance(value, _Repeated):
+            raise BadInputError(source, _join(path, value.key), _DUPLICATE)
+        if isinstance(value, dict):
+            stack.extend((v, _join(path, k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, _join(path, i), depth + 1) for i, v in enumerate(value))
 
 
 def parse_json(text: str, source: str) -> Any:
-    """``text`` as JSON; a syntax error is bad input naming ``source`` and the line."""
+    """``text`` as strict JSON (module docstring); any problem is bad input naming ``source`` and the
+    line or the field."""
+    if len(text) > MAX_BYTES:
+        raise BadInputError(source, None, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a document this tool reads")
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_NonFinite, parse_float=_float, parse_int=_int)
     except json.JSONDecodeError as err:
         raise BadInputError(source, None, f"invalid JSON: {parser_problem(err)}") from err
+    except RecursionError:
+        raise BadInputError(source, None, f"invalid JSON: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:  # Python refuses integer literals of more than 4300 digits
+        raise BadInputError(source, None, f"invalid JSON: a number {_NOT_FINITE}") from None
+    _check_json(data, source)
+    return data
 
 
 def read_json(path: str | Path, *, missing_ok: bool = False) -> Any:
@@ -52,19 +166,102 @@ def read_document(path: str | Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def parse_yaml(text: str, source: str) -> Any:
-    """``text`` as YAML (safe loader); a syntax error is bad input naming ``source``, the line and column."""
+# --- YAML ---------------------------------------------------------------------------------------
+
+
+def _check_yaml(loader: Any, root: Any, source: str) -> None:
+    """Walk the composed node graph once (each node once, aliases by reference): expanded size,
+    depth, self-reference, repeated keys and non-finite numbers, each named by its path."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, path: str, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise _deep(source, path)
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in active:
+            raise BadInputError(source, path or None, "refers to itself through an alias (a recursive document)")
+        total = 1
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
+                value = loader.construct_object(node)
+                if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > _LARGEST_FLOAT_INT:
+                    raise BadInputError(source, path or None, f"{node.value} {_NOT_FINITE}")
+        else:
+            active.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                for i, child in enumerate(node.value):
+                    total += size(child, _join(path, i), depth + 1)
+            else:
+                seen: dict[Any, Any] = {}
+                for key_node, child in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        total += size(child, path, depth + 1)
+                        continue
+                    if not isinstance(key_node, yaml.ScalarNode):
+                        raise BadInputError(source, path or None, "has a key that is not a plain value (a list or mapping)")
+                    key = loader.construct_object(key_node)
+                    total += 1 + size(child, _join(path, key), depth + 1)
+                    if key in seen and not _same(loader.construct_object(seen[key], deep=True),
+                                                 loader.construct_object(child, deep=True)):
+                        raise BadInputError(source, _join(path, key), _DUPLICATE)
+                    seen[key] = child
+            active.discard(id(node))
+        if total > MAX_NODES:
+            raise BadInputError(source, path or None, f"expands to more than {MAX_NODES:,} values (aliases counted "
+                                                      "each time they are used)")
+        sizes[id(node)] = total
+        return total
+
+    size(root, "", 0)
+
+
+def _yaml_documents(text: str, source: str) -> Iterator[Any]:
     import yaml  # only the commands that read YAML pay for it
 
+    if len(text) > MAX_BYTES:
+        raise BadInputError(source, None, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a document this tool reads")
+    loader = None
     try:
-        return yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)  # checks the characters: a NUL is refused here
+        while loader.check_node():
+            node = loader.get_node()
+            _check_yaml(loader, node, source)
+            yield loader.construct_document(node)
     except yaml.YAMLError as err:
         raise BadInputError(source, None, f"invalid YAML: {parser_problem(err)}") from err
+    except RecursionError:
+        raise BadInputError(source, None, f"invalid YAML: nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, OverflowError) as err:  # PyYAML's own: "\U00110000", a timestamp on 2026-13-45
+        raise BadInputError(source, None, f"invalid YAML: {' '.join(str(err).split())[:120]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``text`` as one strict YAML document (module docstring; empty text is None); any problem is bad
+    input naming ``source`` and the line or the field."""
+    documents = list(_yaml_documents(text, source))
+    if len(documents) > 1:
+        raise BadInputError(source, None, "invalid YAML: holds more than one document (---); give one")
+    return documents[0] if documents else None
+
+
+def parse_yaml_documents(text: str, source: str) -> list[Any]:
+    """Every document of a multi-document YAML stream (a rendered Helm chart), each read strictly."""
+    return list(_yaml_documents(text, source))
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Read and parse a YAML file (safe loader)."""
+    """Read and parse a YAML file strictly (safe loader)."""
     return parse_yaml(read_text(path), str(path))
+
+
+# --- writing ------------------------------------------------------------------------------------
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -82,9 +279,31 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def _non_finite_path(data: Any, path: str = "") -> str | None:
+    if isinstance(data, float) and not math.isfinite(data):
+        return path or "(top level)"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite_path(value, _join(path, key))
+        if found:
+            return found
+    return None
+
+
+def to_json(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as JSON text; a NaN or infinity anywhere is a ``ValueError`` naming its path (a bug:
+    every number was checked when it was read, so nothing non-finite may reach an output)."""
+    try:
+        return json.dumps(data, indent=indent, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"refusing to write a non-finite number (NaN/Infinity is not JSON) at "
+                         f"{_non_finite_path(data)}") from None
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically; parents are created."""
-    return write_text(path, json.dumps(data, indent=2) + "\n")
+    """Write ``data`` as indented JSON atomically; parents are created; non-finite numbers are refused
+    before anything is written (``to_json``)."""
+    return write_text(path, to_json(data) + "\n")
 
 
 def iso_utc(when: float | datetime | None = None, *, micro: bool = False) -> str:

@@ -1,18 +1,33 @@
-"""A loopback Dynatrace for tests: ``GET /api/v2/metrics/query`` in the documented v2 shape.
+"""A loopback Dynatrace for tests: the endpoints the Dynatrace source calls, in their documented shapes.
 
 No Dynatrace tenant exists here, so the Dynatrace source is tested against this. What it keeps
-from the real API:
+from the real API (docs.dynatrace.com, Environment API v2 reference pages):
 
 * ``Authorization: Api-Token <token>`` is required: none or a wrong one answers 401 with the
-  ``{"error": {"code", "message"}}`` body;
-* ``metricSelector`` is required (400 without); a metric key it does not know answers 404;
-  ``from``/``to`` are epoch milliseconds and ``to`` must be after ``from`` (400);
-* ``entitySelector`` understands ``type(T)``, ``entityId("A","B")`` and ``tag("k:v")`` (ANDed);
-* transformations ``:avg :min :max :sum :count :median :percentile(N)`` and ``:merge(...)``;
-* ``resolution=Inf`` returns one value per entity aggregated over the data points inside
+  ``{"error": {"code", "message"}}`` body (every endpoint);
+* ``GET /api/v2/metrics/query``: ``metricSelector`` is required (400 without); a metric key it does
+  not know answers 404; ``from``/``to`` are epoch milliseconds and ``to`` must be after ``from`` (400);
+  ``entitySelector`` understands ``type(T)``, ``entityId("A","B")`` and ``tag("k:v")`` (ANDed);
+  transformations ``:avg :min :max :sum :count :median :percentile(N)`` and ``:merge(...)``;
+  ``resolution=Inf`` returns one value per entity aggregated over the data points inside
   ``from``..``to``; an entity without points in the window gets ``null`` (as the real API does);
-* the body: ``{totalCount, nextPageKey, resolution, result: [{metricId, dataPointCountRatio,
-  dimensionCountRatio, data: [{dimensions, dimensionMap, timestamps, values}]}]}``.
+  the body: ``{totalCount, nextPageKey, resolution, result: [{metricId, dataPointCountRatio,
+  dimensionCountRatio, data: [{dimensions, dimensionMap, timestamps, values}]}]}``; past
+  ``tuple_limit`` tuples (100,000) the rest are ignored and ``dimensionCountRatio`` is 1;
+* paging, as every paged v2 endpoint documents it: with ``page_size`` set (older Metrics API
+  versions paged by series; the current one documents ``nextPageKey`` as always null, which is the
+  default here) an answer holds ``page_size`` series and a ``nextPageKey``; a request carrying
+  ``nextPageKey`` must carry no other parameter ("When the nextPageKey is set to obtain subsequent
+  pages, you must omit all other query parameters"), else 400; an unknown key is 400;
+* ``GET /api/v2/slo/{id}`` (SLO classic): ``from``/``to`` compute it for that timeframe; the body
+  carries ``evaluatedPercentage`` and ``error`` (``"NONE"`` when it could be computed; otherwise
+  the reason, still with HTTP 200); an unknown id is 404;
+* ``GET /api/v2/problems`` and ``/api/v2/securityProblems``: ``problemSelector`` /
+  ``securityProblemSelector`` with ``status("open"|"closed")``, ``entitySelector`` as above; the
+  body's ``totalCount`` counts the matches;
+* ``GET /api/v1/userSessionQueryLanguage/table``: ``query`` (required), ``startTimestamp``/
+  ``endTimestamp``; the body ``{extrapolationLevel, columnNames, values}``; a query it does not
+  know answers 400 (a USQL syntax error).
 
 Every request is recorded in ``requests`` (path, params, headers) for tests to inspect.
 """
@@ -56,6 +71,17 @@ class DynatraceStandIn:
         self.token = token
         self.entities: dict[str, Entity] = {}
         self.requests: list[dict[str, Any]] = []
+        self.tuple_limit = 100_000
+        """Dimension tuples one metric query processes (tests lower it); the rest are ignored."""
+        self.page_size: int | None = None
+        """Series per metric answer page; None answers in one page (the current API)."""
+        self.slos: dict[str, tuple[float | None, str]] = {}
+        """SLO id -> (evaluatedPercentage, error); error ``"NONE"`` when it could be computed."""
+        self.problems: list[dict[str, Any]] = []
+        """``{"entityId", "status", "security": bool}`` each."""
+        self.usql: dict[str, tuple[list[str], list[list[Any]]]] = {}
+        """USQL query -> (columnNames, values)."""
+        self._pages: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -126,9 +152,75 @@ class DynatraceStandIn:
             dims = [entity_id] if entity_id else []
             dim_map = {f"dt.entity.{entities[0].type.lower()}": entity_id} if entity_id else {}
             data.append({"dimensions": dims, "dimensionMap": dim_map, "timestamps": [end], "values": [value]})
-        body = {"totalCount": len(data), "nextPageKey": None, "resolution": params.get("resolution", "Inf"),
-                "result": [{"metricId": selector, "dataPointCountRatio": 0.0001, "dimensionCountRatio": 0.001, "data": data}]}
-        return 200, body
+        # "The number of tuples is limited to 100,000. If exceeded, only the first 100,000 tuples are
+        # processed and the rest are ignored"; dimensionCountRatio is queried tuples / that maximum.
+        ratio = min(1.0, len(data) / self.tuple_limit)
+        data = data[: self.tuple_limit]
+        pages = [data[i:i + self.page_size] for i in range(0, len(data), self.page_size)] if self.page_size else [data]
+        bodies = [{"totalCount": len(data), "nextPageKey": None, "resolution": params.get("resolution", "Inf"),
+                   "result": [{"metricId": selector, "dataPointCountRatio": 0.0001, "dimensionCountRatio": ratio,
+                               "data": page}]} for page in pages or [[]]]
+        for n in range(len(bodies) - 1):
+            key = f"page-{len(self._pages)}-{n + 1}"
+            bodies[n]["nextPageKey"] = key
+            self._pages[key] = bodies[n + 1:]
+        return 200, bodies[0]
+
+    def next_page(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if set(params) != {"nextPageKey"}:
+            return 400, {"error": {"code": 400, "message": "When the nextPageKey is set to obtain subsequent pages, "
+                                                           "you must omit all other query parameters"}}
+        rest = self._pages.pop(params["nextPageKey"], None)
+        if rest is None:
+            return 400, {"error": {"code": 400, "message": "Invalid nextPageKey"}}
+        return 200, rest[0]
+
+    def _window(self, params: dict[str, str], names: tuple[str, str] = ("from", "to")) -> tuple[int, int] | None:
+        try:
+            start, end = int(params[names[0]]), int(params[names[1]])
+        except (KeyError, ValueError):
+            return None
+        return (start, end) if end > start else None
+
+    def slo(self, slo_id: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if self._window(params) is None:
+            return 400, {"error": {"code": 400, "message": "from/to must be epoch milliseconds, to after from"}}
+        if slo_id not in self.slos:
+            return 404, {"error": {"code": 404, "message": f"SLO {slo_id} not found"}}
+        value, error = self.slos[slo_id]
+        return 200, {"id": slo_id, "name": slo_id, "enabled": True, "evaluatedPercentage": value, "error": error,
+                     "status": "SUCCESS" if error == "NONE" else "FAILURE"}
+
+    def count_problems(self, params: dict[str, str], *, security: bool) -> tuple[int, dict[str, Any]]:
+        if self._window(params) is None:
+            return 400, {"error": {"code": 400, "message": "from/to must be epoch milliseconds, to after from"}}
+        selector = params.get("securityProblemSelector" if security else "problemSelector", "")
+        status = re.search(r'status\("?(\w+)"?\)', selector)
+        chosen = [p for p in self.problems if p.get("security", False) == security]
+        if status:
+            chosen = [p for p in chosen if p["status"].lower() == status.group(1).lower()]
+        if params.get("entitySelector"):
+            ids = {e.id for e in self._select(params["entitySelector"])}
+            chosen = [p for p in chosen if p["entityId"] in ids]
+        listed = "securityProblems" if security else "problems"
+        return 200, {"totalCount": len(chosen), "pageSize": 50, "nextPageKey": None, listed: chosen[:50]}
+
+    def usql_table(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if self._window(params, ("startTimestamp", "endTimestamp")) is None or params.get("query") not in self.usql:
+            return 400, {"error": {"code": 400, "message": "Invalid USQL query or timeframe"}}
+        columns, values = self.usql[params["query"]]
+        return 200, {"extrapolationLevel": 1, "columnNames": columns, "values": values}
+
+    def route(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if path == "/api/v2/metrics/query":
+            return self.next_page(params) if "nextPageKey" in params else self.query(params)
+        if path.startswith("/api/v2/slo/"):
+            return self.slo(path[len("/api/v2/slo/"):], params)
+        if path in ("/api/v2/problems", "/api/v2/securityProblems"):
+            return self.count_problems(params, security=path.endswith("securityProblems"))
+        if path == "/api/v1/userSessionQueryLanguage/table":
+            return self.usql_table(params)
+        return 404, {"error": {"code": 404, "message": "Not found"}}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -141,10 +233,8 @@ class DynatraceStandIn:
                     standin.requests.append({"path": parts.path, "params": params, "headers": dict(self.headers)})
                     if self.headers.get("Authorization") != f"Api-Token {standin.token}":
                         status, body = 401, {"error": {"code": 401, "message": "Missing or invalid authorization"}}
-                    elif parts.path != "/api/v2/metrics/query":
-                        status, body = 404, {"error": {"code": 404, "message": "Not found"}}
                     else:
-                        status, body = standin.query(params)
+                        status, body = standin.route(parts.path, params)
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

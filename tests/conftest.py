@@ -16,6 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests (tests/commands/test_property.py, tests/sources/test_promql.py): CI runs a fixed,
+# derandomized set of examples (the same ones every run, no example database); `HYPOTHESIS_PROFILE=
+# explore` searches further with random examples locally.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("explore", deadline=None, max_examples=400,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CLI_DEFAULTS = (
     # Jenkins parameters and step inputs the context and file options fall back to (commands/options.py)

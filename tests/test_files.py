@@ -1,9 +1,12 @@
 """One reader per format, one atomic writer, one time format (pipeline_steps/files.py).
 
-Aspects: a missing, unreadable or malformed file is bad input naming the file (and, for JSON and
-YAML, the line); ``missing_ok`` turns only absence into None; ``read_document`` never fails (the
-chain's narration and the events); a write is a rename (a failed one leaves the old file and no
-temporary file); ISO-8601 UTC with and without microseconds.
+Aspects: a missing, unreadable, non-UTF-8, oversized or malformed file is bad input naming the
+file (and, for JSON and YAML, the line or the field); the strict rules (issue 11): no NaN/Infinity
+or numbers beyond a double, no key repeated with another value, at most 64 levels, YAML aliases
+bounded and never recursive, PyYAML's own ValueErrors caught; ``missing_ok`` turns only absence
+into None; ``read_document`` never fails (the chain's narration and the events); a write is a
+rename (a failed one leaves the old file and no temporary file) and refuses non-finite numbers;
+ISO-8601 UTC with and without microseconds.
 """
 
 from __future__ import annotations
@@ -56,3 +59,65 @@ def test_iso_utc() -> None:
     moment = dt.datetime(2026, 11, 26, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     assert files.iso_utc(moment) == "2026-11-26T10:00:00Z"
     assert files.iso_utc().endswith("Z")
+
+
+_BOMB = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9) if p else 'x, x, x, x, x, x, x, x, x'}]\n"
+                for p, c in zip(["", "a", "b", "c", "d", "e"], "abcdef", strict=True))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"a": NaN}', "d.json: a: NaN is not a finite number"),
+    ('{"a": {"b": [1, -Infinity]}}', "d.json: a.b[1]: -Infinity is not a finite number"),
+    ('{"a": 1e400}', "d.json: a: 1e400 is not a finite number"),
+    ('{"a": ' + "9" * 400 + "}", "d.json: a: 99999999999999999... is not a finite number"),
+    ('{"a": ' + "9" * 5000 + "}", "d.json: invalid JSON: a number is not a finite number"),
+    ('{"o": 1, "o": 2}', "d.json: o: is given twice with different values"),
+    ('{"x": {"y": 1, "y": [2]}}', "d.json: x.y: is given twice with different values"),
+    ("[" * 100_000 + "]" * 100_000, "d.json: invalid JSON: nested more than 64 levels deep"),
+    ("[" * 70 + "]" * 70, "d.json: [0][0]"),
+])
+def test_the_strict_json_reader(tmp_path: Path, text: str, message: str) -> None:
+    """Issue 11: NaN/Infinity literals, numbers beyond a double, repeated keys and deep nesting are
+    refused with the file and the field; an identical repeat (Keptn 0.2's own example) is read."""
+    (tmp_path / "d.json").write_text(text)
+    with pytest.raises(BadInputError) as err:
+        files.read_json(tmp_path / "d.json")
+    assert str(err.value).startswith(f"{tmp_path / message}"), str(err.value)
+    assert files.parse_json('{"tag": "1", "tag": "1"}', "e.json") == {"tag": "1"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a: .nan\n", "s.yaml: a: .nan is not a finite number"),
+    ("a: {b: [1, -.inf]}\n", "s.yaml: a.b[1]: -.inf is not a finite number"),
+    ("a: 1.0e+400\n", "s.yaml: a: 1.0e+400 is not a finite number"),
+    ("total_score: 1\ntotal_score: 2\n", "s.yaml: total_score: is given twice with different values"),
+    (_BOMB, "s.yaml: f: expands to more than 100,000 values"),
+    ("a: &x [*x]\n", "s.yaml: a[0]: refers to itself"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "s.yaml: invalid YAML: nested more than 64 levels deep"),
+    ("a: 1\n---\nb: 2\n", "s.yaml: invalid YAML: holds more than one document"),
+    ("? [1, 2]\n: x\n", "s.yaml: has a key that is not a plain value"),
+    ('a: "\\U00110000"\n', "s.yaml: invalid YAML: chr() arg not in range"),
+    ("a: 2026-13-45\n", "s.yaml: invalid YAML: month must be in 1..12"),
+    ("a: \x00\n", "s.yaml: invalid YAML: unacceptable character #x0000"),
+])
+def test_the_strict_yaml_reader(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(BadInputError) as err:
+        files.read_yaml(tmp_path / "s.yaml")
+    assert str(err.value).startswith(f"{tmp_path / message}"), str(err.value)
+    assert files.parse_yaml("base: &b {x: 1}\nd: {<<: *b, y: 2}\nt: 1\nt: 1\n", "m.yaml")["d"] == {"x": 1, "y": 2}
+
+
+def test_text_must_be_utf8_and_bounded(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_bytes(b'{"indicators":[\xff]}')
+    with pytest.raises(BadInputError, match=r"p.json: is not UTF-8 text: byte 0xff at line 1 \(offset 15\)"):
+        files.read_json(tmp_path / "p.json")
+    (tmp_path / "big.yaml").write_bytes(b" " * (files.MAX_BYTES + 1))
+    with pytest.raises(BadInputError, match=r"big\.yaml: is larger than 16 MiB"):
+        files.read_yaml(tmp_path / "big.yaml")
+
+
+def test_writers_refuse_non_finite_numbers(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"non-finite number .* at a\[1\]"):
+        files.write_json(tmp_path / "o.json", {"a": [1, float("nan")]})
+    assert not (tmp_path / "o.json").exists()

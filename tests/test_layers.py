@@ -2,7 +2,7 @@
 
 Aspects: every import of every module (module level, inside functions, under TYPE_CHECKING)
 points down the layers ``commands -> steps -> report -> gate -> families -> documents ->
-files/secrets -> errors``; sibling families never import each other; a step never imports
+files/secrets/finite -> errors``; sibling families never import each other; a step never imports
 another step and a command never imports another command (only the shared ``commands.options``);
 nothing outside ``commands/`` imports ``commands/``. There is no allow-list: an exception is a
 failure. The checker itself is tested on imports that break each part of the rule.
@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline_steps.sources", "pipeline_steps.platforms", "pipeline_steps.load", "pipeline_steps.history",
      "pipeline_steps.jenkins"),
     ("pipeline_steps.documents",),
-    ("pipeline_steps.files", "pipeline_steps.secrets"),
+    ("pipeline_steps.files", "pipeline_steps.secrets", "pipeline_steps.finite"),
     ("pipeline_steps.errors",),
     ("pipeline_steps",),  # the package itself: its docstring and __version__
 )

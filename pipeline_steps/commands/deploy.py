@@ -12,12 +12,14 @@ from typing import Any
 import click
 
 from pipeline_steps.commands.options import (
+    Number,
     build_platform,
     context_from_options,
     context_options,
     out_dir_option,
     platform_options,
 )
+from pipeline_steps.finite import DAY_S
 
 
 @click.command("deploy")
@@ -27,7 +29,7 @@ from pipeline_steps.commands.options import (
               help="service.yaml: port, health path, replicas, chart values [env SERVICE_CONFIG].")
 @out_dir_option("Where deployment.json and its event go.")
 @click.option("--no-switch", is_flag=True, help="Deploy and wait, but leave the traffic where it is.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=300.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=Number(minimum=1, maximum=DAY_S), default=300.0, show_default=True,
               help="Seconds to wait for the new colour to become available.")
 def deploy(**options: Any) -> int:
     """Deploy IMAGE:TAG into the stage: direct, or blue/green into the colour that takes no traffic.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from pipeline_steps.commands.options import context_from_options, context_options, out_dir_option
+from pipeline_steps.files import to_json
 
 
 @click.group("events")
@@ -24,12 +24,12 @@ def show(path: str, output: str) -> None:
 
     event = read_event(path)
     if output == "json":
-        click.echo(json.dumps(event.to_json(), indent=2))
+        click.echo(to_json(event.to_json()))
         return
     click.echo(f"{event.type} (shkeptncontext {event.keptn_context or '-'}, "
                f"source {event.source or '-'}, time {event.time or '-'})")
     for key, value in event.data.items():
-        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+        shown = to_json(value, indent=None) if isinstance(value, (dict, list)) else value
         click.echo(f"  {key}: {shown}")
 
 

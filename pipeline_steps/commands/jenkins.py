@@ -17,14 +17,18 @@ from xml.sax.saxutils import escape
 
 import click
 
+from pipeline_steps.commands.options import Number
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
+from pipeline_steps.files import read_text
+from pipeline_steps.finite import DAY_S
 from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
 from pipeline_steps.secrets import read_secret
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVICE_TEMPLATE = "service"
-"""``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service``."""
+"""``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service`` and lives at the top
+level, outside the chain folder, so it sees none of the folder's credentials."""
 
 
 def _connection_options(func: Any) -> Any:
@@ -35,7 +39,7 @@ def _connection_options(func: Any) -> Any:
                      help="Environment variable holding the user's API token."),
         click.option("--token-file", type=click.Path(dir_okay=False), default=None,
                      help="File holding the API token (first line); wins over --token-env."),
-        click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+        click.option("--request-timeout", type=Number(minimum=0.1, maximum=DAY_S), default=30.0, show_default=True,
                      help="Seconds per HTTP request."),
     ]
     for option in reversed(options):
@@ -63,19 +67,20 @@ def jenkins() -> None:
     """Create jobs on Jenkins, Build Now and follow a build."""
 
 
-def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[str, str]:
-    """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); a placeholder
-    without a value, or a template that is not well-formed XML, is bad input naming the template."""
+def render_jobs(jobs_dir: Path, values: dict[str, str], service: str, folder: str = "delivery") -> dict[str, str]:
+    """Job full name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped): the chain jobs go
+    into ``folder``, the service's multibranch job is named after ``service``. A placeholder without a
+    value, or a template that is not well-formed XML, is bad input naming the template."""
     templates = sorted(jobs_dir.glob("*.xml"))
     if not templates:
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
     rendered: dict[str, str] = {}
     for path in templates:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # UTF-8 and a size bound, or bad input naming the template
         missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in values})
         if missing:
             raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
-        name = service if path.stem == SERVICE_TEMPLATE else path.stem
+        name = service if path.stem == SERVICE_TEMPLATE else f"{folder}/{path.stem}"
         rendered[name] = _PLACEHOLDER.sub(lambda m: escape(values[m.group(1)]), text)
         try:  # every template is checked before the first job is touched
             ElementTree.fromstring(rendered[name].encode("utf-8"))
@@ -99,12 +104,16 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
 @click.option("--service-jenkinsfile", default=None, help="Path of the Jenkinsfile in the service repository "
               "[default: Jenkinsfile; examples/SERVICE/Jenkinsfile when the service lives in --repo-url].")
 @click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repositories.")
+@click.option("--folder", envvar="PIPELINE_STEPS_FOLDER", default="delivery", show_default=True,
+              help="Folder of the chain jobs, created with its credentials and permissions by jenkins/casc.yaml "
+              "[env PIPELINE_STEPS_FOLDER].")
 @click.option("--dry-run", is_flag=True, help="Render the jobs and print their names without contacting Jenkins.")
 def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
               repo_url: str, branch: str, service: str, service_repo_url: str, service_jenkinsfile: str | None,
-              git_credentials_id: str, dry_run: bool) -> int:
-    """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done and the
-    service's multibranch job. Prints one line per job: created, updated or unchanged."""
+              git_credentials_id: str, folder: str, dry_run: bool) -> int:
+    """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done in --folder and
+    the service's multibranch job. Prints one line per job: created, updated or unchanged (config.xml
+    compared by its XML, as Jenkins stores it with its own declaration)."""
     if not repo_url:
         raise BadInputError("--repo-url", None, "the Git URL of the repository holding Jenkinsfiles/ is required")
     if service_jenkinsfile is None:
@@ -112,13 +121,19 @@ def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, re
     values = {"PIPELINE_STEPS_REPO": repo_url, "PIPELINE_STEPS_BRANCH": branch, "SERVICE": service,
               "SERVICE_REPO": service_repo_url or repo_url, "SERVICE_JENKINSFILE": service_jenkinsfile,
               "GIT_CREDENTIALS_ID": git_credentials_id}
-    jobs = render_jobs(Path(jobs_dir), values, service)
+    folder = folder.strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", folder):
+        raise BadInputError("--folder", folder, "must be one folder name (letters, digits, . _ -)")
+    jobs = render_jobs(Path(jobs_dir), values, service, folder)
     if dry_run:
         for name in jobs:
             click.echo(f"{name}: would sync")
         return int(ExitCode.OK)
     client = _client(url, user, token_env, token_file, request_timeout)
     click.echo(f"Jenkins {client.version()} at {url}", err=True)  # checks the credentials before any change
+    if not client.job_exists(folder):
+        raise BadInputError("--folder", folder, "no such folder on Jenkins: start the controller with jenkins/casc.yaml, "
+                            "which creates it with its per-stage credentials and permissions")
     for name, config_xml in jobs.items():
         click.echo(f"{name}: {client.upsert_job(name, config_xml)}")
     return int(ExitCode.OK)
@@ -140,11 +155,11 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("job")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Build parameter (repeatable).")
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Stream the console and wait for the result.")
-@click.option("--queue-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+@click.option("--queue-timeout", type=Number(minimum=0, maximum=DAY_S), default=300.0, show_default=True,
               help="Seconds to wait for the build to leave the queue.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+@click.option("--timeout", type=Number(minimum=0, maximum=7 * DAY_S), default=3600.0, show_default=True,
               help="Seconds to wait for the build to finish.")
-@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--poll", type=Number(minimum=0.05, maximum=3600), default=1.0, show_default=True, help="Seconds between polls.")
 def trigger(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
             params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
     """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,

@@ -8,7 +8,6 @@ nothing else (``down``), and "build an image" for the local platform (``build``)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import click
 
 from pipeline_steps.commands.options import declared
 from pipeline_steps.errors import ExitCode, PipelineStepsError
+from pipeline_steps.files import to_json
 from pipeline_steps.platforms.local.platform import LocalPlatform
 
 _STATE_DIR = declared(*LocalPlatform.OPTIONS[0])
@@ -99,7 +99,7 @@ def status(state_dir: str, output: str) -> int:
         "unreadable": unreadable,
     }
     if output == "json":
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(to_json(doc))
         return ExitCode.OK
     click.echo(f"prometheus: {url or doc['prometheus']}" + (f": {crashed}" if crashed else ""))
     for problem in unreadable:

@@ -16,6 +16,8 @@ import click
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.finite import DAY_S, LARGEST, number, parse_number
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,6 +127,72 @@ def source_options(func: F) -> F:
     return _apply(func, [declared(flag, spec) for flag, spec in sources.options()])
 
 
+def _flag(param: click.Parameter | None) -> str:
+    return param.opts[0] if param is not None and param.opts else "value"
+
+
+class Number(click.ParamType):
+    """A numeric flag through the one number check (``finite.number``): ``--timeout nan``,
+    ``--retry-budget inf`` and ``--duration 1e400`` are bad input naming the flag (click's
+    ``float`` and ``FloatRange`` let NaN and infinity through: NaN fails every comparison)."""
+
+    name = "number"
+
+    def __init__(self, *, minimum: float = 0.0, maximum: float = LARGEST, integer: bool = False,
+                 above: float | None = None) -> None:
+        self.limits: dict[str, Any] = {"minimum": minimum, "maximum": maximum, "integer": integer, "above": above}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        flag = _flag(param)
+        if isinstance(value, str):
+            text = value.strip()
+            if self.limits["integer"]:
+                if not text.lstrip("+-").isdigit() or len(text) > 20:
+                    raise BadInputError("command line", flag, f"{value[:40]!r} is not an integer")
+                value = int(text)
+            else:
+                value = parse_number(text, "command line", flag, **{k: v for k, v in self.limits.items() if k != "integer"})
+        return number(value, "command line", flag, **self.limits)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "INTEGER" if self.limits["integer"] else "SECONDS" if self.limits["maximum"] == DAY_S else "NUMBER"
+
+
+class UnixTime(click.ParamType):
+    """``--start``/``--end``: unix seconds or ISO-8601 (``documents.evaluation.parse_time``), 1970..9999."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pipeline_steps.documents.evaluation import parse_time
+
+        return value if isinstance(value, float) else parse_time(str(value), "command line", _flag(param))
+
+
+class OutDir(click.ParamType):
+    """``--out-dir``: a folder that exists or can be made. A path naming a file (or under one) is bad
+    input found when the flags are read, before anything is queried, deployed or stored (it used
+    to fail after the history row of an evaluation was written)."""
+
+    name = "directory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import os
+        from pathlib import Path
+
+        path = Path(str(value))
+        for ancestor in (path, *path.parents):
+            if ancestor.exists():
+                if not ancestor.is_dir():
+                    what = "is a file" if ancestor == path else f"is under {ancestor}, which is a file"
+                    raise BadInputError("command line", _flag(param), f"{str(value)!r} {what}, not a folder; nothing was written")
+                if not os.access(ancestor, os.W_OK | os.X_OK):
+                    raise BadInputError("command line", _flag(param), f"cannot write in {ancestor}; nothing was written")
+                break
+        return str(value)
+
+
 def out_dir_option(what: str) -> Callable[[F], F]:
     """``--out-dir`` (env ``OUT_DIR``, default ``out``); ``what`` says what the command writes there."""
-    return click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, help=f"{what} [env OUT_DIR].")
+    return click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, type=OutDir(),
+                        help=f"{what} [env OUT_DIR].")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import click
 
 from pipeline_steps.commands.options import (
+    Number,
     build_platform,
     context_from_options,
     context_options,
@@ -21,6 +22,7 @@ from pipeline_steps.commands.options import (
     platform_options,
 )
 from pipeline_steps.errors import BadInputError, InfrastructureError
+from pipeline_steps.finite import DAY_S
 
 
 def check_url(url: str, source: str) -> str:
@@ -56,13 +58,13 @@ def unresolvable(url: str) -> str:
 @click.option("--workload", default=None, type=click.Path(dir_okay=False),
               help="Workload YAML (health, functional, performance); default: service.yaml `tests`.")
 @click.option("--target", default=None, help="Base URL for every test, instead of the platform's addresses.")
-@click.option("--users", envvar="TEST_USERS", type=int, default=None,
+@click.option("--users", envvar="TEST_USERS", type=Number(minimum=1, maximum=100_000, integer=True), default=None,
               help="Override the performance test's users (connections) [env TEST_USERS].")
-@click.option("--loops", envvar="TEST_LOOPS", type=int, default=None,
+@click.option("--loops", envvar="TEST_LOOPS", type=Number(minimum=1, integer=True), default=None,
               help="Override loops per user (drops the file's duration) [env TEST_LOOPS].")
-@click.option("--duration", envvar="TEST_DURATION", type=float, default=None,
+@click.option("--duration", envvar="TEST_DURATION", type=Number(above=0, maximum=DAY_S), default=None,
               help="Override the performance test's duration in seconds (drops the file's loops) [env TEST_DURATION].")
-@click.option("--health-timeout", envvar="HEALTH_TIMEOUT", type=float, default=None,
+@click.option("--health-timeout", envvar="HEALTH_TIMEOUT", type=Number(above=0, maximum=DAY_S), default=None,
               help="Override how long the health check waits in seconds [env HEALTH_TIMEOUT].")
 @out_dir_option("Where testrun.json, junit-tests.xml and the event go.")
 def run_tests(**options: Any) -> int:

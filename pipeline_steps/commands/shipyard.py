@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from pipeline_steps.files import to_json
 
 
 @click.group("shipyard")
@@ -44,7 +44,7 @@ def stage(path: str, name: str, output: str) -> None:
 
     found = load_shipyard(path).stage(name).to_dict()
     if output == "json":
-        click.echo(json.dumps(found))
+        click.echo(to_json(found, indent=None))
     else:
         for key, value in found.items():
             click.echo(f"{key}: {value}")

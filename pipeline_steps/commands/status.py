@@ -6,12 +6,12 @@ verdict mark, the route weights and which colour is live, plus why a colour is n
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from pipeline_steps.commands.options import build_platform, context_from_options, context_options, platform_options
+from pipeline_steps.files import to_json
 
 
 def status_document(status: Any, platform: str) -> dict[str, Any]:
@@ -56,5 +56,5 @@ def status(output: str, **options: Any) -> int:
     ctx = context_from_options(options)
     platform = build_platform(options)
     doc = status_document(platform.status(ctx), platform.name)
-    click.echo(json.dumps(doc, indent=2) if output == "json" else render_text(doc))
+    click.echo(to_json(doc) if output == "json" else render_text(doc))
     return 0

@@ -18,6 +18,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import iso_utc, read_json, write_json
+from pipeline_steps.finite import unix_seconds
 
 SCHEMA = "pipeline-steps/deployment/v1"
 
@@ -49,7 +50,7 @@ def _weights(data: dict[str, Any], key: str, source: str) -> Weights | None:
     try:
         return Weights.from_dict(value, f"{source}: {key}")
     except BadInputError as err:  # Weights names itself; the user needs the file and key
-        raise BadInputError(source, key, err.message) from err
+        raise BadInputError(source, f"{key}.{err.field}" if err.field else key, err.message) from err
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,12 @@ class DeploymentFacts:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DeploymentFacts:
-        return cls.from_json(read_json(path), str(path))
+        """The facts of a deployment.json, the whole record checked first (a malformed field we do not
+        use is still a malformed file)."""
+        data = read_json(path)
+        if isinstance(data, dict) and "schema" in data:
+            DeploymentRecord.from_dict(data, str(path))
+        return cls.from_json(data, str(path))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,9 +168,7 @@ class DeploymentRecord:
             value = data.get(key)
             if value is None and optional:
                 return None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise BadInputError(source, key, "must be a number")
-            return float(value)
+            return unix_seconds(value, source, key)
 
         switched = data.get("switched", False)
         if not isinstance(switched, bool):

@@ -10,24 +10,72 @@ evaluation) plus our keys beside it. One writer, ``write_evaluation``, through `
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
+from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import iso_utc, write_json
+from pipeline_steps.finite import unix_seconds
 from pipeline_steps.secrets import Secret, redact_data
 
 SCHEMA = "pipeline-steps/evaluation/v1"
 
+CLOCK_SKEW_S = 30.0
+"""How far the window's end may lie ahead of this machine's clock: NTP keeps Jenkins agents and
+Prometheus within a second or two; a test run's recorded end is never ahead of the clock that
+judges it by more. Beyond it the window has not ended yet (``--end now+7200`` passed on the 2
+samples it had, and became a baseline in the history)."""
 
-def number(value: float) -> float | int:
+
+def number(value: float) -> float | int | str:
     """``value`` as JSON would print it from JavaScript: integral floats become ints (100, not 100.0),
-    so documents equal Pitometer's and lighthouse's for the same numbers."""
+    so documents equal Pitometer's and lighthouse's for the same numbers. Infinities (a value, e.g.
+    a ratio over zero requests) and NaN become Prometheus' own notation ``"+Inf"``, ``"-Inf"``,
+    ``"NaN"``: JSON has no literal for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def parse_time(text: str, source: str, field: str) -> float:
+    """Unix seconds from ``1795687260``, ``1795687260.5`` or ISO-8601 (``2026-11-26T10:01:00Z``,
+    UTC when no offset is given), between 1970 and 9999; else bad input naming ``source`` and ``field``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return unix_seconds(seconds, source, field)  # float() takes "nan", "inf" and "1e300"
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInputError(source, field, f"{text[:40]!r} is neither unix seconds nor an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return unix_seconds(parsed.timestamp(), source, field)
+
+
+def checked_window(start: float, end: float, *, where: tuple[str, str], now: float | None = None) -> Window:
+    """The window ``start``..``end`` if it has ended: end after start, and end not beyond the clock
+    (``now``, default this machine's) plus ``CLOCK_SKEW_S``; else bad input naming ``where`` (the
+    file or ``command line``, and the field or flag that set the end)."""
+    source, end_field = where
+    if end <= start:
+        raise BadInputError(source, end_field, f"window end ({end:.0f}) must be after its start ({start:.0f})")
+    clock = time.time() if now is None else now
+    if end > clock + CLOCK_SKEW_S:
+        raise BadInputError(source, end_field, f"window end {iso_utc(end)} is {end - clock:.0f}s in the future "
+                                               f"(beyond the {CLOCK_SKEW_S:g}s clock-skew tolerance): a window is "
+                                               "judged once it has ended; nothing was queried or stored")
+    return Window(start, end)
 
 
 @dataclass(frozen=True)
@@ -74,6 +122,8 @@ class IndicatorReport:
     reason: str = ""
     """Why it did not pass (empty when it passed)."""
     key_sli: bool = False
+    dropped: list[str] = field(default_factory=list)
+    """Keys of the series the source dropped (NaN or no value); also counted in ``reason``."""
 
     def __post_init__(self) -> None:
         self.status = IndicatorStatus(self.status)  # the word as read back (history, a test table) becomes the member
@@ -85,7 +135,7 @@ class IndicatorReport:
             "values": [{"key": s.key, "value": number(s.value)} for s in self.values],
             "thresholds": self.thresholds, "criteria": self.criteria_text,
             "score": number(self.score), "max_score": number(self.max_score), "reason": self.reason,
-            "key_sli": self.key_sli,
+            "key_sli": self.key_sli, "dropped": list(self.dropped),
         }
 
 

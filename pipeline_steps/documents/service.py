@@ -26,6 +26,10 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import read_yaml
+from pipeline_steps.finite import number
+
+MAX_REPLICAS = 1000
+"""Most replicas per colour: 10**30 passed the check and went on to the chart."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,8 @@ def load_service(path: str | Path) -> ServiceSpec:
     name = get("name", str, "")
     if not name:
         raise BadInputError(source, "name", "is required")
-    port = get("port", int, 8080)
-    if not 1 <= port <= 65535:
-        raise BadInputError(source, "port", "must be 1..65535")
-    replicas = get("replicas", int, 1)
-    if replicas < 1:
-        raise BadInputError(source, "replicas", "must be at least 1")
+    port = number(data.get("port", 8080), source, "port", minimum=1, maximum=65535, integer=True)
+    replicas = number(data.get("replicas", 1), source, "replicas", minimum=1, maximum=MAX_REPLICAS, integer=True)
     local = get("local", dict, {})
     command = local.get("command", [])
     if not isinstance(command, list) or not all(isinstance(a, str) for a in command):

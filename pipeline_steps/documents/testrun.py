@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.evaluation import parse_time
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import iso_utc, read_json, write_json
+from pipeline_steps.finite import unix_seconds
 
 SCHEMA = "pipeline-steps/testrun/v1"
 ERROR_KINDS = ("connect", "timeout", "status", "assertion")
@@ -112,6 +114,44 @@ def read_testrun_document(path: str | Path) -> dict[str, Any]:
     return data
 
 
+CONTEXT_FIELDS = ("project", "stage", "service", "image", "tag", "deployment_strategy", "test_strategy", "keptn_context")
+
+
+def testrun_context(data: dict[str, Any], path: str) -> dict[str, str]:
+    """The non-empty fields of a testrun.json ``context`` (the gate's context when flags leave them
+    empty); a field that is not a string (``project: 123``) is bad input naming it."""
+    raw = data.get("context")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadInputError(path, "context", "must be an object")
+    found: dict[str, str] = {}
+    for key in CONTEXT_FIELDS:
+        value = raw.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            raise BadInputError(path, f"context.{key}", f"must be a string, got {value!r:.40}")
+        found[key] = value
+    return found
+
+
+def testrun_times(data: dict[str, Any], path: str) -> tuple[float | None, float | None]:
+    """``(start, end)`` in unix seconds from ``start_unix``/``end_unix`` (else the ISO ``start``/``end``),
+    None where absent; a value that is not a time between 1970 and 9999 is bad input naming it."""
+    times: list[float | None] = []
+    for key in ("start", "end"):
+        field = f"{key}_unix" if f"{key}_unix" in data else key
+        raw = data.get(field)
+        if raw is None:
+            times.append(None)
+        elif isinstance(raw, str):
+            times.append(parse_time(raw, path, field))
+        else:
+            times.append(unix_seconds(raw, path, field))
+    return times[0], times[1]
+
+
 def read_testrun(path: Path) -> TestRun:
     """Parse ``testrun.json`` strictly (schema and fields, as run-tests writes it); errors name the file and the field."""
     source = str(path)
@@ -119,8 +159,7 @@ def read_testrun(path: Path) -> TestRun:
     if data.get("schema") != SCHEMA:
         raise BadInputError(source, "schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
     for key in ("start_unix", "end_unix"):
-        if not isinstance(data.get(key), (int, float)) or isinstance(data.get(key), bool):
-            raise BadInputError(source, key, "must be a number")
+        unix_seconds(data.get(key), source, key)
     if data["end_unix"] < data["start_unix"]:
         raise BadInputError(source, "end_unix", "is before start_unix")
     try:

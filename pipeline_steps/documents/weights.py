@@ -48,7 +48,7 @@ class Weights:
         if text in COLOURS:
             return cls.all_to(text)
         parts = text.split("/")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 2 or not all(p.strip().isdigit() and len(p.strip()) <= 3 for p in parts):
             raise BadInputError(source, None, f"{text!r} is not BLUE/GREEN (e.g. 90/10) or a colour")
         return cls(blue=int(parts[0]), green=int(parts[1]))
 

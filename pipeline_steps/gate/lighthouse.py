@@ -84,6 +84,7 @@ class SliOutcome:
     pass_targets: list[dict[str, Any]] = field(default_factory=list)
     warning_targets: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    dropped: list[str] = field(default_factory=list)
 
 
 def evaluate_objective(objective: Objective, value: float | None, previous: list[float], function: str,
@@ -139,16 +140,24 @@ def judge(spec: SloSpec, window: Window, fetched: list[Fetched], described: list
     outcomes: list[SliOutcome] = []
     errors: list[str] = []
     for objective, got in zip(spec.objectives, fetched, strict=True):
-        prev_values = [v for v in (e.value_of(objective.sli) for e in previous) if v is not None]
+        # An infinite previous value would make every relative target infinite (always met): a
+        # baseline must be finite, so such a value is no baseline (fail closed).
+        prev_values = [v for v in (e.value_of(objective.sli) for e in previous) if v is not None and math.isfinite(v)]
         if got.error is not None:
             errors.append(f"{objective.sli}: {got.error}")
             outcomes.append(SliOutcome(objective, None, 0.0, IndicatorStatus.ERROR, message=got.error))
             continue
         value = got.samples[0].value if got.samples else None
-        message = "no value received from the SLI provider" + (f" ({got.dropped} NaN series dropped)" if got.dropped else "")
+        dropped = got.dropped_text()
+        message = "no value received from the SLI provider" + (f" ({dropped})" if dropped else "")
         outcome = evaluate_objective(objective, value, prev_values, spec.comparison.aggregate_function, message)
-        if len(got.samples) > 1:
-            outcome.message = f"{len(got.samples)} series returned; the first was used (as prometheus-sli-service)"
+        notes = [f"{len(got.samples)} series returned; the first was used (as prometheus-sli-service)"] if len(
+            got.samples) > 1 else []
+        if value is not None and dropped:
+            notes.append(dropped)
+        if notes:
+            outcome.message = "; ".join(notes)
+        outcome.dropped = list(got.dropped_keys)
         outcomes.append(outcome)
     scored = score_slo(spec, outcomes)
     verdict = Verdict.ERROR if errors else Verdict(scored.result.upper())
@@ -169,12 +178,13 @@ def _report(o: SliOutcome, provider: str, described: str) -> IndicatorReport:
     elif o.status in (IndicatorStatus.FAIL, IndicatorStatus.WARNING):
         reason = "; ".join(f"{number(o.value or 0)} violates {t['criteria']} (target {t['targetValue']})" for t in violated)
         reason += (" [key SLI]" if obj.key_sli and o.status is IndicatorStatus.FAIL else "")
+        reason += f"; {o.message}" if o.message else ""
     else:
         reason = o.message
     max_score = obj.weight if obj.passing else 0.0
     return IndicatorReport(obj.sli, provider, described, o.status, o.score, max_score, value=o.value,
                            thresholds=blocks, criteria_text=text or "no pass criteria (info only)", reason=reason,
-                           key_sli=obj.key_sli)
+                           key_sli=obj.key_sli, dropped=o.dropped)
 
 
 def _document(spec: SloSpec, window: Window, scored: SloOutcome, verdict: Verdict, compared: list[str]) -> dict[str, Any]:

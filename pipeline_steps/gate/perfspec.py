@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import read_json
+from pipeline_steps.finite import number
 from pipeline_steps.gate.placeholders import Query, check_queries
 from pipeline_steps.sources import SOURCES
 
@@ -61,10 +62,6 @@ class PerfSpec:
         return [(f"indicators[{i}].query", ind.source, ind.query) for i, ind in enumerate(self.indicators)]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def load_perfspec(path: Path | str) -> PerfSpec:
     """Parse ``path``; raise ``BadInputError(file, field, why)`` for the first problem found."""
     return parse_perfspec(read_json(path), str(path))
@@ -80,8 +77,7 @@ def parse_perfspec(doc: Any, name: str) -> PerfSpec:
     if not isinstance(objectives, dict):
         raise BadInputError(name, "objectives", "must be an object with pass and warning")
     for key in ("pass", "warning"):
-        if not _is_number(objectives.get(key)):
-            raise BadInputError(name, f"objectives.{key}", "must be a number")
+        number(objectives.get(key), name, f"objectives.{key}")
     parsed: list[PerfIndicator] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(indicators):
@@ -122,14 +118,10 @@ def _parse_indicator(raw: Any, name: str, where: str) -> PerfIndicator:
         canonical = LEGACY_KEYS.get(key, key)
         if canonical not in THRESHOLD_KEYS or (key in LEGACY_KEYS and canonical in thresholds):
             continue
-        if not _is_number(value):
-            raise BadInputError(name, f"{where}.grading.thresholds.{key}", f"must be a number, got {value!r}")
-        known[canonical] = float(value)
+        known[canonical] = float(number(value, name, f"{where}.grading.thresholds.{key}"))
         if key in LEGACY_KEYS:
             legacy.append(key)
-    score = grading.get("metricScore")
-    if not isinstance(score, (int, float)) or isinstance(score, bool) or score < 0:
-        raise BadInputError(name, f"{where}.grading.metricScore", "must be a number >= 0")
+    score = number(grading.get("metricScore"), name, f"{where}.grading.metricScore", minimum=0)
     ignore_empty = grading.get("ignoreEmpty", False)
     if not isinstance(ignore_empty, bool):
         raise BadInputError(name, f"{where}.grading.ignoreEmpty", "must be true or false")

@@ -142,11 +142,13 @@ def _report(ind: PerfIndicator, described: str, got: Fetched, result: Graded) ->
         if worst_score is None or score < worst_score:
             worst, worst_score = sample, score
     if result.status is IndicatorStatus.NO_DATA:
-        reason = NO_VALUES + (f" ({got.dropped} NaN/empty series dropped)" if got.dropped else "")
+        reasons = [NO_VALUES]
     else:
-        reason = "; ".join(f"{v['value']} breaches {v['breach']} {v['threshold']}" + (f" on {v['key']}" if v["key"] else "")
-                           for v in result.violations)
+        reasons = [f"{v['value']} breaches {v['breach']} {v['threshold']}" + (f" on {v['key']}" if v["key"] else "")
+                   for v in result.violations]
+    reasons += [got.dropped_text()] if got.dropped else []  # a dropped series is never silent, even on a pass
     return IndicatorReport(ind.id, ind.source, described, result.status, result.score, ind.grading.metric_score,
                            value=worst.value if worst else None, values=list(got.samples),
                            thresholds={k: number(v) for k, v in ind.grading.thresholds.items()},
-                           criteria_text=threshold_text(ind), reason=reason)
+                           criteria_text=threshold_text(ind), reason="; ".join(r for r in reasons if r),
+                           dropped=list(got.dropped_keys))

@@ -5,7 +5,7 @@ Why its own module: three generations of Keptn used different placeholders (0.2 
 ``$STAGE``, ``$SERVICE``, ``$DEPLOYMENT``, ``$DURATION_SECONDS`` and any SLO ``filter`` key), and
 queries written for any of them must keep working. See docs/gate.md for the window rounding.
 How a value is quoted where it lands is the source's business (``MetricSource.substitute``:
-PromQL strings in ``sources/prometheus.py``, as-is elsewhere).
+the PromQL tokenizer in ``sources/promql.py``, as-is elsewhere).
 """
 
 from __future__ import annotations

@@ -14,11 +14,15 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import parse_yaml, read_text
+from pipeline_steps.finite import number, parse_number
 from pipeline_steps.gate.placeholders import Query, check_queries
 from pipeline_steps.sources import SOURCES
 
 _CRITERION = re.compile(r"^(<=|<|=|>=|>)([+-]?)(\d+\.?\d*|\.\d+)(%?)$")
 AGGREGATES = ("avg", "p50", "p90", "p95", "p99")
+MAX_COMPARISON_RESULTS = 1000
+"""Most previous evaluations a relative criterion compares with (``number_of_comparison_results``);
+10**30 reached SQLite as an integer overflow."""
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,17 @@ def parse_criterion(text: Any, name: str, where: str) -> Criterion:
     if not m:
         raise BadInputError(name, where, f"{text!r} is not a criterion (operator <,<=,=,>=,> then [+|-]number[%])")
     op, sign, num, pct = m.groups()
-    return Criterion(text, op, float(num), bool(sign or pct), bool(pct), -1 if sign == "-" else 1)
+    value = parse_number(num, name, where)  # 400 digits parse as infinity
+    return Criterion(text, op, value, bool(sign or pct), bool(pct), -1 if sign == "-" else 1)
 
 
 def _percent(value: Any, name: str, where: str) -> float:
-    text = str(value).strip().rstrip("%") if value is not None else ""
-    try:
-        return float(text)
-    except ValueError:
-        raise BadInputError(name, where, f"must be a percentage like '90%', got {value!r}") from None
+    """``"90%"``, ``90`` or ``"90"``: a finite percentage 0..100 (``"-inf%"`` passed every score)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(number(value, name, where, minimum=0, maximum=100))
+    if not isinstance(value, str):
+        raise BadInputError(name, where, f"must be a percentage like '90%', got {value!r}")
+    return parse_number(value.strip().removesuffix("%"), name, where, minimum=0, maximum=100)
 
 
 def _blocks(raw: Any, name: str, where: str) -> tuple[tuple[Criterion, ...], ...]:
@@ -140,9 +146,7 @@ def load_slo(slo_path: Path | str, sli_path: Path | str, provider: str = "promet
         if raw["sli"] in seen:
             raise BadInputError(name, f"{where}.sli", f"duplicate sli {raw['sli']!r}")
         seen.add(raw["sli"])
-        weight = raw.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise BadInputError(name, f"{where}.weight", f"must be a number >= 0, got {weight!r}")
+        weight = number(raw.get("weight", 1), name, f"{where}.weight", minimum=0)
         key_sli = raw.get("key_sli", False)
         if not isinstance(key_sli, bool):
             raise BadInputError(name, f"{where}.key_sli", "must be true or false")
@@ -158,6 +162,9 @@ def load_slo(slo_path: Path | str, sli_path: Path | str, provider: str = "promet
     filters = doc.get("filter") or {}
     if not isinstance(filters, dict):
         raise BadInputError(name, "filter", "must be a mapping of key: value")
+    for key, value in filters.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise BadInputError(name, f"filter.{key}", f"must be a string (a placeholder value), got {value!r:.40}")
     indicators = _load_sli(sli_path)
     for i, objective in enumerate(objectives):
         if objective.sli not in indicators:
@@ -181,13 +188,12 @@ def _comparison(raw: Any, name: str) -> Comparison:
     include = str(raw.get("include_result_with_score") or "all")
     if include not in ("all", "pass", "pass_or_warn"):
         raise BadInputError(name, "comparison.include_result_with_score", f"{include!r} is not all, pass or pass_or_warn")
-    number = raw.get("number_of_comparison_results") or 3
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise BadInputError(name, "comparison.number_of_comparison_results", f"must be a positive integer, got {number!r}")
+    results = number(raw.get("number_of_comparison_results") or 3, name, "comparison.number_of_comparison_results",
+                     minimum=1, maximum=MAX_COMPARISON_RESULTS, integer=True)
     aggregate = str(raw.get("aggregate_function") or "avg")
     if aggregate not in AGGREGATES:
         raise BadInputError(name, "comparison.aggregate_function", f"{aggregate!r} is not one of {', '.join(AGGREGATES)}")
-    return Comparison(compare_with, include, number, aggregate)
+    return Comparison(compare_with, include, results, aggregate)
 
 
 def _load_sli(path: Path | str) -> dict[str, str]:

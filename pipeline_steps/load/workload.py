@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.finite import DAY_S, LARGEST, number
 from pipeline_steps.load.jsonpath import JsonPath, JsonPathSyntaxError, parse_jsonpath
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -198,11 +199,8 @@ class _Reader:
         return value
 
     def number(self, data: dict[str, Any], key: str, where: str, default: float, *, minimum: float = 0.0,
-               positive: bool = False, integer: bool = False) -> Any:
-        value = data.get(key, default)
-        kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            raise self.fail(f"{where}.{key}", f"must be {kind}, got {value!r}")
+               positive: bool = False, integer: bool = False, maximum: float = LARGEST) -> Any:
+        value = number(data.get(key, default), self.source, f"{where}.{key}", integer=integer, maximum=maximum)
         if positive and value <= 0:
             raise self.fail(f"{where}.{key}", f"must be positive, got {value}")
         if value < minimum:
@@ -222,8 +220,8 @@ class _Reader:
             raise self.fail(f"{where}.path", "must be a string starting with '/'")
         return HealthSpec(
             path=path,
-            timeout_s=float(self.number(data, "timeout_s", where, 60.0, positive=True)),
-            interval_s=float(self.number(data, "interval_s", where, 0.5, positive=True)),
+            timeout_s=float(self.number(data, "timeout_s", where, 60.0, positive=True, maximum=DAY_S)),
+            interval_s=float(self.number(data, "interval_s", where, 0.5, positive=True, maximum=DAY_S)),
             expect_status=self.number(data, "expect_status", where, 200, minimum=100, integer=True),
         )
 
@@ -337,11 +335,11 @@ class _Reader:
             model=model,
             users=self.number(data, "users", where, 1, minimum=1, integer=True),
             loops=self.number(data, "loops", where, 0, integer=True),
-            duration_s=float(self.number(data, "duration_s", where, 0.0)),
-            ramp_up_s=float(self.number(data, "ramp_up_s", where, 0.0)),
-            think_time_ms=float(self.number(data, "think_time_ms", where, 0.0)),
+            duration_s=float(self.number(data, "duration_s", where, 0.0, maximum=DAY_S)),
+            ramp_up_s=float(self.number(data, "ramp_up_s", where, 0.0, maximum=DAY_S)),
+            think_time_ms=float(self.number(data, "think_time_ms", where, 0.0, maximum=DAY_S * 1000)),
             rate_rps=float(self.number(data, "rate_rps", where, 0.0)),
-            timeout_s=float(self.number(data, "timeout_s", where, 10.0, positive=True)),
+            timeout_s=float(self.number(data, "timeout_s", where, 10.0, positive=True, maximum=DAY_S)),
             limits=Limits(
                 error_rate=float(error_rate),
                 avg_response_time_ms=float(self.number(limits, "avg_response_time_ms", f"{where}.limits", 0.0)),

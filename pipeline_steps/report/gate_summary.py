@@ -6,6 +6,7 @@ Why together: both answer "why did the gate decide this?" from the same per-indi
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ def _short(text: str, width: int) -> str:
 
 
 def _value(report: IndicatorReport) -> str:
-    return "-" if report.value is None else f"{report.value:.6g}"
+    if report.value is None:
+        return "-"
+    return f"{report.value:.6g}" if math.isfinite(report.value) else str(number(report.value))
 
 
 def render_summary(document: dict[str, Any], reports: list[IndicatorReport]) -> str:

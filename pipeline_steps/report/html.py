@@ -8,6 +8,7 @@ No scripts, fonts or images from elsewhere: the file opens offline and from a Je
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def _heatmap(entries: Sequence[HistoryEntry]) -> str:
 def _chart(entries: Sequence[HistoryEntry], key: str, width: int = 720, height: int = 240) -> str:
     """An SVG line of ``key`` over builds with its absolute thresholds as dashed lines."""
     points = [(e, next((i for i in e.indicators if i.id == key), None)) for e in entries]
-    values = [i.value for _, i in points if i is not None and i.value is not None]
+    values = [i.value for _, i in points if i is not None and i.value is not None and math.isfinite(i.value)]
     criteria = next((i.criteria for _, i in reversed(points) if i is not None), "")
     thresholds = sorted({float(m.group(2)) for m in _ABSOLUTE.finditer(criteria)})
     scale = [*values, *thresholds] or [0.0, 1.0]
@@ -92,8 +93,9 @@ def _chart(entries: Sequence[HistoryEntry], key: str, width: int = 720, height: 
     pad = 40
     step = (width - 2 * pad) / max(1, len(points) - 1)
 
-    def y(v: float) -> float:
-        return height - pad - (v - low) / (high - low) * (height - 2 * pad)
+    def y(v: float) -> float:  # an infinite value (a graded +Inf/-Inf) sits on the chart's edge
+        return pad if v == math.inf else height - pad if v == -math.inf else (
+            height - pad - (v - low) / (high - low) * (height - 2 * pad))
 
     parts = [f"<svg class='chart' width='{width}' height='{height}' role='img' aria-label='{escape(key)} over builds'>",
              f"<text x='{pad}' y='16'>{escape(key)} over builds</text>"]
@@ -118,7 +120,7 @@ def _chart(entries: Sequence[HistoryEntry], key: str, width: int = 720, height: 
 
 
 def _num(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.4g}" if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf" if value < 0 else "NaN")
 
 
 _PAGE = """<!doctype html>

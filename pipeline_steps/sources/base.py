@@ -41,30 +41,43 @@ class Fetched:
 
     samples: list[Sample] = field(default_factory=list)
     dropped: int = 0
-    """Series dropped because their value was NaN/Inf/null (an idle instance, e.g. the colour without traffic)."""
+    """Series dropped because their value was NaN or missing (an idle instance: 0/0, the colour
+    without traffic; a Dynatrace entity without points in the window). Infinities are values."""
     error: str | None = None
     """Set when the source was down or answered an error; the verdict becomes ERROR."""
+    dropped_keys: list[str] = field(default_factory=list)
+    """The keys of the dropped series (Prometheus labels, Dynatrace entities), reported with the indicator."""
 
     @property
     def values(self) -> list[float]:
         return [s.value for s in self.samples]
 
+    def dropped_text(self) -> str:
+        """``2 series dropped (NaN or no value): {"colour":"green"}, ...`` or "" when none were."""
+        if not self.dropped:
+            return ""
+        keys = ", ".join(k or "(no labels)" for k in self.dropped_keys[:5])
+        more = f" and {len(self.dropped_keys) - 5} more" if len(self.dropped_keys) > 5 else ""
+        return f"{self.dropped} series dropped (NaN or no value)" + (f": {keys}{more}" if keys else "")
 
-def finite_samples(pairs: list[tuple[str, Any]]) -> Fetched:
-    """Samples from ``(key, raw value)`` pairs, dropping values that are not finite numbers."""
+
+def samples_of(pairs: list[tuple[str, Any]]) -> Fetched:
+    """Samples from ``(key, raw value)`` pairs. ``"+Inf"``/``"-Inf"`` (Prometheus' notation for a
+    ratio over zero, a histogram's top bucket) are values and are graded; NaN, null and what is no
+    number at all are dropped, and their keys kept for the report (docs/gate.md "Values")."""
     kept: list[Sample] = []
-    dropped = 0
+    dropped: list[str] = []
     for key, raw in pairs:
         try:
             value = float(raw)
-        except (TypeError, ValueError):
-            dropped += 1
+        except (TypeError, ValueError, OverflowError):
+            dropped.append(key)
             continue
-        if math.isfinite(value):
-            kept.append(Sample(key, value))
+        if math.isnan(value):
+            dropped.append(key)
         else:
-            dropped += 1
-    return Fetched(samples=kept, dropped=dropped)
+            kept.append(Sample(key, value))
+    return Fetched(samples=kept, dropped=len(dropped), dropped_keys=dropped)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,20 @@
-"""Dynatrace source: Metrics API v2 (``/api/v2/metrics/query``), one value per entity over the window.
+"""Dynatrace source: Metrics API v2 and the other endpoints Keptn's Dynatrace SLI provider queried.
 
 Why v2 with Keptn 0.2's v1 queries: the Timeseries API v1 that Pitometer called is retired, but
 perfspecs in the wild still carry v1 query objects (``timeseriesId``, ``aggregation``,
-``entityIds``, ``tags``). They are mapped onto a v2 metric selector and entity selector here
-(table in docs/gate.md), queried with ``resolution=Inf`` (one aggregate per entity over
-``from``..``to``, what v1 ``queryMode: TOTAL`` returned). Native v2 queries work too: an object
-with ``metricSelector`` (+ ``entitySelector``) or an SLI string ``<selector>?scope=<entity filter>``.
+``entityIds``, ``tags``). They are mapped onto a v2 metric selector and entity selector, queried
+with ``resolution=Inf`` (one aggregate per entity over ``from``..``to``, what v1 ``queryMode:
+TOTAL`` returned). sli.yaml strings in every form the Dynatrace SLI provider documents (metric
+queries, ``MV2``, ``SLO``, ``PV2``, ``SECPV2``, ``USQL``) are parsed by ``dynatrace_queries`` when
+the spec loads; what is not understood is bad input then, never a 404 later.
+
+A source that cannot return everything it was asked for fails: a metric answer that still has a
+``nextPageKey`` after ``MAX_PAGES`` pages is an ERROR naming the limit (the breaching entity may be
+on the next page), never a partial pass.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,78 +24,35 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.secrets import Secret, read_secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, split_userinfo, substitute_plain
+from pipeline_steps.sources import dynatrace_queries as queries
+from pipeline_steps.sources.base import (
+    Fetched,
+    Option,
+    SourceSettings,
+    placeholder_pattern,
+    samples_of,
+    split_userinfo,
+    substitute_plain,
+)
 
-V1_TO_V2 = {
-    "com.dynatrace.builtin:service.responsetime": "builtin:service.response.time",
-    "com.dynatrace.builtin:service.failurerate": "builtin:service.errors.total.rate",
-    "com.dynatrace.builtin:service.requestspermin": "builtin:service.requestCount.total",
-    "com.dynatrace.builtin:service.server_side_requests": "builtin:service.requestCount.server",
-}
-"""v1 timeseries ids with a known v2 metric key; any other ``com.dynatrace.builtin:x`` becomes ``builtin:x``."""
-
-ENTITY_TYPES = {"service": "SERVICE", "pgi": "PROCESS_GROUP_INSTANCE", "appmethod": "APPLICATION_METHOD", "host": "HOST"}
-AGGREGATIONS = ("avg", "min", "max", "sum", "count", "median")
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$", re.IGNORECASE)
-
-
-def _quote(value: str) -> str:
-    """A value inside an entity selector's quotes (``~`` escapes ``"`` and ``~``)."""
-    return '"' + value.replace("~", "~~").replace('"', '~"') + '"'
+MAX_PAGES = 20
+"""Most answer pages one metric query may take. The current Metrics API answers in one page
+(its ``nextPageKey`` is documented as always null); older ones paged by series. Twenty pages are
+far more series than a gate judges; more is an ERROR, not a judgement of the pages we have."""
 
 
 def check_query(query: Any) -> str | None:
-    """Why ``query`` is no Dynatrace query (a v1 query object, a v2 object or a selector string), or None."""
-    if isinstance(query, str):
-        return None if query.strip() else "must be a metric selector"
-    if not isinstance(query, dict):
-        return "must be a Dynatrace query object or a metric selector string"
-    if "smartscape" in query:
-        return "smartscape (topology) queries have no Metrics API v2 equivalent; use a metric with an entitySelector"
-    if "metricSelector" in query:
-        return None if isinstance(query["metricSelector"], str) and query["metricSelector"] else "metricSelector must be a string"
-    if not isinstance(query.get("timeseriesId"), str) or not query["timeseriesId"]:
-        return "needs timeseriesId (v1) or metricSelector (v2)"
-    aggregation = str(query.get("aggregation", "avg"))
-    if aggregation.lower() not in AGGREGATIONS and not _PERCENTILE.match(aggregation):
-        return f"aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)} or pNN"
-    for key in ("entityIds", "tags"):
-        if key in query and not (isinstance(query[key], list) and all(isinstance(v, str) for v in query[key])):
-            return f"{key} must be a list of strings"
+    """Why ``query`` is no Dynatrace query we can run (``dynatrace_queries``), or None."""
+    try:
+        queries.parse(query, StageContext("p", "s", "svc"))
+    except ValueError as err:
+        return str(err)
     return None
 
 
 def to_v2(query: Any, context: StageContext) -> dict[str, str]:
-    """``{"metricSelector": ..., "entitySelector": ...}`` (entitySelector omitted when unscoped)."""
-    if isinstance(query, str):
-        selector, _, scope = query.partition("?scope=")
-        params = {"metricSelector": selector.strip()}
-        if scope:
-            params["entitySelector"] = scope if "type(" in scope or "entityId(" in scope else f"type(SERVICE),{scope}"
-        return params
-    if "metricSelector" in query:
-        params = {"metricSelector": str(query["metricSelector"])}
-        if query.get("entitySelector"):
-            params["entitySelector"] = str(query["entitySelector"])
-        return params
-    ts_id = str(query["timeseriesId"])
-    key = V1_TO_V2.get(ts_id) or ts_id.replace("com.dynatrace.builtin:", "builtin:", 1)
-    aggregation = str(query.get("aggregation", "avg"))
-    pct = _PERCENTILE.match(aggregation)
-    transform = f"percentile({pct.group(1)})" if pct else aggregation.lower()
-    params = {"metricSelector": f"{key}:{transform}"}
-    family = ts_id.split(":", 1)[-1].split(".", 1)[0]
-    entity_type = ENTITY_TYPES.get(family)
-    if query.get("entityIds"):
-        params["entitySelector"] = "entityId(" + ",".join(_quote(e) for e in query["entityIds"]) + ")"
-    elif query.get("tags") and entity_type:
-        params["entitySelector"] = f"type({entity_type})," + ",".join(f"tag({_quote(t)})" for t in query["tags"])
-    elif entity_type == "SERVICE":
-        # Keptn 0.2's pitometer-service scoped every Dynatrace indicator to the service entity tagged
-        # service:<service> and environment:<project>-<stage>; the selector does the same in one request.
-        params["entitySelector"] = (f"type(SERVICE),tag({_quote('service:' + context.service)}),"
-                                    f"tag({_quote('environment:' + context.namespace)})")
-    return params
+    """The Metrics API v2 parameters of a metric query (``metricSelector``, ``entitySelector``, ...)."""
+    return dict(queries.parse(query, context).params)
 
 
 @dataclass(frozen=True)
@@ -159,41 +120,101 @@ class DynatraceSource:
 
     @classmethod
     def substitute(cls, query: Any, values: Mapping[str, str]) -> Any:
-        """Values go in as they are: selectors quote entity values themselves (``_quote``)."""
-        return substitute_plain(query, values)
+        """Values go in as they are (selectors quote entity values themselves); in a query string a
+        value may not bring ``&``, ``;``, ``?``, ``=``, ``%`` or ``#`` (it would add parameters)."""
+        if not isinstance(query, str) or not values:
+            return substitute_plain(query, values)
+        pattern, lookup = placeholder_pattern(values)
+
+        def filled(match: Any) -> str:
+            value = lookup[match.group(1)]
+            queries.check_value(value, match.group(0))
+            return value
+
+        return pattern.sub(filled, query)
 
     def secrets(self) -> list[Secret | None]:
         return [self.token]
 
     def describe(self, query: Any) -> str:
-        params = to_v2(query, self.context)
-        return " ".join(f"{k}={v}" for k, v in params.items())
+        return queries.parse(query, self.context).describe()
 
     def fetch(self, query: Any, window: Window) -> Fetched:
-        params: dict[str, str] = {**to_v2(query, self.context), "resolution": "Inf",
-                                  "from": str(int(window.start * 1000)), "to": str(int(window.end * 1000))}
+        request = queries.parse(query, self.context)
+        start_ms, end_ms = str(int(window.start * 1000)), str(int(window.end * 1000))
+        try:
+            if request.api == "metrics":
+                return self._metrics(request, {**request.params, "resolution": "Inf", "from": start_ms, "to": end_ms})
+            if request.api == "usql":
+                body = self._get(request.path, {**request.params, "explain": "false", "addDeepLinkFields": "false",
+                                                "startTimestamp": start_ms, "endTimestamp": end_ms})
+                return _usql_value(request, body)
+            body = self._get(request.path, {**request.params, "from": start_ms, "to": end_ms})
+        except _Failed as failed:
+            return Fetched(error=str(failed))
+        if request.api == "slo":
+            if body.get("error", "NONE") != "NONE":  # Dynatrace: HTTP 200 with the reason in "error"
+                return Fetched(error=self.token.redact(f"dynatrace SLO {request.path.rsplit('/', 1)[-1]}: {body['error']}"))
+            return samples_of([(request.path.rsplit("/", 1)[-1], body.get("evaluatedPercentage"))])
+        return samples_of([("", body.get("totalCount"))])
+
+    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        try:
+            status, body = self._http.request_json(
+                self._session, "GET", f"{self.url}{path}", params=params, what=f"dynatrace at {self.url}",
+                timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token])
+        except self._http.SourceHTTPError as err:
+            raise _Failed(str(err)) from None
+        if status != 200 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message", "") if isinstance(error, dict) else ""
+            raise _Failed(self.token.redact(f"dynatrace answered HTTP {status}: {message}".strip()))
+        return body
+
+    def _metrics(self, request: queries.DtRequest, params: dict[str, str]) -> Fetched:
         pairs: list[tuple[str, Any]] = []
-        for _ in range(20):  # pages; a gate never needs more
-            try:
-                status, body = self._http.request_json(
-                    self._session, "GET", f"{self.url}/api/v2/metrics/query", params=params, what=f"dynatrace at {self.url}",
-                    timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token])
-            except self._http.SourceHTTPError as err:
-                return Fetched(error=str(err))
-            if status != 200 or not isinstance(body, dict):
-                message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
-                return Fetched(error=self.token.redact(f"dynatrace answered HTTP {status}: {message}".strip()))
+        for _ in range(MAX_PAGES):
+            body = self._get(request.path, params)
             for collection in body.get("result") or []:
+                # Dynatrace processes at most 100,000 tuples and 20,000,000 data points per query and
+                # ignores the rest; a ratio of 1 means the limit was reached and the answer is partial.
+                if any(_number(collection.get(k)) >= 1 for k in ("dimensionCountRatio", "dataPointCountRatio")):
+                    raise _Failed("dynatrace reached its query limit (dimensionCountRatio or dataPointCountRatio 1): "
+                                  "the answer is partial; narrow the entitySelector")
                 for series in collection.get("data") or []:
                     key = ",".join(str(d) for d in series.get("dimensions") or [])
                     values = series.get("values") or [None]
-                    pairs.append((key, values[-1]))
+                    raw = values[-1]
+                    pairs.append((key, raw / request.divisor if isinstance(raw, (int, float)) and not isinstance(
+                        raw, bool) else raw))
             if not body.get("nextPageKey"):
-                break
+                return samples_of(pairs)
+            # Dynatrace: "When the nextPageKey is set to obtain subsequent pages, you must omit all
+            # other query parameters" (every paged v2 endpoint's documentation).
             params = {"nextPageKey": str(body["nextPageKey"])}
-        return finite_samples(pairs)
+        return Fetched(error=f"dynatrace answered more than {MAX_PAGES} pages (nextPageKey after page {MAX_PAGES}); "
+                             "the gate judges all series or none: narrow the entitySelector")
 
     def close(self) -> None:
         """Close the connections; the retry budget starts afresh for the next evaluation."""
         self._session.close()
         self._budget = self._http.Budget(self.retry_budget_s)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+class _Failed(Exception):
+    """One request failed for good; ``str()`` is safe to show."""
+
+
+def _usql_value(request: queries.DtRequest, body: dict[str, Any]) -> Fetched:
+    """The tile's value from a USQL table, as the SLI provider picked it (``dynatrace_queries`` docstring)."""
+    rows = [row for row in body.get("values") or [] if isinstance(row, list) and row]
+    if request.tile == "SINGLE_VALUE":
+        return samples_of([("", rows[0][0])]) if rows else Fetched()
+    for row in rows:
+        if len(row) >= 2 and str(row[0]) == request.dimension:
+            return samples_of([(request.dimension, row[1] if request.tile != "TABLE" else row[-1])])
+    return Fetched()

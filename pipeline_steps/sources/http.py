@@ -8,18 +8,33 @@ escape. ``requests`` is imported here, so only commands that query import it.
 The budget is one clock per source and evaluation (``Budget``), not one per query: with a
 per-query budget, 100 indicators against a dead backend took ceil(100/workers) budgets in a row
 (about a minute with the defaults); with a shared one the gate reports ERROR after about one.
+No request starts once the budget is spent, so all of a source's work ends within the budget
+plus one timeout.
+
+Time bounds (this module's part of issue 11): ``requests``' ``timeout`` bounds each socket read,
+not the answer, so a server sending a valid body at 2 bytes/s held a gate for a minute and then
+passed it. Each request runs under a ``_Deadline``: our connection classes hand their socket to it,
+and when ``timeout_s`` has passed it shuts the socket down, so the whole answer (connect, headers,
+body) is bounded whatever the server does, and the request ends as a timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 import time
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import parse_json
 from pipeline_steps.secrets import Secret, redact_all
 from pipeline_steps.sources.base import MAX_WORKERS, split_userinfo
 
@@ -53,6 +68,103 @@ class Budget:
             return self._deadline
 
 
+_current = threading.local()
+
+
+class _Deadline:
+    """The whole-answer bound of one request, in the thread that sends it: at ``seconds`` every
+    socket the request used is shut down (a blocked read returns at once), and ``expired`` says why."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _current.deadline = None
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch(sock: Any) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None and isinstance(sock, socket.socket):
+        deadline.watch(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Hands its socket to the sending thread's ``_Deadline`` when it connects and for each answer it
+    reads (a pooled connection is reused by later requests)."""
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+    def getresponse(self) -> Any:
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+    def getresponse(self) -> Any:
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with our connection classes, also behind an HTTP(S) proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
 def session(url: str, pool_size: int = MAX_WORKERS) -> requests.Session:
     """A session whose pool holds a connection per worker, with the environment read once.
 
@@ -61,7 +173,7 @@ def session(url: str, pool_size: int = MAX_WORKERS) -> requests.Session:
     so they are resolved here for ``url`` and the per-request lookup is switched off.
     """
     sess = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     sess.mount("http://", adapter)
     sess.mount("https://", adapter)
     sess.proxies.update(requests.utils.get_environ_proxies(url))
@@ -75,13 +187,27 @@ def session(url: str, pool_size: int = MAX_WORKERS) -> requests.Session:
     return sess
 
 
+def _body(resp: requests.Response, what: str, ok_status: frozenset[int]) -> Any:
+    """The answer as strict JSON (``files.parse_json``: a NaN, a repeated key or 100,000 nested arrays
+    from a backend is no answer either); None for an error status without a JSON body."""
+    try:
+        return parse_json(resp.content.decode("utf-8"), what)
+    except (BadInputError, UnicodeDecodeError) as err:
+        if resp.status_code in ok_status:
+            why = err.message if isinstance(err, BadInputError) else "not UTF-8"
+            raise SourceHTTPError(f"{what} answered HTTP {resp.status_code} without valid JSON: {why}") from None
+        return None
+
+
 def request_json(sess: requests.Session, method: str, url: str, *, what: str, timeout_s: float, budget: Budget,
                  secrets: list[Secret | None] | None = None, ok_status: frozenset[int] = frozenset({200}),
                  **kwargs: Any) -> tuple[int, Any]:
     """Send until a non-transient answer or the budget is spent; return ``(status, parsed JSON)``.
 
-    Statuses outside ``ok_status`` that are not transient are returned to the caller (it knows
-    what a 400 means for its API); transient failures past the budget raise ``SourceHTTPError``.
+    Each attempt's whole answer is bounded by ``timeout_s`` (module docstring); no attempt starts
+    once the source's budget is spent. Statuses outside ``ok_status`` that are not transient are
+    returned to the caller (it knows what a 400 means for its API); transient failures past the
+    budget raise ``SourceHTTPError``.
     """
     deadline = budget.deadline()
     delay = 0.1
@@ -90,25 +216,29 @@ def request_json(sess: requests.Session, method: str, url: str, *, what: str, ti
         if budget.unreachable is not None:
             raise SourceHTTPError(f"{what} unreachable (not retried: the {budget.seconds:g}s retry budget was "
                                   f"spent on {budget.unreachable})")
+        if attempt == 0 and time.monotonic() > deadline:
+            raise SourceHTTPError(f"{what}: not sent, the source's {budget.seconds:g}s budget (--retry-budget) was "
+                                  "spent before this query's turn")
         attempt += 1
         # A retry never waits past the budget; the first attempt gets the full timeout so a slow
         # but healthy backend still answers the queries of a large gate.
         timeout = timeout_s if attempt == 1 else max(0.1, min(timeout_s, deadline - time.monotonic()))
         broken = False
-        try:
-            resp = sess.request(method, url, timeout=timeout, **kwargs)
+        with _Deadline(timeout) as whole:
+            try:
+                resp = sess.request(method, url, timeout=timeout, **kwargs)
+                if whole.expired:  # a close-delimited body cut at the deadline can look complete
+                    resp.close()
+                    raise requests.Timeout("cut at the deadline")
+            except requests.RequestException as err:
+                last = type(err).__name__ + ": " + redact_all(str(err), secrets or [])
+                if whole.expired:
+                    last = f"Timeout: no complete answer within {timeout:.3g}s (--timeout bounds the whole answer)"
+                broken = True
+        if not broken:
             if resp.status_code not in TRANSIENT_STATUS:
-                try:
-                    body = resp.json()
-                except ValueError:
-                    body = None
-                    if resp.status_code in ok_status:
-                        raise SourceHTTPError(f"{what} answered HTTP {resp.status_code} without JSON") from None
-                return resp.status_code, body
+                return resp.status_code, _body(resp, what, ok_status)
             last = f"HTTP {resp.status_code}"
-        except requests.RequestException as err:
-            last = type(err).__name__ + ": " + redact_all(str(err), secrets or [])
-            broken = True
         if time.monotonic() + delay >= deadline:
             if broken:
                 budget.unreachable = last

@@ -6,17 +6,13 @@ expressed inside the PromQL (``[$DURATION_MINUTESm]``) and anchored here at the 
 Series whose value is NaN (an idle colour: 0/0) are dropped; an empty vector is "no values".
 
 Placeholders (``$ENVIRONMENT``, ``$DURATION_MINUTESm``, ... see gate/placeholders.py) are filled
-with PromQL's quoting: the query is scanned for the string each placeholder stands in. Inside
-``'...'`` or ``"..."`` the value gets backslash, that quote and newlines escaped — only that quote:
-PromQL rejects ``\\'`` inside ``"..."`` and ``\\"`` inside ``'...'`` as unknown escapes. Outside a
-string a value may only be a plain token (letters, digits, ``_:.+-,``: durations, names, numbers),
-so no value can close a string or add PromQL of its own; anything else is refused.
+by a complete PromQL tokenizer (``sources/promql.py``), so a value always stays inside the string,
+comment or token it stands in, or the query is refused as bad input.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,55 +21,8 @@ from urllib.parse import urlparse
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.secrets import Secret, read_secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, finite_samples, placeholder_pattern
-
-_PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_:.+,-]*")
-
-
-def escape_promql(value: str, quote: str = '"') -> str:
-    """``value`` safe inside a PromQL string opened by ``quote`` (``'`` or ``"``)."""
-    return (value.replace("\\", "\\\\").replace(quote, "\\" + quote)
-            .replace("\n", "\\n").replace("\r", "\\r"))
-
-
-def substitute_promql(text: str, values: Mapping[str, str]) -> str:
-    """Replace ``$NAME`` and ``$name`` for every name in ``values`` (longest first), each value quoted
-    for where it lands (module docstring); ``ValueError`` for a value that cannot stand there."""
-    pattern, lookup = placeholder_pattern(values)
-    out: list[str] = []
-    quote = ""  # the quote of the PromQL string we are in, "" outside
-    i = 0
-    while i < len(text):
-        match = pattern.match(text, i) if text[i] == "$" else None
-        if match:
-            out.append(_promql_value(lookup[match.group(1)], quote, match.group(0)))
-            i = match.end()
-            continue
-        ch = text[i]
-        if not quote and ch in "'\"`":
-            quote = ch
-        elif quote in ("'", '"') and ch == "\\":
-            out.append(text[i:i + 2])  # an escaped character never closes the string
-            i += 2
-            continue
-        elif ch == quote:
-            quote = ""
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _promql_value(value: str, quote: str, placeholder: str) -> str:
-    if quote in ("'", '"'):
-        return escape_promql(value, quote)
-    if quote == "`":
-        if "`" in value:
-            raise ValueError(f"{placeholder} is {value!r}: a `raw string` cannot hold a backtick")
-        return value
-    if not _PLAIN_TOKEN.fullmatch(value):
-        raise ValueError(f"{placeholder} stands outside a quoted string and is {value!r}; "
-                         "only letters, digits and _:.+-, can stand there")
-    return value
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, samples_of
+from pipeline_steps.sources.promql import substitute_promql
 
 
 @dataclass(frozen=True)
@@ -178,14 +127,19 @@ class PrometheusSource:
             return Fetched(error=f"prometheus answered HTTP {status} without a JSON body")
         if body.get("status") != "success":
             return Fetched(error=f"prometheus answered HTTP {status}: {body.get('errorType', '')}: {body.get('error', '')}")
+        if body.get("warnings"):
+            # Prometheus' API: warnings accompany data it could not read whole (a remote store that
+            # failed, a Thanos/Cortex partial response); a gate never judges part of the data.
+            return Fetched(error="prometheus answered with warnings (the data may be partial): "
+                                 + "; ".join(str(w) for w in body["warnings"])[:300])
         data = body.get("data") or {}
         kind = data.get("resultType")
         result = data.get("result")
         if kind == "vector" and isinstance(result, list):
-            return finite_samples([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
+            return samples_of([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
                                    for r in result])
         if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-            return finite_samples([("", result[1])])
+            return samples_of([("", result[1])])
         return Fetched(error=f"prometheus returned a {kind} result; the gate needs an instant vector or scalar")
 
     def close(self) -> None:

@@ -8,15 +8,14 @@ the keys that exist, so request names may contain dots or spaces:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pipeline_steps.documents.evaluation import Sample, Window
+from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.secrets import Secret
-from pipeline_steps.sources.base import Fetched, Option, SourceSettings, substitute_plain
+from pipeline_steps.sources.base import Fetched, Option, SourceSettings, samples_of, substitute_plain
 
 
 def resolve(doc: Any, path: str) -> Any:
@@ -90,10 +89,9 @@ class TestrunSource:
     def fetch(self, query: Any, window: Window) -> Fetched:
         value = resolve(self.doc, str(query).strip())
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return Fetched(dropped=0 if value is None else 1)
-        if not math.isfinite(float(value)):
-            return Fetched(dropped=1)
-        return Fetched(samples=[Sample(str(query), float(value))])
+            # a missing path or null is no data; anything else (a string, an object) is no number
+            return Fetched(dropped=0 if value is None else 1, dropped_keys=[] if value is None else [str(query)])
+        return samples_of([(str(query), value)])  # a NaN is dropped as from any source
 
     def close(self) -> None:
         return None

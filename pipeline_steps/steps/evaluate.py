@@ -21,7 +21,8 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import IndicatorReport, Judgement, Window, evaluation_document, write_evaluation
 from pipeline_steps.documents.events import after_evaluation
 from pipeline_steps.documents.vocabulary import Verdict
-from pipeline_steps.files import write_text
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import to_json, write_text
 from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.perfspec import PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, fill_queries
@@ -115,6 +116,15 @@ def _comparison_pool(spec: SloSpec, run: GateRun) -> list[HistoryEntry]:
 def _record(run: GateRun, judgement: Judgement, secrets: list[Secret | None]) -> EvaluationOutcome:
     """Store the judgement (not an ERROR: nothing was measured) and write every document of the step."""
     history_id = None
+    # Everything that can make the outputs unwritable is found before the history row is: the
+    # folder (a row must never describe an evaluation whose evidence was not written) and the
+    # document itself (to_json refuses a non-finite number: a bug, exit 4, nothing stored).
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInputError(str(run.out_dir), None, f"cannot write the evaluation here: {err.strerror or err}; "
+                                                    "nothing was stored") from err
+    to_json(evaluation_document(judgement, run.context, run.window, None))
     if run.history is not None and judgement.verdict is not Verdict.ERROR:
         history_id = run.history.add(context=run.context.to_dict(), kind=judgement.kind, verdict=judgement.verdict.value,
                                      result=judgement.result, score=judgement.achieved, max_score=judgement.maximum,

@@ -11,6 +11,7 @@ gate that could never breach), the current name winning when both are given.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,15 @@ def test_legacy_threshold_names(thresholds: dict[str, float], value: float, scor
     assert (indicator.legacy_keys, indicator.ignored_keys) == (legacy, ignored)
     result = pitometer.grade(fetched(value), indicator.grading)
     assert result.score == score and [v["breach"] for v in result.violations] == breaches
+
+
+@pytest.mark.parametrize(("values", "thresholds", "score"), [
+    ([0.01, math.inf], {"upperSevere": 0.1}, 0.0),            # +Inf breaches an upper threshold
+    ([0.5, -math.inf], {"lowerSevere": 0.1}, 0.0),            # -Inf breaches a lower one
+    ([0.5, math.inf], {"lowerSevere": 0.1}, 100.0),           # +Inf against a lower bound only: a value like any other
+    ([0.5, -math.inf], {"upperWarning": 1}, 100.0),
+    ([math.inf], {"upperWarning": 1, "upperSevere": 2}, 0.0),  # severe wins over warning on the same side
+])
+def test_infinite_values_are_graded_as_values(values: list[float], thresholds: dict[str, float], score: float) -> None:
+    got = pitometer.grade(Fetched(samples=[Sample(str(i), v) for i, v in enumerate(values)]), Grading(thresholds, 100))
+    assert got.score == score

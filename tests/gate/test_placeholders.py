@@ -14,8 +14,8 @@ import pytest
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.gate.placeholders import context_values, duration_values
-from pipeline_steps.sources.prometheus import escape_promql
-from pipeline_steps.sources.prometheus import substitute_promql as substitute
+from pipeline_steps.sources.promql import escape_promql
+from pipeline_steps.sources.promql import substitute_promql as substitute
 
 CTX = StageContext("sockshop", "staging", "carts")
 CARTS = "rate(requests_latency_seconds_sum{job='carts-$ENVIRONMENT'}[$DURATION_MINUTESm])"

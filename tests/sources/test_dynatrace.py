@@ -5,7 +5,8 @@ value and entity Pitometer reported, and passes a fast one; the request carries 
 header, resolution=Inf, from/to in ms of the window and the default Keptn service scope; points
 outside the window are not counted; a rejected token is ERROR (exit 4) and never printed;
 v1 aggregations/entityIds/tags map to v2 selectors; SLI strings with ?scope= work; smartscape
-queries are refused when the spec loads (exit 2); an entity without points is no data.
+queries are refused when the spec loads (exit 2); an entity without points is no data. The SLI
+provider's other forms and paging: tests/sources/test_dynatrace_forms.py.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def test_sli_string_query_runs_against_the_stand_in(dynatrace: DynatraceStandIn)
     dynatrace.add_points("SERVICE-K", RT, [(START + 1, 10.0), (START + 2, 30.0)], tags=["keptn_project:sockshop"])
     got = DynatraceSource(dynatrace.url, Secret(TOKEN), CTX).fetch(
         f"{RT}:merge(0):avg?scope=tag(keptn_project:sockshop)", Window(START, END))
-    assert got.error is None and [s.value for s in got.samples] == [20.0]
+    # 20 µs, in milliseconds as the Dynatrace SLI provider converts builtin:service.response.time
+    assert got.error is None and [s.value for s in got.samples] == [0.02]
 
 
 def test_smartscape_query_is_refused_when_the_spec_loads(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ it is read once per session; a netrc entry for the host is used, but never over 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -137,3 +138,86 @@ def test_netrc_is_used_but_a_token_wins(monkeypatch: pytest.MonkeyPatch, tmp_pat
         PrometheusSource(f"http://127.0.0.1:{port}", token=Secret("tok"), retry_budget_s=0.1).fetch("up", Window(0, 10))
     assert seen[0][1] == "Basic " + base64.b64encode(b"fromnetrc:pw").decode()
     assert seen[-1][1] == "Bearer tok"
+
+
+VALID_BODY = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+    {"metric": {}, "value": [1300, "0.01"]}]}}).encode()
+
+
+@contextmanager
+def trickling(*, headers_too: bool, chunked: bool = False) -> Iterator[tuple[int, list[float]]]:
+    """A server that answers every request with a valid Prometheus answer at 2 bytes/s: the headers
+    too when ``headers_too``, else headers at once and a trickling body (Content-Length or chunked).
+    Yields its port and the times connections arrived."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    arrivals: list[float] = []
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            if chunked:
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                body = b"".join(b"1\r\n" + bytes([c]) + b"\r\n" for c in VALID_BODY) + b"0\r\n\r\n"
+            else:
+                head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(VALID_BODY)).encode() + b"\r\n\r\n")
+                body = VALID_BODY
+            slow = head + body if headers_too else body
+            with contextlib.suppress(OSError):
+                if not headers_too:
+                    conn.sendall(head)
+                for i in range(0, len(slow), 2):
+                    if stop.wait(1.0):
+                        return
+                    conn.sendall(slow[i:i + 2])
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            arrivals.append(time.monotonic())
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], arrivals
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.mark.parametrize(("headers_too", "chunked"), [(False, False), (True, False), (False, True)],
+                         ids=["body trickles", "headers trickle", "chunks trickle"])
+def test_a_trickling_backend_is_bounded_by_the_timeout_and_the_budget(headers_too: bool, chunked: bool) -> None:
+    """Issue 11 item 8: requests' timeout is per read, so 2 bytes/s never timed out; the whole answer
+    is bounded now, and the source's work by its budget (+ one timeout)."""
+    with trickling(headers_too=headers_too, chunked=chunked) as (port, arrivals):
+        source = PrometheusSource(f"http://127.0.0.1:{port}", timeout_s=1.0, retry_budget_s=1.5)
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda i: source.fetch(f"up{{i='{i}'}}", Window(0, 10)), range(8)))
+        elapsed = time.monotonic() - started
+    assert all(r.error and not r.samples for r in results), results
+    assert any("no complete answer within" in (r.error or "") for r in results)
+    assert elapsed < 1.5 + 1.0 + 1.0, f"{elapsed:.1f}s: budget 1.5 s + one 1 s timeout, plus slack"
+    assert max(arrivals) - started < 1.5 + 0.2, "no request may start once the budget is spent"
+
+
+def test_a_trickling_backend_through_the_cli_is_error_not_pass(tmp_path: Path) -> None:
+    """The issue's case end to end: --timeout 2 --retry-budget 4 took 63 s and passed; now ERROR (exit 4) in seconds."""
+    with trickling(headers_too=False) as (port, _):
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, [
+            "evaluate", "--project", "sockshop", "--stage", "staging", "--service", "carts", "--no-history",
+            "--spec", str(FIXTURES / "perfspec_prometheus.json"), "--start", "1000", "--end", "1300",
+            "--out-dir", str(tmp_path / "out"), "--prometheus-url", f"http://127.0.0.1:{port}",
+            "--timeout", "2", "--retry-budget", "4"])
+        elapsed = time.monotonic() - started
+    assert result.exit_code == ExitCode.INFRA, result.output
+    assert json.loads((tmp_path / "out" / "evaluation.json").read_text())["verdict"] == "ERROR"
+    assert elapsed < 4 + 2 + 1.5, f"{elapsed:.1f}s"

@@ -5,22 +5,29 @@ the label sets as compact JSON; NaN series (an idle colour, 0/0) are dropped and
 vector is no samples; a bad query and an unreachable server become errors (never values); the
 retry budget bounds the time spent on a dead server; a matrix result is refused; bearer auth is sent;
 a value with quotes and a backslash, substituted into a single- or double-quoted matcher, matches
-the real label value (the real PromQL parser accepts the escaping).
+the real label value (the real PromQL parser accepts the escaping); a +Inf series is graded (a
+breach) and a NaN series reported as dropped (issue 11).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from pipeline_steps.cli import cli
 from pipeline_steps.documents.evaluation import Window
+from pipeline_steps.errors import ExitCode
 from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.prometheus import PrometheusSource
-from pipeline_steps.sources.prometheus import substitute_promql as substitute
+from pipeline_steps.sources.promql import substitute_promql as substitute
 from tests.sources.prom_env import JOB, PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]
@@ -130,3 +137,58 @@ def test_substituted_values_with_quotes_match_the_real_label_value(prom_env: Pro
     for template in ('gate_test_value{name="$NAME"}', "gate_test_value{name='$NAME'}"):
         got = source.fetch(substitute(template, {"NAME": name}), Window(seen - 5, seen + 0.5))
         assert got.error is None and got.values == [3.25], (template, got)
+
+
+def test_an_infinite_series_is_graded_and_a_nan_series_reported(prom_env: PromEnv, tmp_path: Path) -> None:
+    """Issue 11 item 1: green's +Inf (every request failed: a ratio over zero) was dropped with the NaN
+    series and the gate passed on blue alone. Now +Inf breaches upperSevere, the minimum over series
+    decides (FAIL), and the NaN series is listed in ``dropped`` and the reason."""
+    prom_env.blue.gauge.labels(name="ratio-a").set(0.01)
+    prom_env.green.gauge.labels(name="ratio-b").set(math.inf)
+    prom_env.blue.gauge.labels(name="ratio-c").set(math.nan)
+    seen = prom_env.wait_for('gate_test_value{name="ratio-a"}', 0.01)
+    prom_env.wait_for('count(gate_test_value{name=~"ratio-.*"})', 3)
+    spec = tmp_path / "perfspec.json"
+    spec.write_text(json.dumps({"indicators": [{"id": "ratio", "source": "Prometheus",
+                                                "query": 'gate_test_value{name=~"ratio-.*"}',
+                                                "grading": {"type": "Threshold", "thresholds": {"upperSevere": 0.1},
+                                                            "metricScore": 100}}],
+                                "objectives": {"pass": 100, "warning": 100}}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["evaluate", "--project", "sockshop", "--stage", "staging", "--service", "carts",
+                                      "--spec", str(spec), "--start", str(seen - 30), "--end", str(seen + 0.5),
+                                      "--prometheus-url", prom_env.url, "--out-dir", str(out), "--no-history"])
+    assert result.exit_code == ExitCode.FAIL, result.output
+    doc = json.loads((out / "evaluation.json").read_text())  # valid JSON: no Infinity/NaN literal
+    indicator = doc["indicators"][0]
+    assert sorted(str(v["value"]) for v in indicator["values"]) == ["+Inf", "0.01"]
+    assert indicator["value"] == "+Inf" and indicator["score"] == 0
+    assert len(indicator["dropped"]) == 1 and "ratio-c" in indicator["dropped"][0]
+    assert "+Inf breaches upperSevere 0.1" in indicator["reason"] and "1 series dropped" in indicator["reason"]
+    assert doc["indicatorResults"][0]["violations"][0]["value"] == "+Inf"
+
+
+def test_an_answer_with_warnings_is_error_not_a_partial_judgement() -> None:
+    """Prometheus (and Thanos/Cortex partial responses) send ``warnings`` with data they could not read
+    whole; such an answer is an ERROR, never judged."""
+    class Partial(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"status": "success", "warnings": ["store 10.0.0.7:10901 unavailable"], "data": {
+                "resultType": "vector", "result": [{"metric": {}, "value": [1300, "0.01"]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Partial)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = PrometheusSource(f"http://127.0.0.1:{server.server_port}").fetch("up", Window(0, 10))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got.samples == [] and got.error is not None and "store 10.0.0.7:10901 unavailable" in got.error

@@ -8,7 +8,6 @@ the ``helm`` CLI when it is on PATH, else the Helm library bundled in ``helm-pyt
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,12 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError
+from pipeline_steps.files import parse_yaml_documents, to_json
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 
@@ -63,10 +61,10 @@ def render(values: dict[str, Any], namespace: str, directory: Path | None = None
     texts = _render_cli(helm, directory, values, namespace) if helm else _render_library(directory, values, namespace)
     objects: list[dict[str, Any]] = []
     for text in texts:
-        try:
-            objects.extend(doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict))
-        except yaml.YAMLError as err:
-            raise InfrastructureError("helm", f"chart {directory} rendered invalid YAML: {err}") from err
+        try:  # the strict reader: a chart (PIPELINE_STEPS_CHART may name any) cannot alias-bomb us
+            objects.extend(doc for doc in parse_yaml_documents(text, f"chart {directory}") if isinstance(doc, dict))
+        except BadInputError as err:
+            raise InfrastructureError("helm", f"chart {directory} rendered YAML we refuse: {err}") from err
     return objects
 
 
@@ -85,7 +83,7 @@ def _render_library(directory: Path, values: dict[str, Any], namespace: str) -> 
 
 def _render_cli(helm: str, directory: Path, values: dict[str, Any], namespace: str) -> list[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(values, handle)
+        handle.write(to_json(values))
     try:
         proc = subprocess.run([helm, "template", str(values.get("name", "release")), str(directory),
                                "--namespace", namespace, "--values", handle.name],

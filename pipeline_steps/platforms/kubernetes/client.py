@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_steps.errors import BadInputError, InfrastructureError
+from pipeline_steps.files import read_yaml
 
 BACKEND = "kubernetes"
 
@@ -39,6 +40,19 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
     cfg = client.Configuration()
     default_file = Path(os.path.expanduser("~/.kube/config"))
     use_file = kubeconfig or os.environ.get("KUBECONFIG") or default_file.exists()
+    if use_file:
+        # The library reads the file with yaml.safe_load (no bound on aliases, last duplicate key
+        # wins); our strict reader sees every file of KUBECONFIG first, so a malformed one is bad
+        # input naming it and the field, never a hang or a silently different cluster.
+        for name in (kubeconfig or os.environ.get("KUBECONFIG") or str(default_file)).split(os.pathsep):
+            if name and Path(os.path.expanduser(name)).is_file():
+                try:
+                    read_yaml(os.path.expanduser(name))
+                except BadInputError as err:  # a syntax error shows its position only: the text may hold a token
+                    mark = getattr(err.__cause__, "problem_mark", None)
+                    why = f"YAML syntax error (line {mark.line + 1})" if mark is not None else err.message
+                    raise BadInputError(name, None if mark is not None else err.field,
+                                        f"is not a valid kubeconfig: {why}") from None
     try:
         if use_file:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,

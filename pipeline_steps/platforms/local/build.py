@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import read_text
 
 PROPERTIES = "application.properties"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git")
@@ -53,7 +54,7 @@ def build(source: Path, image: str, tag: str, overrides: Mapping[str, str]) -> P
         copy = staging / "src"
         shutil.copytree(source, copy, ignore=_IGNORED)
         if overrides:
-            text = (copy / PROPERTIES).read_text(encoding="utf-8")
+            text = read_text(copy / PROPERTIES)  # UTF-8, or bad input naming the file
             (copy / PROPERTIES).write_text(apply_overrides(text, overrides), encoding="utf-8")
         old = staging / "old"
         if target.exists():

@@ -51,7 +51,7 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
-from pipeline_steps.files import read_json, write_text
+from pipeline_steps.files import read_json, to_json, write_text
 from pipeline_steps.platforms.local.procs import free_port, log_tail, pid_alive, private_dir, spawn, stop_pid, wait_http
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
@@ -106,7 +106,7 @@ def render_config(scrape_configs: Sequence[Mapping[str, Any]], *, scrape_interva
     config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                          "evaluation_interval": scrape_interval},
               "scrape_configs": jobs}
-    return json.dumps(config, indent=2) + "\n"
+    return to_json(config) + "\n"
 
 
 class PrometheusServer:

@@ -90,3 +90,22 @@ def test_malformed_kubeconfig_is_bad_input_without_its_text(tmp_path: Path, text
         api_client(str(kubeconfig), None)
     assert str(err.value).startswith(f"{kubeconfig}: is not a valid kubeconfig") and TOKEN not in str(err.value)
     assert err.value.exit_code == 2 and err.value.__cause__ is None
+
+
+_BOMB = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9) if p else 'x, x, x, x, x, x, x, x, x'}]\n"
+                for p, c in zip(["", "a", "b", "c", "d", "e"], "abcdef", strict=True))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("current-context: prod\nclusters: []\ncurrent-context: dev\n", "current-context: is not a valid kubeconfig: is given twice"),
+    (_BOMB, "f: is not a valid kubeconfig: expands to more than 100,000 values"),
+    ("clusters: [{cluster: {server: 'https://k'}, name: k, x: .nan}]\n", "clusters[0].x: is not a valid kubeconfig: .nan is not"),
+])
+def test_a_kubeconfig_is_read_by_the_strict_reader_first(tmp_path: Path, text: str, expected: str) -> None:
+    """Issue 11: the library read kubeconfigs with yaml.safe_load (last duplicate wins: another cluster;
+    no bound on aliases); ours reads every file of KUBECONFIG first."""
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(text, encoding="utf-8")
+    with pytest.raises(BadInputError) as err:
+        api_client(str(kubeconfig), None)
+    assert str(err.value).startswith(f"{kubeconfig}: {expected}"), str(err.value)
