@@ -50,7 +50,7 @@ from pipeline_steps.platforms.local.procs import private_dir, proc_cmdline
 from pipeline_steps.platforms.local.prometheus_server import PrometheusServer, duration_seconds, find_binary
 from pipeline_steps.platforms.local.state import StateDir, read_json, write_json
 
-DEFAULT_SCRAPE_INTERVAL = "5s"
+DEFAULT_SCRAPE_INTERVAL = "3s"
 MIN_INTERVALS_PER_WINDOW = 2
 """``rate()`` needs two samples inside the window; with the target already scraped before the window
 opens, a window of two intervals always holds them."""

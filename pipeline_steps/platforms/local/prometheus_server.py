@@ -225,7 +225,8 @@ class PrometheusServer:
     def wait_up(self, job: str, timeout_s: float = 15.0, *, targets: int = 1) -> None:
         """Block until at least ``targets`` targets of ``job`` have been scraped successfully.
 
-        Prometheus applies new targets on a ~5 s tick, so a fresh job needs about 5 s.
+        Prometheus applies new targets on its discovery tick (up to ~6 s measured), so a fresh job needs
+        that long.
         """
         escaped = job.replace("\\", "\\\\").replace('"', '\\"')
         expr = f'up{{job="{escaped}"}} == 1'
