@@ -53,7 +53,7 @@ def _url(port: int) -> str:
 def _same_port_if_free(port: Any) -> int:
     """A colour keeps its port across deployments (so Prometheus keeps one target and one series per
     colour, see ``monitoring``); a new one only when another program took it meanwhile."""
-    return int(port) if isinstance(port, int) and procs.port_is_free(port) else procs.free_port()
+    return int(port) if isinstance(port, int) and procs.port_is_free(port) else procs.stable_port()
 
 
 AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
@@ -137,8 +137,8 @@ class LocalPlatform:
             data["colours"][key] = {**old, "port": _same_port_if_free(old.get("port"))}
         current = data.get("envoy") or {}
         if not current.get("stats_port"):  # a new stage's Envoy: its ports now, so one reload covers every target
-            data["envoy"] = {**current, "listener_port": current.get("listener_port") or procs.free_port(),
-                             "stats_port": procs.free_port()}
+            data["envoy"] = {**current, "listener_port": current.get("listener_port") or procs.stable_port(),
+                             "stats_port": procs.stable_port()}
         self.state.save_stage(ctx, data)
         # Prometheus learns new addresses (its discovery tick, seconds) while the processes start
         if self.auto_prometheus and monitoring.installed():
@@ -311,8 +311,8 @@ class LocalPlatform:
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
         current = data.get("envoy") or {}
         layout = envoy.Layout(
-            listener_port=int(current.get("listener_port") or procs.free_port()),
-            stats_port=int(current["stats_port"]) if current.get("stats_port") else procs.free_port(),
+            listener_port=int(current.get("listener_port") or procs.stable_port()),
+            stats_port=int(current["stats_port"]) if current.get("stats_port") else procs.stable_port(),
             strategy=str(ctx.deployment_strategy),
             ports={n: (data["colours"].get(n) or {}).get("port") for n in names},
             weights=Weights.from_dict(data["weights"]) if data.get("weights") else None)
@@ -320,7 +320,7 @@ class LocalPlatform:
             return
         processes.stop(current.get("process"))  # also a survivor of a killed wrapper, which would hold the port
         if not procs.port_is_free(layout.stats_port):
-            layout = replace(layout, stats_port=procs.free_port())
+            layout = replace(layout, stats_port=procs.stable_port())
         started = envoy.start(folder, layout)
         data["envoy"] = {"listener_port": layout.listener_port, "stats_port": layout.stats_port, "shape": layout.shape(),
                          "process": started.to_dict()}
