@@ -31,7 +31,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 import pytest
 
@@ -42,6 +41,7 @@ from pipeline_steps.documents.vocabulary import Verdict
 from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, InfrastructureError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms.base import Platform, lock_holder
+from pipeline_steps.platforms.local import envoy_admin
 from pipeline_steps.steps.deploy import DeployOptions, deploy
 from pipeline_steps.steps.evaluation_done import evaluation_done
 from pipeline_steps.steps.traffic import rollback, switch
@@ -280,9 +280,9 @@ def edit_route_out_of_band(subject: Subject, c: StageContext, blue: int, green: 
     """What a person with access does by hand: Envoy's admin runtime, or the VirtualService (kubectl edit)."""
     p: Any = subject.platform
     if p.name == "local":
-        admin = json.loads(p.state.stage_file(c).read_text())["envoy"]["admin_port"]
+        # as `curl --unix-socket .../envoy/admin.sock -X POST /runtime_modify?...` would
         query = urlencode({"routing.traffic_split.blue": blue, "routing.traffic_split.green": green})
-        urlopen(Request(f"http://127.0.0.1:{admin}/runtime_modify?{query}", method="POST", data=b""), timeout=5).read()
+        envoy_admin.Admin(p.state.stage_dir(c) / "envoy")._call(f"/runtime_modify?{query}", "POST")
         return
     kube, group, version = p.kube, "networking.istio.io", "v1"
     vs = kube.call("read", kube.custom.get_namespaced_custom_object, group, version, c.namespace, "virtualservices", c.service)
