@@ -75,6 +75,9 @@ _BOMB = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9) if p else 'x, x, x, x, x,
     ('{"x": {"y": 1, "y": [2]}}', "d.json: x.y: is given twice with different values"),
     ("[" * 100_000 + "]" * 100_000, "d.json: invalid JSON: nested more than 64 levels deep"),
     ("[" * 70 + "]" * 70, "d.json: [0][0]"),
+    ('{"id": "\\ud800"}', "d.json: id: is not valid Unicode text"),         # half a UTF-16 pair: no UTF-8 for it
+    ('{"a": [{"b": "x\\udfffy"}]}', "d.json: a[0].b: is not valid Unicode text"),
+    ('{"\\ud83d": 1}', "d.json: \\ud83d: is not valid Unicode text"),
 ])
 def test_the_strict_json_reader(tmp_path: Path, text: str, message: str) -> None:
     """Issue 11: NaN/Infinity literals, numbers beyond a double, repeated keys and deep nesting are
@@ -98,6 +101,10 @@ def test_the_strict_json_reader(tmp_path: Path, text: str, message: str) -> None
     ("? [1, 2]\n: x\n", "s.yaml: has a key that is not a plain value"),
     ('a: "\\U00110000"\n', "s.yaml: invalid YAML: chr() arg not in range"),
     ("a: 2026-13-45\n", "s.yaml: invalid YAML: month must be in 1..12"),
+    ('a: "\\ud800"\n', "s.yaml: a: is not valid Unicode text"),
+    ('a: {b: ["x\\udfffy"]}\n', "s.yaml: a.b[0]: is not valid Unicode text"),
+    ('"\\ud83d": 1\n', "s.yaml: \\ud83d: is not valid Unicode text"),
+    ("c:\n  <<: {x: 1}\n  <<: {x: 2}\n", "s.yaml: c.<<: is given twice with different values"),
     ("a: \x00\n", "s.yaml: invalid YAML: unacceptable character #x0000"),
 ])
 def test_the_strict_yaml_reader(tmp_path: Path, text: str, message: str) -> None:

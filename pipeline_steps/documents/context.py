@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import check_text
 
 TEST_STRATEGIES = ("", "functional", "performance")
 
@@ -66,6 +67,9 @@ class StageContext:
 
     def validate(self, source: str = "context") -> StageContext:
         """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field."""
+        for name, value in asdict(self).items():
+            if isinstance(value, str):  # image, tag and the Keptn context reach every document as they are
+                check_text(value, source, name)
         for name in ("project", "stage", "service"):
             value = getattr(self, name)
             if not value:

@@ -123,6 +123,20 @@ ISSUE = [
          "{file}: context.project: must be a string, got 123"),
     Case("9: --out-dir naming an existing file", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
          "command line: --out-dir: '{perfspec.json}' is a file, not a folder", ("--out-dir", "{perfspec.json}")),
+    # Text no UTF-8 can carry (half a surrogate pair) used to be read, judged, stored in the history and
+    # then crash the summary writer: exit 4 "internal error" with a history row and half the outputs.
+    Case("9: a lone surrogate in a perfspec id", "perfspec", _doc("perfspec", "indicators[0].id", "\ud800"),
+         "{file}: indicators[0].id: is not valid Unicode text"),
+    Case("9: a lone surrogate in an sli.yaml query", "sli", _doc("sli", "indicators.p95", "up\ud800"),
+         "{file}: indicators.p95: is not valid Unicode text"),
+    Case("9: a lone surrogate in testrun.json context.tag", "testrun", _doc("testrun", "context.tag", "v\udcff"),
+         "{file}: context.tag: is not valid Unicode text"),
+    Case("9: a flag that is not UTF-8 (--tag $'v\\xff')", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: --tag: 'v\\udcff' is not UTF-8 text", ("--tag", "v\udcff")),
+    Case("9: a file name that is not UTF-8", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: argument 8: '\\udcffout' is not UTF-8 text", ("\udcffout",)),
+    Case("9: --flag=value that is not UTF-8", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: --image: 'carts\\udcff' is not UTF-8 text", ("--image=carts\udcff",)),
 ]
 
 
@@ -149,6 +163,8 @@ def _family() -> list[Case]:
                 "HUGE" if kind.yaml else '"HUGE"', "1.0e+400" if kind.yaml else "1e400"),
                 "{file}: " + first + (": 1.0e+400" if kind.yaml else ": 1e400") + " is not a finite number"),
         ]
+        cases.append(Case(f"{kind.name}: lone surrogate", kind.name, _doc(kind.name, first, "x\udfff"),
+                          "{file}: " + first + ": is not valid Unicode text"))
         if kind.yaml:
             cases.append(Case(f"{kind.name}: alias bomb", kind.name, BOMB, "{file}: f: expands to more than 100,000 values"))
         for path in kind.numeric:
