@@ -4,16 +4,18 @@ Every loader (perfspec, slo/sli, shipyard, service.yaml, workloads, deployment.j
 evaluation.json, events, kubeconfigs, the local platform's state) reads through the two strict
 readers here, so a file is either what its format promises or bad input naming it and the field:
 
-* **JSON** (RFC 8259): a string or key holding half of a UTF-16 surrogate pair (``"\\ud800"``: no
-  UTF-8 can carry it, so every writer failed on it later) is refused; ``NaN``/``Infinity`` literals and numbers beyond a double (``1e400``) are
+* **JSON** (RFC 8259): ``NaN``/``Infinity`` literals and numbers beyond a double (``1e400``) are
   refused (Python's ``json`` accepts them, and every comparison with NaN is false: a gate that
   never breaches); an object repeating a key with another value is refused (the last one
   silently won: a second ``"objectives"`` lowered the objective; an identical repeat changes
-  nothing and stays readable, as in Keptn 0.2's own evaluation-done example); nesting deeper than ``MAX_DEPTH``, more than
+  nothing and stays readable, as in Keptn 0.2's own evaluation-done example); a string or key
+  holding half of a UTF-16 surrogate pair (``"\\ud800"``: no UTF-8 can carry it, so a writer
+  failed on it after the history row) is refused; nesting deeper than ``MAX_DEPTH``, more than
   ``MAX_BYTES`` or text that is not UTF-8 are refused with one clear line.
-* **YAML** (safe loader): the same (a merge key ``<<`` given twice included), plus aliases: a document whose aliases expand to more than
-  ``MAX_NODES`` nodes (the "billion laughs" under an SLO ``filter:`` took 3 GB) or refer to
-  themselves is refused before anything walks it; merge keys (``<<``) still work.
+* **YAML** (safe loader): the same (a merge key ``<<`` given twice included), plus aliases: a
+  document whose aliases expand to more than ``MAX_NODES`` nodes (the "billion laughs" under an
+  SLO ``filter:`` took 3 GB) or refer to themselves is refused before anything walks it; merge
+  keys (``<<``) still work.
 
 Writers replace a file atomically (temp + rename), so a reader never sees half a document and a
 crash never leaves one behind, and they refuse non-finite numbers, so no JSON this tool writes
