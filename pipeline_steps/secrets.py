@@ -8,6 +8,7 @@ used only where the value goes onto the wire (an HTTP header).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,41 @@ class Secret:
         return text.replace(self._value, MASK) if self._value else text
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _checked(value: str, source: str, what: str) -> Secret | None:
+    """``value`` stripped of surrounding white space as a ``Secret`` (None when empty). A secret goes
+    into an HTTP header: a line break there made requests raise an exception that quoted the header,
+    token and all, into every output; so one inside the value is bad input, never showing it."""
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise BadInputError(source, None, f"the {what} holds a line break or control character; give it on one line")
+    if re.search("[\ud800-\udfff]", value):  # how the OS hands over bytes that are not UTF-8
+        raise BadInputError(source, None, f"the {what} is not UTF-8 text")
+    return Secret(value) if value else None
+
+
 def read_secret(*, env: str | None = None, file: str | None = None, what: str = "token") -> Secret | None:
-    """Read a secret from a file (first line, stripped) or an environment variable.
+    """Read a secret from a file or an environment variable, stripped of surrounding white space (a
+    mounted Kubernetes secret and ``echo token > file`` end in a line break); None when absent or empty.
+    A line break or control character inside, or bytes that are not UTF-8, are ``BadInputError``
+    naming the file or variable, never the value.
 
     Never from a flag value: flags land in shell history, Jenkins logs and ``ps``.
     """
     if file:
         try:
-            return Secret(Path(file).read_text(encoding="utf-8").strip())
+            raw = Path(file).read_bytes()
         except OSError as err:
             raise BadInputError(file, None, f"cannot read {what} file: {err.strerror}") from err
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInputError(file, None, f"the {what} is not UTF-8 text") from None
+        return _checked(text, file, what)
     if env:
-        value = os.environ.get(env, "")
-        return Secret(value) if value else None
+        return _checked(os.environ.get(env, ""), env, what)
     return None
 
 

@@ -12,6 +12,7 @@ comment or token it stands in, or the query is refused as bad input.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,17 @@ class PrometheusSettings:
         return [self.token, self.password, PrometheusSource.url_password(self.url)]
 
 
+def basic_credential(user: str, password: Secret | None) -> Secret | None:
+    """The Basic credential as it goes over the wire (RFC 7617: base64 of ``user:password``, Latin-1
+    as requests encodes it), masked like the password: a backend or proxy that echoes the
+    Authorization header into an error would otherwise carry it into every output."""
+    try:
+        raw = f"{user}:{password.reveal() if password else ''}".encode("latin-1")
+    except UnicodeEncodeError:  # requests cannot send it either; the fetch reports that
+        return None
+    return Secret(base64.b64encode(raw).decode("ascii"))
+
+
 class PrometheusSource:
     name: ClassVar[str] = "prometheus"
     OPTIONS: ClassVar[tuple[Option, ...]] = (
@@ -67,11 +79,13 @@ class PrometheusSource:
         self.retry_budget_s = retry_budget_s
         self._budget = http.Budget(retry_budget_s)
         self._session = http.session(self.url)
+        self._basic: Secret | None = None
         if token:
             self._session.headers["Authorization"] = f"Bearer {token.reveal()}"
             self._session.auth = None  # a netrc entry would overwrite the header
         elif user:
             self._session.auth = (user, password.reveal() if password else "")
+            self._basic = basic_credential(user, password)
 
     @staticmethod
     def url_password(url: str) -> Secret | None:
@@ -110,7 +124,7 @@ class PrometheusSource:
         return substitute_promql(query, values) if isinstance(query, str) else query
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token, self.password]
+        return [self.token, self.password, self._basic]
 
     def describe(self, query: Any) -> str:
         return str(query)
@@ -119,7 +133,7 @@ class PrometheusSource:
         try:
             status, body = self._http.request_json(
                 self._session, "POST", f"{self.url}/api/v1/query", what=f"prometheus at {self.url}",
-                timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token, self.password],
+                timeout_s=self.timeout_s, budget=self._budget, secrets=self.secrets(),
                 data={"query": str(query), "time": f"{window.end:.3f}"})
         except self._http.SourceHTTPError as err:
             return Fetched(error=str(err))
