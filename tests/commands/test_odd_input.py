@@ -126,6 +126,13 @@ ISSUE = [
          "{file}: comparison.number_of_comparison_results: must be between 1 and 1000"),
     Case("9: project: 123 in a testrun context", "testrun", _doc("testrun", "context.project", 123),
          "{file}: context.project: must be a string, got 123"),
+    # Each source of a merged context is named for its own values: the flag was blamed on testrun.json.
+    Case("9: a bad --project next to a good testrun.json", "testrun", dump(KINDS["testrun"], KINDS["testrun"].make()),
+         "command line: project: 'BAD' is not a DNS-1123 label", ("--project", "BAD")),
+    Case("9: a bad project in testrun.json", "testrun", _doc("testrun", "context.project", "BAD"),
+         "{file}: context.project: 'BAD' is not a DNS-1123 label"),
+    Case("9: a bad strategy in deployment.json", "deployment", _doc("deployment", "context.deployment_strategy", "canary"),
+         "{file}: context.deployment_strategy: 'canary' is not one of"),
     Case("9: --out-dir naming an existing file", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
          "command line: --out-dir: '{perfspec.json}' is a file, not a folder", ("--out-dir", "{perfspec.json}")),
     # Text no UTF-8 can carry (half a surrogate pair) used to be read, judged, stored in the history and
