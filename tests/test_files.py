@@ -128,3 +128,15 @@ def test_writers_refuse_non_finite_numbers(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"non-finite number .* at a\[1\]"):
         files.write_json(tmp_path / "o.json", {"a": [1, float("nan")]})
     assert not (tmp_path / "o.json").exists()
+
+
+def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:
+    files.check_writable([tmp_path / "new" / "deeper" / "doc.json", tmp_path / "doc.json"])  # absent folders are fine
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(BadInputError, match=r"dir\.json: is a folder where this step writes a file"):
+        files.check_writable([tmp_path / "ok.json", tmp_path / "dir.json"])
+    (tmp_path / "events").write_text("x")
+    with pytest.raises(BadInputError) as err:
+        files.check_writable([tmp_path / "events" / "a" / "e.json"])
+    assert err.value.source == str(tmp_path / "events") and "is a file where a folder is needed" in err.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "events"]  # it creates nothing

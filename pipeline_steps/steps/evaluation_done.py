@@ -27,12 +27,13 @@ from pathlib import Path
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import DeploymentFacts
-from pipeline_steps.documents.events import make_event, write_event
+from pipeline_steps.documents.events import event_path, make_event, write_event
 from pipeline_steps.documents.promotion import Decision, write_promotion
 from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.documents.vocabulary import Action, Verdict
 from pipeline_steps.documents.weights import Weights, other_colour
 from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.files import check_writable
 from pipeline_steps.platforms.base import Platform
 
 APPROVALS = ("auto", "approve", "reject")
@@ -51,6 +52,8 @@ def evaluation_done(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts,
                     out_dir: Path | None = None) -> Decision:
     """Decide and act; with ``out_dir`` write promotion.json and the events there.
     Raises ``PipelineStepsError`` when the platform cannot do it (exit 4)."""
+    if out_dir is not None:  # a folder in the way is bad input before traffic moves
+        check_writable([out_dir / "promotion.json", *(event_path(out_dir, n) for n in ("new-artefact", "configuration-changed"))])
     decision = _decide(ctx, verdict, facts, (stage, next_stage), platform, approval=approval, holder=holder)
     if out_dir is not None:
         write_promotion(out_dir / "promotion.json", decision)

@@ -261,3 +261,35 @@ def test_the_future_window_queried_nothing(tmp_path: Path) -> None:
         server.server_close()
     assert outcome.code == ExitCode.BAD_INPUT and "--end: window end" in outcome.output, outcome.output
     assert seen == [] and outcome.after == outcome.before
+
+
+@pytest.mark.parametrize(("kind", "in_the_way", "folder"), [
+    ("perfspec", "out/evaluation.json", True), ("perfspec", "out/junit-evaluation.xml", True),
+    ("perfspec", "out/evaluation-summary.txt", True), ("perfspec", "out/events", False),
+    ("perfspec", "out/events/evaluation-done.json", True),
+    ("shipyard", "out/promotion.json", True), ("shipyard", "out/events", False),
+    ("workload", "out/testrun.json", True), ("workload", "out/junit-tests.xml", True),
+    ("workload", "out/events/tests-finished.json", True),
+])
+def test_an_output_that_cannot_be_written_is_bad_input_before_the_step_acts(
+        target: str, platform: FakePlatform, kind: str, in_the_way: str, folder: bool) -> None:
+    """Issue 11 item 9's class: a folder where a step writes a document (or a file where its events
+    folder goes) was found by the writer after the step had acted: exit 4 "internal error" after the
+    history row was written, after evaluation-done had moved traffic, after the tests had run. Now it is
+    bad input naming the path before anything is queried, stored, sent or flipped."""
+    root = Path.cwd()
+    seed_history(root)
+    blocker = root / in_the_way
+    if folder:
+        blocker.mkdir(parents=True)
+    else:
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("x")
+    calls = len(platform.calls)
+    outcome = run(root, KINDS[kind], dump(KINDS[kind], KINDS[kind].make()), target=target,
+                  extra=("--test-strategy", "performance") if kind == "workload" else ())
+    assert outcome.code == ExitCode.BAD_INPUT, outcome.output
+    assert len(outcome.error_lines()) == 1 and f"error: {in_the_way}: " in outcome.error_lines()[0], outcome.output
+    promise(outcome, KINDS[kind], root)
+    assert outcome.after == outcome.before
+    assert [c for c in platform.calls[calls:] if c[0] in ("set_weights", "mark", "apply")] == []
