@@ -19,7 +19,6 @@ from typing import Any
 import click
 
 from pipeline_steps.errors import ExitCode, PipelineStepsError
-from pipeline_steps.files import check_text
 
 # name -> ("module:attribute", short help). Sorted; one line per command, no import side effects.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _check_argv(argv: list[str]) -> None:
     """Every argument is UTF-8 text. The OS hands bytes that are not over as lone surrogates, and every
     writer failed on them later, after a history row or a traffic flip (exit 4, a bug)."""
+    from pipeline_steps.files import check_text  # here, not at the top: ``--help`` never pays for it
+
     for number, arg in enumerate(argv, start=1):
         flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
         before = argv[number - 2] if number > 1 else ""
