@@ -39,11 +39,12 @@ from pipeline_steps.platforms.base import Platform
 APPROVALS = ("auto", "approve", "reject")
 
 
-def normalise_verdict(value: str, source: str) -> Verdict:
-    """Our verdicts, Pitometer's results (pass/warning/fail) and Keptn's ``failed`` (= error)."""
+def normalise_verdict(value: str, source: str, field: str | None = "verdict") -> Verdict:
+    """Our verdicts, Pitometer's results (pass/warning/fail) and Keptn's ``failed`` (= error); else bad
+    input naming ``source`` (the file, event or ``command line``) and ``field``."""
     verdict = Verdict.parse(value)
     if verdict is None:
-        raise BadInputError(source, "verdict", f"{value!r} is not one of pass, warning, fail, error")
+        raise BadInputError(source, field, f"{value!r} is not one of pass, warning, fail, error")
     return verdict
 
 

@@ -131,6 +131,10 @@ ISSUE = [
          "command line: project: 'BAD' is not a DNS-1123 label", ("--project", "BAD")),
     Case("9: a bad project in testrun.json", "testrun", _doc("testrun", "context.project", "BAD"),
          "{file}: context.project: 'BAD' is not a DNS-1123 label"),
+    Case("9: an unknown verdict in evaluation.json", "evaluation", _doc("evaluation", "verdict", "maybe"),
+         "{file}: verdict: 'maybe' is not one of pass, warning, fail, error"),  # it was blamed on --verdict
+    Case("9: an unknown verdict given as --verdict", "evaluation", dump(KINDS["evaluation"], KINDS["evaluation"].make()),
+         "command line: --verdict: 'maybe' is not one of", ("--verdict", "maybe")),
     Case("9: a bad strategy in deployment.json", "deployment", _doc("deployment", "context.deployment_strategy", "canary"),
          "{file}: context.deployment_strategy: 'canary' is not one of"),
     Case("9: --out-dir naming an existing file", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
