@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Act on a verdict: promote, roll back or wait for approval.",
     ),
     "events": ("pipeline_steps.commands.events:events", "Write or inspect Keptn CloudEvents."),
+    "history": ("pipeline_steps.commands.history:history", "Migrate, export, import and prune the evaluation history."),
     "jenkins": ("pipeline_steps.commands.jenkins:jenkins", "Create jobs on Jenkins, Build Now and follow a build."),
     "local": ("pipeline_steps.commands.local:local", "Start, inspect and stop the local platform (Envoy, Prometheus)."),
     "report": ("pipeline_steps.commands.report:report", "Write the HTML history report of a service's evaluations."),

@@ -31,9 +31,10 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipeline_steps.errors import BadInputError, parser_problem
 
@@ -311,19 +312,27 @@ def read_yaml(path: str | Path) -> Any:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` atomically (temp file in the same folder + rename); parents are created."""
+@contextmanager
+def atomic_text(path: str | Path) -> Iterator[IO[str]]:
+    """A text file to write that replaces ``path`` only when the block ends without an error
+    (temp file in the same folder + rename); parents are created. For output streamed in pieces."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            yield out
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` atomically (temp file in the same folder + rename); parents are created."""
+    with atomic_text(path) as out:
+        out.write(text)
+    return Path(path)
 
 
 def check_writable(paths: Iterable[str | Path]) -> None:

@@ -6,7 +6,9 @@ is tested against this. What it keeps from the real server:
 
 * every response carries ``X-Jenkins``; wrong credentials answer 401, none at all 403;
 * ``crumbIssuer/api/json`` hands out a crumb and every POST without it is refused (403);
-* ``createItem?name=`` (POST config.xml; 400 when the job exists), ``job/X/config.xml`` (GET/POST);
+* ``createItem?name=`` (POST config.xml; 400 when the job exists, 404 under a folder that does not),
+  ``job/X/config.xml`` (GET/POST); config.xml is stored the way Jenkins stores it (jenkins_model.stored_config:
+  its own XML declaration and a comment line), so clients must compare it by meaning;
 * ``build``/``buildWithParameters`` answer 201 with ``Location: <url>queue/item/N/``; the queue
   item has no ``executable`` until it leaves the queue after ``queue_delay_s``; as in Jenkins,
   ``build`` of a parameterized job without a form is 400, ``buildWithParameters`` of a job without
@@ -29,99 +31,15 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from xml.etree import ElementTree
 
+from standins.jenkins_model import Build, BuildScript, Job, QueueItem, stored_config
 from standins.jenkins_payloads import build_info, job_info, param_values, test_report
 
 VERSION = "2.440.3"
 CRUMB_FIELD = "Jenkins-Crumb"
-
-
-@dataclass
-class BuildScript:
-    """How the next builds of a job behave."""
-
-    result: str = "SUCCESS"
-    """SUCCESS | UNSTABLE | FAILURE | ABORTED | NOT_BUILT."""
-    console: list[str] = field(default_factory=lambda: ["[Pipeline] sh", "+ pipeline-steps deploy"])
-    duration_s: float = 0.4
-    """Console lines are released evenly over this time; the build ends after it."""
-    tests: list[tuple[str, str, str]] | None = None
-    """(suite, case, PASSED|FAILED|SKIPPED) for testReport; None: the build published no JUnit."""
-
-
-@dataclass
-class Build:
-    job: str
-    number: int
-    params: dict[str, str]
-    script: BuildScript
-    started: float
-    aborted_at: float | None = None
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def building(self) -> bool:
-        return self.aborted_at is None and self.elapsed() < self.script.duration_s
-
-    @property
-    def result(self) -> str | None:
-        if self.aborted_at is not None:
-            return "ABORTED"
-        return None if self.building else self.script.result
-
-    def log(self) -> str:
-        """The console so far: the lines released by now, then Jenkins' final line."""
-        lines = [f"Started by remote API; parameters: {', '.join(sorted(self.params))}"]
-        script_lines = self.script.console
-        if self.building:
-            shown = int(len(script_lines) * self.elapsed() / max(self.script.duration_s, 1e-6))
-            lines += script_lines[:shown]
-        else:
-            lines += script_lines
-            lines.append(f"Finished: {self.result}")
-        return "".join(line + "\n" for line in lines)
-
-
-@dataclass
-class QueueItem:
-    id: int
-    job: str
-    params: dict[str, str]
-    queued: float
-    build: Build | None = None
-
-
-@dataclass
-class Job:
-    name: str
-    config_xml: str
-    builds: list[Build] = field(default_factory=list)
-    script: BuildScript = field(default_factory=BuildScript)
-
-    def parameter_names(self) -> list[str]:
-        """Names from ``<parameterDefinitions>`` in config.xml (any *ParameterDefinition)."""
-        try:
-            root = ElementTree.fromstring(self.config_xml.encode("utf-8"))
-        except ElementTree.ParseError:
-            return []
-        return [n.text or "" for d in root.iter() if d.tag.endswith("ParameterDefinition") for n in d.findall("name")]
-
-    @property
-    def is_folder(self) -> bool:
-        """A multibranch project or folder: "Build" re-scans it, it has no builds of its own."""
-        try:
-            root = ElementTree.fromstring(self.config_xml.encode("utf-8"))
-        except ElementTree.ParseError:
-            return False
-        return root.tag in ("org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
-                            "com.cloudbees.hudson.plugins.folder.Folder")
 
 
 class JenkinsStandIn:
@@ -332,7 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif new in owner.jobs:
                 self._send(400, f"A job already exists with the name '{new}'")
             else:
-                owner.jobs[new] = Job(new, body.decode("utf-8"))
+                parent = new.rsplit("/", 1)[0] if "/" in new else ""
+                if parent and (parent not in owner.jobs or not owner.jobs[parent].is_folder):
+                    self._not_found()  # createItem under a folder that does not exist: Jenkins answers 404
+                    return
+                owner.jobs[new] = Job(new, stored_config(body.decode("utf-8")))
                 self._send(200)
             return
         job = owner.jobs.get(name)
@@ -343,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(job_info(owner, job))
         elif rest == "config.xml":
             if method == "POST":
-                job.config_xml = body.decode("utf-8")
+                job.config_xml = stored_config(body.decode("utf-8"))
                 self._send(200)
             else:
                 self._send(200, job.config_xml, "application/xml")

@@ -17,15 +17,22 @@ def param_values(params: dict[str, str]) -> list[dict[str, str]]:
     return [{"_class": "hudson.model.StringParameterValue", "name": k, "value": v} for k, v in sorted(params.items())]
 
 
+def job_url(owner: JenkinsStandIn, name: str) -> str:
+    """Jenkins' URL of an item: one ``job/<name>/`` segment per folder level."""
+    return owner.url + "".join(f"job/{part}/" for part in name.split("/"))
+
+
 def job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
-    url = f"{owner.url}job/{job.name}/"
+    url = job_url(owner, job.name)
     if job.is_folder:  # folders and multibranch projects have jobs, not builds, and no "buildable"
-        return {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject", "name": job.name,
-                "fullName": job.name, "url": url, "jobs": []}
+        return {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+                "name": job.name.split("/")[-1], "fullName": job.name, "url": url, "jobs": []}
     builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": b.number, "url": f"{url}{b.number}/"}
               for b in reversed(job.builds)]
     return {
-        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name, "fullName": job.name, "url": url,
+        # Jenkins: name is the item's own name, fullName its path (python-jenkins checks name against the last segment).
+        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name.split("/")[-1], "fullName": job.name,
+        "url": url,
         "buildable": True, "builds": builds, "lastBuild": builds[0] if builds else None,
         "nextBuildNumber": len(job.builds) + 1,
         "inQueue": any(i.job == job.name and i.build is None for i in owner.queue.values()),
@@ -39,7 +46,7 @@ def job_info(owner: JenkinsStandIn, job: Job) -> dict[str, Any]:
 def build_info(owner: JenkinsStandIn, build: Build) -> dict[str, Any]:
     return {
         "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": build.number, "id": str(build.number),
-        "url": f"{owner.url}job/{build.job}/{build.number}/", "displayName": f"#{build.number}",
+        "url": f"{job_url(owner, build.job)}{build.number}/", "displayName": f"#{build.number}",
         "fullDisplayName": f"{build.job} #{build.number}", "building": build.building, "result": build.result,
         "duration": 0 if build.building else int(build.script.duration_s * 1000),
         "estimatedDuration": int(build.script.duration_s * 1000), "timestamp": int(time.time() * 1000),

@@ -35,7 +35,11 @@ CLI_DEFAULTS = (
     # backends: sources, the cluster, Jenkins
     "KUBECONFIG", "PROMETHEUS_URL", "DT_TENANT_URL", "DT_API_TOKEN", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN",
     "PIPELINE_STEPS_REPO_URL", "PIPELINE_STEPS_BRANCH", "SERVICE_REPO_URL", "NETRC",
+    # libpq reads these for a PostgreSQL history (tests/pg.py names its server explicitly)
+    "PGPASSWORD", "PGPASSFILE", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGSERVICEFILE",
+    "PGSSLMODE", "PGOPTIONS",
 )
+pytest_plugins = ["tests.pg"]  # the real PostgreSQL: fixtures pg_server, pg_url
 LIVE_KEEPS = ("KUBECONFIG", "PIPELINE_STEPS_LIVE_KUBE", "PIPELINE_STEPS_LIVE_CONTEXT")
 
 

@@ -16,6 +16,8 @@ from pipeline_steps.commands.options import (
     UnixTime,
     context_from_options,
     context_options,
+    history_from_options,
+    history_options,
     out_dir_option,
     source_options,
 )
@@ -53,9 +55,13 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: float 
 @click.option("--end", type=UnixTime(),
               help="Window end: unix seconds or ISO-8601 (overrides --testrun); not in the future (30 s clock skew allowed).")
 @source_options
-@click.option("--history", "history_path", envvar="PIPELINE_STEPS_HISTORY", default=".pipeline-steps/history.sqlite",
-              show_default=True, help="SQLite evaluation history [env PIPELINE_STEPS_HISTORY].")
+@history_options
 @click.option("--no-history", is_flag=True, help="Neither read nor write the history.")
+@click.option("--require-history", envvar="PIPELINE_STEPS_REQUIRE_HISTORY", default="off", show_default=True,
+              type=click.Choice(["off", "warning", "error"]),
+              help="A relative SLO criterion with fewer previous results than it asks for makes the verdict at most"
+                   " WARNING, or ERROR; off only reports it. The stricter of this and the SLO's comparison.require_history"
+                   " wins [env PIPELINE_STEPS_REQUIRE_HISTORY].")
 @click.option("--keptn-minutes", is_flag=True,
               help="Substitute $DURATION_MINUTESm with whole minutes rounded up, exactly as Keptn 0.2 (see docs/gate.md).")
 @click.option("--colour", envvar="COLOUR", default="", help="Colour under test; fills $DEPLOYMENT [env COLOUR].")
@@ -68,13 +74,12 @@ def evaluate(**options: Any) -> int:
     """Judge a test run by its quality gate (perfspec.json or slo.yaml + sli.yaml).
 
     Writes OUT/evaluation.json, OUT/junit-evaluation.xml and OUT/evaluation-summary.txt, prints
-    the summary, and exits 0 PASS, 3 WARNING, 1 FAIL, 4 ERROR (a source was down), 2 bad input.
+    the summary, and exits 0 PASS, 3 WARNING, 1 FAIL, 4 ERROR (a source or the history was down), 2 bad input.
     """
     from pipeline_steps import sources
     from pipeline_steps.documents.testrun import CONTEXT_FIELDS, read_testrun_document, testrun_context
     from pipeline_steps.gate.perfspec import load_perfspec
     from pipeline_steps.gate.slo import load_slo
-    from pipeline_steps.history.sqlite import HistoryStore
     from pipeline_steps.steps.evaluate import GateRun, evaluate
 
     spec_path, slo_path, sli_path = options["spec_path"], options["slo_path"], options["sli_path"]
@@ -92,10 +97,15 @@ def evaluate(**options: Any) -> int:
     window = window_from(testrun, testrun_path, options["start"], options["end"])
     settings = sources.settings_from_options({**options, "testrun_document": testrun}, context,
                                              timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
-    history = None if options["no_history"] else HistoryStore(options["history_path"])
+    history = None if options["no_history"] else history_from_options(options)
     run = GateRun(context=context, window=window, settings=settings, out_dir=Path(options["out_dir"]),
-                  history=history, keptn_minutes=options["keptn_minutes"], deployment=options["colour"])
-    outcome = evaluate(spec, run)
+                  history=history, require_history=options["require_history"], keptn_minutes=options["keptn_minutes"],
+                  deployment=options["colour"])
+    try:
+        outcome = evaluate(spec, run)
+    finally:
+        if history is not None:
+            history.close()
     click.echo(outcome.summary)
     click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {outcome.paths.get('event')}")
     return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

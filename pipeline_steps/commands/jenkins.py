@@ -27,7 +27,8 @@ from pipeline_steps.secrets import read_secret
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVICE_TEMPLATE = "service"
-"""``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service``."""
+"""``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service`` and lives at the top
+level, outside the chain folder, so it sees none of the folder's credentials."""
 
 
 def _connection_options(func: Any) -> Any:
@@ -66,9 +67,10 @@ def jenkins() -> None:
     """Create jobs on Jenkins, Build Now and follow a build."""
 
 
-def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[str, str]:
-    """Job name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped); a placeholder
-    without a value, or a template that is not well-formed XML, is bad input naming the template."""
+def render_jobs(jobs_dir: Path, values: dict[str, str], service: str, folder: str = "delivery") -> dict[str, str]:
+    """Job full name -> config.xml with ``@NAME@`` placeholders filled (XML-escaped): the chain jobs go
+    into ``folder``, the service's multibranch job is named after ``service``. A placeholder without a
+    value, or a template that is not well-formed XML, is bad input naming the template."""
     templates = sorted(jobs_dir.glob("*.xml"))
     if not templates:
         raise BadInputError(str(jobs_dir), None, "no *.xml job templates found")
@@ -78,7 +80,7 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
         missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in values})
         if missing:
             raise BadInputError(str(path), f"@{missing[0]}@", "unknown placeholder (sync-jobs has no value for it)")
-        name = service if path.stem == SERVICE_TEMPLATE else path.stem
+        name = service if path.stem == SERVICE_TEMPLATE else f"{folder}/{path.stem}"
         rendered[name] = _PLACEHOLDER.sub(lambda m: escape(values[m.group(1)]), text)
         try:  # every template is checked before the first job is touched
             ElementTree.fromstring(rendered[name].encode("utf-8"))
@@ -102,12 +104,16 @@ def render_jobs(jobs_dir: Path, values: dict[str, str], service: str) -> dict[st
 @click.option("--service-jenkinsfile", default=None, help="Path of the Jenkinsfile in the service repository "
               "[default: Jenkinsfile; examples/SERVICE/Jenkinsfile when the service lives in --repo-url].")
 @click.option("--git-credentials-id", default="", help="Jenkins credentials id for cloning private repositories.")
+@click.option("--folder", envvar="PIPELINE_STEPS_FOLDER", default="delivery", show_default=True,
+              help="Folder of the chain jobs, created with its credentials and permissions by jenkins/casc.yaml "
+              "[env PIPELINE_STEPS_FOLDER].")
 @click.option("--dry-run", is_flag=True, help="Render the jobs and print their names without contacting Jenkins.")
 def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, jobs_dir: str,
               repo_url: str, branch: str, service: str, service_repo_url: str, service_jenkinsfile: str | None,
-              git_credentials_id: str, dry_run: bool) -> int:
-    """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done and the
-    service's multibranch job. Prints one line per job: created, updated or unchanged."""
+              git_credentials_id: str, folder: str, dry_run: bool) -> int:
+    """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done in --folder and
+    the service's multibranch job. Prints one line per job: created, updated or unchanged (config.xml
+    compared by its XML, as Jenkins stores it with its own declaration)."""
     if not repo_url:
         raise BadInputError("--repo-url", None, "the Git URL of the repository holding Jenkinsfiles/ is required")
     if service_jenkinsfile is None:
@@ -115,13 +121,19 @@ def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, re
     values = {"PIPELINE_STEPS_REPO": repo_url, "PIPELINE_STEPS_BRANCH": branch, "SERVICE": service,
               "SERVICE_REPO": service_repo_url or repo_url, "SERVICE_JENKINSFILE": service_jenkinsfile,
               "GIT_CREDENTIALS_ID": git_credentials_id}
-    jobs = render_jobs(Path(jobs_dir), values, service)
+    folder = folder.strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", folder):
+        raise BadInputError("--folder", folder, "must be one folder name (letters, digits, . _ -)")
+    jobs = render_jobs(Path(jobs_dir), values, service, folder)
     if dry_run:
         for name in jobs:
             click.echo(f"{name}: would sync")
         return int(ExitCode.OK)
     client = _client(url, user, token_env, token_file, request_timeout)
     click.echo(f"Jenkins {client.version()} at {url}", err=True)  # checks the credentials before any change
+    if not client.job_exists(folder):
+        raise BadInputError("--folder", folder, "no such folder on Jenkins: start the controller with jenkins/casc.yaml, "
+                            "which creates it with its per-stage credentials and permissions")
     for name, config_xml in jobs.items():
         click.echo(f"{name}: {client.upsert_job(name, config_xml)}")
     return int(ExitCode.OK)

@@ -196,3 +196,37 @@ def out_dir_option(what: str) -> Callable[[F], F]:
     """``--out-dir`` (env ``OUT_DIR``, default ``out``); ``what`` says what the command writes there."""
     return click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True, type=OutDir(),
                         help=f"{what} [env OUT_DIR].")
+
+
+def history_options(func: F) -> F:
+    """Add ``--history`` (a SQLite path or a ``postgresql://`` URL without password) and
+    ``--history-password-file``; the command receives ``history`` and ``history_password_file``."""
+    from pipeline_steps.history import DEFAULT_LOCATION
+
+    return _apply(func, [
+        click.option("--history", "history", envvar="PIPELINE_STEPS_HISTORY", default=DEFAULT_LOCATION, show_default=True,
+                     help="Evaluation history: a SQLite file, or postgresql://user@host:port/database with no password in"
+                          " it (the password comes from PGPASSWORD, .pgpass/PGPASSFILE or --history-password-file)"
+                          " [env PIPELINE_STEPS_HISTORY]."),
+        click.option("--history-password-file", envvar="PIPELINE_STEPS_HISTORY_PASSWORD_FILE", default=None,
+                     type=click.Path(dir_okay=False),
+                     help="File whose first line is the PostgreSQL history's password"
+                          " [env PIPELINE_STEPS_HISTORY_PASSWORD_FILE]."),
+    ])
+
+
+def history_from_options(options: dict[str, Any]) -> Any:
+    """The ``History`` the ``history_options`` name (nothing connected yet); a URL with a password,
+    an unknown scheme or an unreadable or empty password file is bad input."""
+    from pipeline_steps.errors import BadInputError
+    from pipeline_steps.history import open_history
+    from pipeline_steps.secrets import read_secret
+
+    ctx = click.get_current_context(silent=True)
+    from_env = ctx is not None and ctx.get_parameter_source("history") is click.core.ParameterSource.ENVIRONMENT
+    source = "PIPELINE_STEPS_HISTORY" if from_env else "--history"
+    password_file = options.get("history_password_file")
+    password = read_secret(file=password_file, what="history password") if password_file else None
+    if password_file and not password:
+        raise BadInputError(str(password_file), None, "the history password file is empty")
+    return open_history(str(options["history"]), password=password, source=source)

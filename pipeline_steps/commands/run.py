@@ -27,7 +27,13 @@ from pipeline_steps.commands.options import out_dir_option, platform_argv, platf
 @click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="", help="Prometheus for the gate [env PROMETHEUS_URL].")
 @click.option("--gate", envvar="GATE", default="", type=click.Path(dir_okay=False),
               help="Gate spec for stages without their own (default: service.yaml gate) [env GATE].")
-@click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="", help="Evaluation history (SQLite).")
+@click.option("--history", envvar="PIPELINE_STEPS_HISTORY", default="",
+              help="Evaluation history for every evaluate: a SQLite file or postgresql://user@host:port/database"
+                   " (default: evaluate's) [env PIPELINE_STEPS_HISTORY].")
+@click.option("--history-password-file", envvar="PIPELINE_STEPS_HISTORY_PASSWORD_FILE", default=None,
+              type=click.Path(dir_okay=False), help="Passed on to evaluate [env PIPELINE_STEPS_HISTORY_PASSWORD_FILE].")
+@click.option("--require-history", envvar="PIPELINE_STEPS_REQUIRE_HISTORY", default="off", show_default=True,
+              type=click.Choice(["off", "warning", "error"]), help="Passed on to evaluate [env PIPELINE_STEPS_REQUIRE_HISTORY].")
 @click.option("--approval", type=click.Choice(["auto", "approve", "reject", "prompt"]), default="auto", show_default=True,
               help="Answer to manual approvals; prompt asks on the terminal.")
 @click.option("--test-duration", default=None, help="Shorten performance tests (seconds), e.g. for demos.")
@@ -58,7 +64,10 @@ def run(**options: Any) -> int:
     settings = ChainSettings(
         out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
         platform_args=tuple(platform_argv(options)), history=options["history"],
-        evaluate_extra=("--prometheus-url", options["prometheus_url"]) if options["prometheus_url"] else (),
+        evaluate_extra=(*(("--prometheus-url", options["prometheus_url"]) if options["prometheus_url"] else ()),
+                        *(("--history-password-file", str(Path(options["history_password_file"]).resolve()))
+                          if options["history_password_file"] else ()),
+                        "--require-history", options["require_history"]),
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
         default_gate=str(Path(options["gate"]).resolve()) if options["gate"] else (
             str(service.path(service.gate)) if service and service.gate else ""),

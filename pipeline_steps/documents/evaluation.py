@@ -124,6 +124,9 @@ class IndicatorReport:
     key_sli: bool = False
     dropped: list[str] = field(default_factory=list)
     """Keys of the series the source dropped (NaN or no value); also counted in ``reason``."""
+    history: dict[str, Any] | None = None
+    """For an SLO objective with relative criteria: ``{"asked": N, "found": k, "note": text}``, the
+    previous results the criteria asked for and found (``note`` empty when k >= N); None otherwise."""
 
     def __post_init__(self) -> None:
         self.status = IndicatorStatus(self.status)  # the word as read back (history, a test table) becomes the member
@@ -136,6 +139,7 @@ class IndicatorReport:
             "thresholds": self.thresholds, "criteria": self.criteria_text,
             "score": number(self.score), "max_score": number(self.max_score), "reason": self.reason,
             "key_sli": self.key_sli, "dropped": list(self.dropped),
+            **({"history": self.history} if self.history is not None else {}),
         }
 
 
@@ -157,6 +161,11 @@ class Judgement:
     result: str
     """The dialect's own result word (``pass``, ``warning``, ``fail``) as the history stores it."""
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        """False when a source failed (both dialects then carry ``error``): nothing to store in the history."""
+        return "error" not in self.dialect
 
 
 def evaluation_document(judgement: Judgement, context: StageContext, window: Window,

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline_steps.documents.evaluation import IndicatorReport, Judgement, Window, number
 from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
 from pipeline_steps.gate.slo import Criterion, Objective, SloSpec
-from pipeline_steps.history.sqlite import HistoryEntry
+from pipeline_steps.history.base import HistoryEntry
 from pipeline_steps.sources.base import Fetched
 
 INCLUDED_RESULTS: dict[str, tuple[str, ...] | None] = {"pass": ("pass",), "pass_or_warn": ("pass", "warning"), "all": None}
@@ -133,16 +133,40 @@ def score_slo(spec: SloSpec, outcomes: list[SliOutcome]) -> SloOutcome:
     return SloOutcome(outcomes, score, achieved, maximum, result, key_failed)
 
 
+def history_note(found: int, asked: int) -> str:
+    """What a relative criterion with ``found`` of ``asked`` previous results means (empty when enough).
+    Lighthouse passed such a criterion silently; we say so (issue 16)."""
+    if found == 0:
+        return f"no previous results: relative criterion not applied (0 of {asked} asked)"
+    if found < asked:
+        return f"{found} of {asked} previous results: relative criterion compared with fewer than asked"
+    return ""
+
+
+def _history(objective: Objective, found: int, asked: int) -> dict[str, Any] | None:
+    if not any(c.relative for block in (*objective.passing, *objective.warning) for c in block):
+        return None
+    return {"asked": asked, "found": found, "note": history_note(found, asked)}
+
+
 def judge(spec: SloSpec, window: Window, fetched: list[Fetched], described: list[str],
-          previous: Sequence[HistoryEntry]) -> Judgement:
+          previous: Sequence[HistoryEntry], *, require_history: str = "off") -> Judgement:
     """The verdict on an SLO from each objective's fetched value (in objective order), its query as the
-    source describes it, and the comparison pool (``previous``, newest first); a source error makes it ERROR."""
+    source describes it, and the comparison pool (``previous``, newest first); a source error makes it ERROR.
+
+    ``require_history`` (off | warning | error, the stricter of the flag and the SLO's setting) decides
+    what a relative criterion with fewer previous results than asked does: ``off`` only says so (in
+    ``indicators[].history``, the summary and JUnit), ``warning`` turns such a passed indicator and a
+    PASS verdict into WARNING, ``error`` turns it and a PASS or WARNING verdict into ERROR (a FAIL stays
+    FAIL: the absolute criteria already failed). Scores stay lighthouse's."""
     outcomes: list[SliOutcome] = []
     errors: list[str] = []
+    histories: list[dict[str, Any] | None] = []
     for objective, got in zip(spec.objectives, fetched, strict=True):
         # An infinite previous value would make every relative target infinite (always met): a
         # baseline must be finite, so such a value is no baseline (fail closed).
         prev_values = [v for v in (e.value_of(objective.sli) for e in previous) if v is not None and math.isfinite(v)]
+        histories.append(_history(objective, len(prev_values), spec.comparison.pool_size))
         if got.error is not None:
             errors.append(f"{objective.sli}: {got.error}")
             outcomes.append(SliOutcome(objective, None, 0.0, IndicatorStatus.ERROR, message=got.error))
@@ -165,7 +189,33 @@ def judge(spec: SloSpec, window: Window, fetched: list[Fetched], described: list
     if errors:
         doc["error"] = "; ".join(errors)
     reports = [_report(o, spec.provider, d) for o, d in zip(outcomes, described, strict=True)]
-    return Judgement("slo", spec.path, verdict, doc, reports, scored.achieved, scored.maximum, scored.result)
+    for report, history in zip(reports, histories, strict=True):
+        report.history = history
+    verdict, warnings = _require_history(reports, verdict, require_history)
+    return Judgement("slo", spec.path, verdict, doc, reports, scored.achieved, scored.maximum, scored.result, warnings)
+
+
+_RAISED = {"warning": (IndicatorStatus.WARNING, (IndicatorStatus.PASS,), (Verdict.PASS,)),
+           "error": (IndicatorStatus.ERROR, (IndicatorStatus.PASS, IndicatorStatus.WARNING), (Verdict.PASS, Verdict.WARNING))}
+
+
+def _require_history(reports: list[IndicatorReport], verdict: Verdict, level: str) -> tuple[Verdict, list[str]]:
+    """Apply ``require_history`` to the reports whose relative criteria found fewer results than asked."""
+    short = [r for r in reports if r.history and r.history["note"]]
+    if not short or verdict is Verdict.ERROR:
+        return verdict, []
+    names = ", ".join(r.id for r in short)
+    if level not in _RAISED:
+        return verdict, [f"relative criteria of {names} compared with fewer previous results than asked"
+                         " (indicators[].history); --require-history warning|error makes that count"]
+    status, raised, verdicts = _RAISED[level]
+    for report in short:
+        note = (report.history or {})["note"]
+        if report.status in raised:
+            report.status = status
+            report.reason = "; ".join(x for x in (report.reason, f"{note} (require_history: {level})") if x)
+    return (Verdict(level.upper()) if verdict in verdicts else verdict), [
+        f"relative criteria of {names} compared with fewer previous results than asked; require_history: {level}"]
 
 
 def _report(o: SliOutcome, provider: str, described: str) -> IndicatorReport:

@@ -23,6 +23,9 @@ AGGREGATES = ("avg", "p50", "p90", "p95", "p99")
 MAX_COMPARISON_RESULTS = 1000
 """Most previous evaluations a relative criterion compares with (``number_of_comparison_results``);
 10**30 reached SQLite as an integer overflow."""
+REQUIRE_HISTORY = ("off", "warning", "error")
+"""What fewer previous results than a relative criterion asks for does to the verdict, mildest first
+(``comparison.require_history`` in slo.yaml, ``--require-history``; the stricter of both wins)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Comparison:
     include_result_with_score: str
     number_of_comparison_results: int
     aggregate_function: str
+    require_history: str = "off"
+    """Our extension (lighthouse has none): off | warning | error, see ``REQUIRE_HISTORY``."""
 
     @property
     def pool_size(self) -> int:
@@ -193,7 +198,11 @@ def _comparison(raw: Any, name: str) -> Comparison:
     aggregate = str(raw.get("aggregate_function") or "avg")
     if aggregate not in AGGREGATES:
         raise BadInputError(name, "comparison.aggregate_function", f"{aggregate!r} is not one of {', '.join(AGGREGATES)}")
-    return Comparison(compare_with, include, results, aggregate)
+    require = raw.get("require_history", "off")
+    require = "off" if require is False or require is None else require  # YAML 1.1 reads a bare off as false
+    if require not in REQUIRE_HISTORY:
+        raise BadInputError(name, "comparison.require_history", f"{require!r} is not one of {', '.join(REQUIRE_HISTORY)}")
+    return Comparison(compare_with, include, results, aggregate, require)
 
 
 def _load_sli(path: Path | str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError
 from pipeline_steps.secrets import Secret, redact_all
@@ -255,8 +256,12 @@ def _queue_id(response: Any) -> int:
 
 
 def _normalised(xml: str) -> str:
-    """Compare config.xml bodies without the XML declaration and whitespace differences."""
-    lines = [line.strip() for line in xml.strip().splitlines()]
-    if lines and lines[0].startswith("<?xml"):
-        lines = lines[1:]
-    return "".join(lines)
+    """config.xml by its meaning: Jenkins stores a posted config.xml with its own XML declaration
+    (core's XmlFile writes ``<?xml version='1.1' encoding='UTF-8'?>``) and a client reads back text that
+    differs from what it posted in declaration, comments and layout; canonical XML (C14N 2.0, stdlib)
+    without comments and with whitespace stripped compares what Jenkins acts on. Text that is not XML
+    compares as itself."""
+    try:
+        return ElementTree.canonicalize(xml_data=xml.strip(), with_comments=False, strip_text=True)
+    except ElementTree.ParseError:
+        return xml.strip()

@@ -40,6 +40,14 @@ def _value(report: IndicatorReport) -> str:
     return f"{report.value:.6g}" if math.isfinite(report.value) else str(number(report.value))
 
 
+def history_text(report: IndicatorReport) -> str:
+    """What the relative criteria of ``report`` found in the history (empty without relative criteria)."""
+    if not report.history:
+        return ""
+    found, asked = report.history["found"], report.history["asked"]
+    return report.history["note"] or f"compared with {found} previous result(s) ({asked} asked)"
+
+
 def render_summary(document: dict[str, Any], reports: list[IndicatorReport]) -> str:
     """At most ~25 lines: verdict, score, window, one line per indicator, then the reasons."""
     ctx = document["context"]
@@ -67,6 +75,10 @@ def render_summary(document: dict[str, Any], reports: list[IndicatorReport]) -> 
         lines.append("")
         for r in reasons[:6]:
             lines.append(f"  {r.id}: {_short(r.reason, 100)}")
+    notes = [r for r in reports if r.history and r.history["note"] and r.history["note"] not in r.reason]
+    if notes:
+        lines.append("")
+        lines.extend(f"  {r.id}: {_short(history_text(r), 100)}" for r in notes[:6])
     for warning in document.get("warnings", [])[:3]:
         lines.append(f"  note: {_short(warning, 100)}")
     return "\n".join(lines)
@@ -81,6 +93,8 @@ def write_gate_junit(path: Path, document: dict[str, Any], reports: list[Indicat
     for r in reports:
         props = {"value": _value(r), "thresholds": r.criteria_text, "query": r.query,
                  "score": f"{number(r.score)}/{number(r.max_score)}", "status": r.status.value, "source": r.source}
+        if r.history:
+            props["history"] = history_text(r)
         failure = error = None
         outcome = JUNIT_OUTCOMES[r.status]
         if outcome == "failure":

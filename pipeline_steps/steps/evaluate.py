@@ -1,10 +1,12 @@
 """The ``evaluate`` step: judge one test window by its quality gate and write the evidence.
 
-Flow (each query was already checked by its source when the spec loaded): fill placeholders ->
-query all indicators concurrently -> the spec's dialect judges (Pitometer perfspec in
-``gate/pitometer.py``, lighthouse SLO in ``gate/lighthouse.py``; any source error makes the
-verdict ERROR, never PASS) -> history (not for ERROR) -> evaluation.json, junit-evaluation.xml,
-evaluation-summary.txt and the ``evaluation-done`` event, every secret masked.
+Flow (each query was already checked by its source when the spec loaded): reach the history and
+read the comparison pool (a history that is down is an ``InfrastructureError``, exit 4, before any
+query runs) -> fill placeholders -> query all indicators concurrently -> the spec's dialect judges
+(Pitometer perfspec in ``gate/pitometer.py``, lighthouse SLO in ``gate/lighthouse.py``; any source
+error makes the verdict ERROR, never PASS) -> history (not when a source failed: nothing was
+measured) -> evaluation.json, junit-evaluation.xml, evaluation-summary.txt and the
+``evaluation-done`` event, every secret masked.
 
 Collaborators are passed in (sources, history store), so tests use the real Prometheus or a
 stand-in the same way the CLI does.
@@ -26,8 +28,8 @@ from pipeline_steps.files import check_writable, to_json, write_text
 from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.perfspec import PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, fill_queries
-from pipeline_steps.gate.slo import SloSpec
-from pipeline_steps.history.sqlite import HistoryEntry, HistoryStore
+from pipeline_steps.gate.slo import REQUIRE_HISTORY, SloSpec
+from pipeline_steps.history import History, HistoryEntry
 from pipeline_steps.report.gate_summary import render_summary, write_gate_junit
 from pipeline_steps.secrets import Secret, redact_all
 from pipeline_steps.sources import MetricSource, SourceSettings, build
@@ -52,7 +54,9 @@ class GateRun:
     window: Window
     settings: SourceSettings
     out_dir: Path
-    history: HistoryStore | None = None
+    history: History | None = None
+    require_history: str = "off"
+    """off | warning | error: the ``--require-history`` flag; the SLO's own setting is combined with it."""
     keptn_minutes: bool = False
     deployment: str = ""
     sources: dict[str, MetricSource] = field(default_factory=dict)
@@ -65,6 +69,9 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
     filters, queries_file = (spec.filters, spec.sli_path) if isinstance(spec, SloSpec) else (None, spec.path)
     values = {**context_values(run.context, filters, deployment=run.deployment),
               **duration_values(run.window, keptn_minutes=run.keptn_minutes)}
+    pool = _comparison_pool(spec, run) if isinstance(spec, SloSpec) else []
+    if run.history is not None and not isinstance(spec, SloSpec):
+        run.history.check()  # the write at the end must not be the first time we learn it is down
     items = spec.queries()
     queries = fill_queries(queries_file, items, values)
     sources = _sources_for(run, {source for _, source, _ in items})
@@ -77,7 +84,9 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
             source.close()
     secrets = [*run.settings.secrets(), *(s for source in sources.values() for s in source.secrets())]
     if isinstance(spec, SloSpec):
-        judgement = lighthouse.judge(spec, run.window, fetched, described, _comparison_pool(spec, run))
+        levels = (run.require_history, spec.comparison.require_history)
+        judgement = lighthouse.judge(spec, run.window, fetched, described, pool,
+                                     require_history=max(levels, key=REQUIRE_HISTORY.index))
     else:
         judgement = pitometer.judge(spec, run.window, fetched, described)
     return _record(run, judgement, secrets)
@@ -112,16 +121,18 @@ def _fetch_all(jobs: list[tuple[MetricSource, Any]], window: Window) -> list[Fet
 
 
 def _comparison_pool(spec: SloSpec, run: GateRun) -> list[HistoryEntry]:
-    """The stored evaluations relative SLO criteria compare with (newest first; none without a history)."""
+    """The stored evaluations relative SLO criteria compare with (newest first; none without a history).
+    One snapshot; the store is created (or its schema checked) first, so a later write cannot be refused."""
     if run.history is None:
         return []
+    run.history.check()
     ctx = run.context
     return run.history.previous(ctx.project, ctx.stage, ctx.service, limit=spec.comparison.pool_size,
                                 results=lighthouse.INCLUDED_RESULTS[spec.comparison.include_result_with_score])
 
 
 def _record(run: GateRun, judgement: Judgement, secrets: list[Secret | None]) -> EvaluationOutcome:
-    """Store the judgement (not an ERROR: nothing was measured) and write every document of the step."""
+    """Store the judgement (unless a source failed: nothing was measured) and write every document of the step."""
     history_id = None
     # Everything that can make the outputs unwritable is found before the history row is: the
     # folder (a row must never describe an evaluation whose evidence was not written) and the
@@ -132,7 +143,7 @@ def _record(run: GateRun, judgement: Judgement, secrets: list[Secret | None]) ->
         raise BadInputError(str(run.out_dir), None, f"cannot write the evaluation here: {err.strerror or err}; "
                                                     "nothing was stored") from err
     to_json(evaluation_document(judgement, run.context, run.window, None))
-    if run.history is not None and judgement.verdict is not Verdict.ERROR:
+    if run.history is not None and judgement.measured:
         history_id = run.history.add(context=run.context.to_dict(), kind=judgement.kind, verdict=judgement.verdict.value,
                                      result=judgement.result, score=judgement.achieved, max_score=judgement.maximum,
                                      indicators=judgement.reports)

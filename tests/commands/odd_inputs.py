@@ -32,7 +32,7 @@ from click.testing import CliRunner, Result
 
 from pipeline_steps.cli import cli
 from pipeline_steps.files import read_json
-from pipeline_steps.history.sqlite import HistoryStore
+from pipeline_steps.history import open_history
 
 CONTEXT = {"project": "sockshop", "stage": "staging", "service": "carts"}
 CTX_FLAGS = ["--project", "sockshop", "--stage", "staging", "--service", "carts"]
@@ -253,8 +253,9 @@ def write_inputs(root: Path, kind: Kind, text: str | bytes) -> dict[str, str]:
 
 
 def seed_history(root: Path) -> None:
-    HistoryStore(root / HISTORY).add(context=CONTEXT, kind="perfspec", verdict="PASS", result="pass", score=100,
-                                     max_score=100, indicators=[])
+    store = open_history(str(root / HISTORY))
+    store.add(context=CONTEXT, kind="perfspec", verdict="PASS", result="pass", score=100, max_score=100, indicators=[])
+    store.close()  # the last connection folds the WAL into the file: the snapshot sees the file alone
 
 
 def fill(text: str, names: dict[str, str]) -> str:

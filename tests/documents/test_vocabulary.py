@@ -1,7 +1,7 @@
 """Closed vocabularies are enums used end to end, and every table keyed by one covers all members.
 
 Aspects: each table keyed by a verdict or an indicator status (exit codes, summary marks, JUnit
-outcomes, report colours) has exactly one entry per member; the words read back from documents
+outcomes, report colours, the chart's severity ranks) has exactly one entry per member; the words read back from documents
 (Keptn's ``failed``/``passed``, Pitometer's lower-case results) parse to the members; members
 format and serialise as their words; a known deployment strategy becomes the member wherever a
 context or stage is made, an unknown one is bad input.
@@ -18,6 +18,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.documents.vocabulary import VERDICT_EXIT_CODES, Action, DeploymentStrategy, IndicatorStatus, Verdict
 from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.history.base import SEVERITY
 from pipeline_steps.report import gate_summary, html
 
 TABLES: dict[str, tuple[dict[object, object], type[Enum]]] = {
@@ -25,6 +26,7 @@ TABLES: dict[str, tuple[dict[object, object], type[Enum]]] = {
     "summary marks": (gate_summary.MARKS, IndicatorStatus),  # type: ignore[dict-item]
     "junit outcomes": (gate_summary.JUNIT_OUTCOMES, IndicatorStatus),  # type: ignore[dict-item]
     "report colours": (html.COLOURS, IndicatorStatus),  # type: ignore[dict-item]
+    "history chart severity": (SEVERITY, IndicatorStatus),  # type: ignore[dict-item]
 }
 
 

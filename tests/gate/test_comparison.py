@@ -18,7 +18,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import IndicatorReport, Window
 from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.gate.slo import load_slo
-from pipeline_steps.history.sqlite import HistoryStore
+from pipeline_steps.history import open_history
 from pipeline_steps.sources.base import SourceSettings
 from pipeline_steps.sources.testrun import TestrunSettings
 from pipeline_steps.steps.evaluate import GateRun, evaluate
@@ -44,7 +44,7 @@ DOCUMENT = {"performance": {"latency_ms": {"p95": 1.0}}}
      [4, 3], 660.0),                                                # p90 of (400, 600): position 2.7 >= n, the largest
 ])
 def test_comparison_pool_and_aggregate(tmp_path: Path, comparison: str, compared: list[int], target: float) -> None:
-    history = HistoryStore(tmp_path / "h.sqlite")
+    history = open_history(str(tmp_path / "h.sqlite"))
     for value, result in EARLIER:
         history.add(context=CTX.to_dict(), kind="slo", verdict=result.upper(), result=result, score=1, max_score=1,
                     indicators=[IndicatorReport("rt", "testrun", "q", IndicatorStatus(result), 1, 1, value=value)])

@@ -140,11 +140,14 @@ def test_posts_carry_the_crumb_when_jenkins_issues_one(csrf: bool) -> None:
 def test_jobs_are_created_left_unchanged_and_updated(standin: JenkinsStandIn) -> None:
     client = client_for(standin)
     assert client.upsert_job("deploy", PARAM_JOB) == "created"
-    assert standin.jobs["deploy"].config_xml == PARAM_JOB
-    assert client.upsert_job("deploy", "<?xml version='1.1' encoding='UTF-8'?>\n" + PARAM_JOB) == "unchanged"
+    # Stored the way Jenkins stores it: XmlFile's declaration and a comment line, so never the posted text.
+    assert standin.jobs["deploy"].config_xml != PARAM_JOB and PARAM_JOB in standin.jobs["deploy"].config_xml
+    assert client.upsert_job("deploy", PARAM_JOB) == "unchanged", "compared by its XML, not its text"
+    assert client.upsert_job("deploy", '<?xml version="1.0"?>\n<!-- a note -->\n' + PARAM_JOB.replace("><", ">\n  <")) == \
+        "unchanged"
     changed = PARAM_JOB.replace("<name>STAGE</name>", "<name>STAGE</name><description>x</description>")
     assert client.upsert_job("deploy", changed) == "updated"
-    assert standin.jobs["deploy"].config_xml == changed
+    assert changed in standin.jobs["deploy"].config_xml
 
 
 def test_wrong_token_is_an_infrastructure_error_that_never_shows_the_token(standin: JenkinsStandIn) -> None:

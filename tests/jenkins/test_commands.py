@@ -31,9 +31,13 @@ TOKEN = "tok-9f8e7d6c5b4a"
 REPO = "https://git.example.com/team/pipeline-steps.git?a=1&b=2"
 
 
+FOLDER_XML = "<?xml version='1.1' encoding='UTF-8'?><com.cloudbees.hudson.plugins.folder.Folder/>"
+
+
 @pytest.fixture()
 def standin() -> Iterator[JenkinsStandIn]:
     with JenkinsStandIn(token=TOKEN, queue_delay_s=0.1) as server:
+        server.add_job("delivery", FOLDER_XML)  # jenkins/casc.yaml creates the chain folder
         yield server
 
 
@@ -50,24 +54,39 @@ def test_sync_jobs_creates_the_four_jobs_then_changes_nothing(standin: JenkinsSt
     first = sync(standin, "--service", "carts", "--git-credentials-id", "github")
     assert first.exit_code == 0, first.output
     assert sorted(first.stdout.split("\n")[:-1]) == [
-        "carts: created", "deploy: created", "evaluation_done: created", "run_tests: created"]
+        "carts: created", "delivery/deploy: created", "delivery/evaluation_done: created", "delivery/run_tests: created"]
     assert "Jenkins 2.440.3 at " in first.output  # the credentials were checked first (stderr)
-    assert sorted(standin.jobs) == ["carts", "deploy", "evaluation_done", "run_tests"]
+    assert sorted(standin.jobs) == ["carts", "delivery", "delivery/deploy", "delivery/evaluation_done", "delivery/run_tests"]
+    # Jenkins keeps its own form of the posted text (XmlFile's declaration, a comment line): not byte-equal.
+    stored = standin.jobs["delivery/deploy"].config_xml
+    assert stored.startswith("<?xml version='1.1' encoding='UTF-8'?>\n<!--")
 
-    deploy = ElementTree.fromstring(standin.jobs["deploy"].config_xml.encode())
+    deploy = ElementTree.fromstring(stored.encode())
     assert deploy.findtext(".//userRemoteConfigs//url") == REPO  # escaped in the XML, intact once parsed
     assert deploy.findtext(".//credentialsId") == "github"
     assert deploy.findtext(".//scriptPath") == "Jenkinsfiles/deploy"
-    assert "@" not in standin.jobs["run_tests"].config_xml.replace("@...@", "")
+    assert "@" not in standin.jobs["delivery/run_tests"].config_xml.replace("@...@", "")
     carts = ElementTree.fromstring(standin.jobs["carts"].config_xml.encode())
     assert carts.findtext(".//source/remote") == REPO  # the sample service lives in this repository
     assert carts.findtext(".//factory/scriptPath") == "examples/carts/Jenkinsfile"
-    assert "TIMESTAMP" in standin.jobs["run_tests"].parameter_names()
+    assert "TIMESTAMP" in standin.jobs["delivery/run_tests"].parameter_names()
 
     second = sync(standin, "--service", "carts", "--git-credentials-id", "github")
     assert second.exit_code == 0 and second.output.count("unchanged") == 4, second.output
     third = sync(standin, "--service", "carts", "--branch", "release")
-    assert "deploy: updated" in third.output
+    assert "delivery/deploy: updated" in third.output
+
+
+def test_sync_jobs_needs_the_chain_folder_and_a_real_change_is_updated(standin: JenkinsStandIn) -> None:
+    del standin.jobs["delivery"]
+    refused = sync(standin)
+    assert refused.exit_code == 2 and "--folder: delivery: no such folder" in refused.output and standin.jobs == {}
+    standin.add_job("delivery", FOLDER_XML)
+    assert sync(standin).exit_code == 0
+    standin.jobs["delivery/deploy"].config_xml = standin.jobs["delivery/deploy"].config_xml.replace(
+        "<lightweight>true</lightweight>", "<lightweight>false</lightweight>")
+    again = sync(standin)
+    assert "delivery/deploy: updated" in again.output and again.output.count("unchanged") == 3, again.output
 
 
 def test_sync_jobs_for_a_separate_service_repository(standin: JenkinsStandIn) -> None:
@@ -92,7 +111,7 @@ def test_sync_jobs_bad_input_changes_nothing(standin: JenkinsStandIn, tmp_path: 
     assert missing.exit_code == ExitCode.BAD_INPUT and "--repo-url" in missing.output
     refused = invoke(standin, "sync-jobs", "--jobs-dir", str(ROOT / "jenkins" / "jobs"), "--repo-url", REPO, token="wrong")
     assert refused.exit_code == ExitCode.INFRA and "401" in refused.output
-    assert standin.jobs == {}
+    assert sorted(standin.jobs) == ["delivery"], "nothing but the folder casc.yaml made"
 
 
 def test_sync_jobs_dry_run_does_not_contact_jenkins(tmp_path: Path) -> None:
@@ -108,16 +127,16 @@ def test_sync_jobs_dry_run_does_not_contact_jenkins(tmp_path: Path) -> None:
 def test_trigger_streams_console_prints_tests_and_exits_with_the_result(
         standin: JenkinsStandIn, result: str, code: ExitCode) -> None:
     sync(standin)
-    standin.script("run_tests", BuildScript(
+    standin.script("delivery/run_tests", BuildScript(
         result=result, console=["+ pipeline-steps run-tests", "+ pipeline-steps evaluate"], duration_s=0.3,
         tests=[("gate", "response_time", "FAILED" if result != "SUCCESS" else "PASSED"), ("health", "health", "PASSED")]))
-    out = invoke(standin, "trigger", "run_tests", "-p", "STAGE=staging", "-p", "TAG=0.7.2=rc1", "--poll", "0.05")
+    out = invoke(standin, "trigger", "delivery/run_tests", "-p", "STAGE=staging", "-p", "TAG=0.7.2=rc1", "--poll", "0.05")
     assert out.exit_code == code, out.output
     assert "+ pipeline-steps evaluate" in out.output and f"Finished: {result}" in out.output
-    assert f"run_tests #1: {result}" in out.output
+    assert f"delivery/run_tests #1: {result}" in out.output
     failed = 0 if result == "SUCCESS" else 1
     assert f"tests: {2 - failed} passed, {failed} failed, 0 skipped" in out.output
-    assert standin.jobs["run_tests"].builds[0].params == {"STAGE": "staging", "TAG": "0.7.2=rc1"}
+    assert standin.jobs["delivery/run_tests"].builds[0].params == {"STAGE": "staging", "TAG": "0.7.2=rc1"}
     assert TOKEN not in out.output
 
 
@@ -125,29 +144,30 @@ def test_trigger_reads_the_token_from_a_file_and_never_prints_it(standin: Jenkin
     sync(standin)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    standin.script("deploy", BuildScript(console=[f"echo {TOKEN}"], duration_s=0.1))  # a build that leaks it
-    out = invoke(standin, "trigger", "deploy", "--token-file", str(token_file), "--poll", "0.05", token="")
+    standin.script("delivery/deploy", BuildScript(console=[f"echo {TOKEN}"], duration_s=0.1))  # a build that leaks it
+    out = invoke(standin, "trigger", "delivery/deploy", "--token-file", str(token_file), "--poll", "0.05", token="")
     assert out.exit_code == 0, out.output
     assert TOKEN not in out.output and "echo ***" in out.output
 
 
 def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None:
     sync(standin)
-    assert invoke(standin, "trigger", "deploy", "-p", "no-equals-sign").exit_code == ExitCode.BAD_INPUT
+    assert invoke(standin, "trigger", "delivery/deploy", "-p", "no-equals-sign").exit_code == ExitCode.BAD_INPUT
     unknown = invoke(standin, "trigger", "nope")
     assert unknown.exit_code == ExitCode.BAD_INPUT and "nope" in unknown.output
-    refused = invoke(standin, "trigger", "deploy", token="wrong-token")
+    refused = invoke(standin, "trigger", "delivery/deploy", token="wrong-token")
     assert refused.exit_code == ExitCode.INFRA and "401" in refused.output and "wrong-token" not in refused.output
-    no_url = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"], env={"JENKINS_URL": ""})
+    no_url = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy"], env={"JENKINS_URL": ""})
     assert no_url.exit_code == ExitCode.BAD_INPUT and "JENKINS_URL" in no_url.output
     for bad_url in ("jenkins.example.com:8080", "ftp://jenkins.example.com/", "http://"):
-        malformed = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy", "--url", bad_url], env={"JENKINS_API_TOKEN": TOKEN})
+        malformed = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy", "--url", bad_url],
+                                       env={"JENKINS_API_TOKEN": TOKEN})
         assert malformed.exit_code == ExitCode.BAD_INPUT, (bad_url, malformed.output)
         assert malformed.output.startswith(f"error: --url: {bad_url}: "), malformed.output
-    with_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy", "--url", f"http://admin:{TOKEN}@{standin.url[7:]}"])
+    with_token = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy", "--url", f"http://admin:{TOKEN}@{standin.url[7:]}"])
     assert with_token.exit_code == ExitCode.BAD_INPUT and "must not carry a user or token" in with_token.output
     assert TOKEN not in with_token.output
-    no_token = CliRunner().invoke(cli, ["jenkins", "trigger", "deploy"],
+    no_token = CliRunner().invoke(cli, ["jenkins", "trigger", "delivery/deploy"],
                                   env={"JENKINS_URL": standin.url, "JENKINS_USER": "admin", "JENKINS_API_TOKEN": ""})
     assert no_token.exit_code == ExitCode.BAD_INPUT and "API token" in no_token.output
     multibranch = invoke(standin, "trigger", "carts", "-p", "PLATFORM=local")  # the project, not its branch job
@@ -159,16 +179,16 @@ def test_trigger_failures_have_documented_codes(standin: JenkinsStandIn) -> None
 
 def test_ctrl_c_stops_following_with_130_and_leaves_the_build_running(standin: JenkinsStandIn) -> None:
     sync(standin)
-    standin.script("deploy", BuildScript(console=["+ pipeline-steps deploy"], duration_s=30))
+    standin.script("delivery/deploy", BuildScript(console=["+ pipeline-steps deploy"], duration_s=30))
     env = dict(os.environ, JENKINS_URL=standin.url, JENKINS_USER="admin", JENKINS_API_TOKEN=TOKEN)
-    proc = subprocess.Popen(["pipeline-steps", "jenkins", "trigger", "deploy", "--poll", "0.1"], env=env,
+    proc = subprocess.Popen(["pipeline-steps", "jenkins", "trigger", "delivery/deploy", "--poll", "0.1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while not standin.jobs["deploy"].builds and time.monotonic() < deadline:
+    while not standin.jobs["delivery/deploy"].builds and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)  # into the console loop
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == ExitCode.ABORTED, err
     assert "the build continues on Jenkins" in err
-    assert standin.jobs["deploy"].builds[0].building
+    assert standin.jobs["delivery/deploy"].builds[0].building

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 
 from pipeline_steps.cli import cli
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.history.sqlite import HistoryStore
+from pipeline_steps.history import open_history
 from pipeline_steps.platforms.local.procs import free_port
 from tests.sources.prom_env import PromEnv, Traffic, prom_env
 
@@ -88,7 +88,7 @@ def test_carts_perfspec_passes_a_fast_version_and_fails_a_slow_one(prom_env: Pro
     assert case.get("name") == "request_latency_seconds" and failure is not None
     assert "breaches upperSevere 0.8" in (failure.get("message") or "")
     assert "query: rate(requests_latency_seconds_sum" in (case.findtext("system-out") or "")
-    entries = HistoryStore(tmp_path / "h.sqlite").list("sockshop", "staging", "carts")
+    entries = open_history(str(tmp_path / "h.sqlite")).previous("sockshop", "staging", "carts", limit=100)[::-1]
     assert [e.verdict for e in entries] == ["PASS", "FAIL"]
     assert entries[1].indicators[0].value == pytest.approx(0.9) and entries[1].indicators[0].criteria == "fail if >= 0.8"
 
@@ -111,7 +111,7 @@ def test_prometheus_down_is_error_exit_4_and_nothing_stored(tmp_path: Path) -> N
     assert result.exit_code == ExitCode.INFRA, result.output
     assert doc is not None and doc["verdict"] == "ERROR" and doc["result"] == "failed" and "unreachable" in doc["error"]
     assert junit_cases(tmp_path)[0].find("error") is not None
-    assert not (tmp_path / "h.sqlite").exists() or HistoryStore(tmp_path / "h.sqlite").count() == 0
+    assert open_history(str(tmp_path / "h.sqlite")).count("sockshop", "staging", "carts") == 0
     for path in (p for p in (tmp_path / "out").rglob("*") if p.is_file()):
         assert "tok-do-not-leak" not in path.read_text()
     assert "tok-do-not-leak" not in result.output
@@ -164,7 +164,7 @@ total_score: {pass: "90%", warning: "75%"}
     assert verdicts == [(0, "PASS", 0), (0, "PASS", 440), (1, "FAIL", pytest.approx(451.0))]
     assert doc is not None and doc["score"] == 50 and doc["comparedEvents"] == ["2", "1"]
     assert doc["indicatorResults"][0]["status"] == "warning"
-    entries = HistoryStore(tmp_path / "h.sqlite").list("sockshop", "staging", "carts")
+    entries = open_history(str(tmp_path / "h.sqlite")).previous("sockshop", "staging", "carts", limit=100)[::-1]
     assert [e.verdict for e in entries] == ["PASS", "PASS", "FAIL"]
 
 
@@ -234,13 +234,13 @@ def test_bad_input_is_one_line_naming_file_and_field_and_stores_nothing(
     names["carts"] = str(shutil.copy(FIXTURES / "perfspec_prometheus.json", tmp_path / "perfspec.json"))
     names["port"] = str(free_port())
     history = tmp_path / "h.sqlite"
-    HistoryStore(history).add(context={"project": "sockshop", "stage": "staging", "service": "carts"}, kind="perfspec",
-                              verdict="PASS", result="pass", score=1, max_score=1, indicators=[])
-    before = history.read_bytes()
+    store = open_history(str(history))
+    store.add(context={"project": "sockshop", "stage": "staging", "service": "carts"}, kind="perfspec",
+              verdict="PASS", result="pass", score=1, max_score=1, indicators=[])
+    before = list(store.export())
     result, _ = run(tmp_path, *[fill(a, names) for a in args])
     assert result.exit_code == code, result.output
-    assert history.read_bytes() == before
-    assert HistoryStore(history).count() == 1
+    assert list(store.export()) == before and len(before) == 1  # every stored field, as before
     if message is not None:
         error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1 and error_lines[0].startswith("error: " + fill(message, names)), result.output
