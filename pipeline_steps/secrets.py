@@ -121,19 +121,41 @@ def new_run() -> None:
         _REGISTRY.clear()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _checked(value: str, source: str, what: str, user: str = "") -> Secret | None:
+    """``value`` stripped of surrounding white space as a ``Secret`` (None when empty). A secret goes
+    into an HTTP header: a line break there made requests raise an exception that quoted the header,
+    token and all, into every output; so one inside the value is bad input, never showing it."""
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise BadInputError(source, None, f"the {what} holds a line break or control character; give it on one line")
+    if re.search("[\ud800-\udfff]", value):  # how the OS hands over bytes that are not UTF-8
+        raise BadInputError(source, None, f"the {what} is not UTF-8 text")
+    return Secret(value, user) if value else None
+
+
 def read_secret(*, env: str | None = None, file: str | None = None, what: str = "token", user: str = "") -> Secret | None:
-    """Read a secret from a file (first line, stripped) or an environment variable.
+    """Read a secret from a file or an environment variable, stripped of surrounding white space (a
+    mounted Kubernetes secret and ``echo token > file`` end in a line break); None when absent or empty.
+    A line break or control character inside, or bytes that are not UTF-8, are ``BadInputError``
+    naming the file or variable, never the value.
 
     Never from a flag value: flags land in shell history, Jenkins logs and ``ps``. ``user`` is the
     name it is sent with as Basic credentials (masked as base64 of ``user:secret`` too)."""
     if file:
         try:
-            return Secret(Path(file).read_text(encoding="utf-8").strip(), user)
+            raw = Path(file).read_bytes()
         except OSError as err:
             raise BadInputError(file, None, f"cannot read {what} file: {err.strerror}") from err
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInputError(file, None, f"the {what} is not UTF-8 text") from None
+        return _checked(text, file, what, user)
     if env:
-        value = os.environ.get(env, "")
-        return Secret(value, user) if value else None
+        return _checked(os.environ.get(env, ""), env, what, user)
     return None
 
 
