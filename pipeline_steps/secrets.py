@@ -218,8 +218,17 @@ class SecretURL:
         except ValueError:
             ok = False
         if not ok:
-            raise BadInputError(source, field, f"{self.url!r} is not an http(s) URL")
+            raise BadInputError(source, field, f"{_masked_userinfo(self.url)!r} is not an http(s) URL")
         return self.url
+
+
+def _masked_userinfo(url: str) -> str:
+    """``url`` for the message of a URL we refuse: everything between ``//`` and its last ``@`` shown
+    as ``***``. A URL that failed to parse may still hold a userinfo ``split_url`` could not tell apart
+    (``http://u:a/b#c@host``); the refusal must not print it."""
+    scheme, sep, rest = url.partition("//")
+    at = rest.rfind("@")
+    return f"{scheme}{sep}{MASK}@{rest[at + 1:]}" if sep and at >= 0 else url
 
 
 def split_url(text: str) -> SecretURL:
@@ -228,7 +237,9 @@ def split_url(text: str) -> SecretURL:
     The authority runs from ``//`` to the first ``/``, ``?`` or ``#`` (RFC 3986 3.2); a userinfo
     is what precedes its last ``@``. A password holding an unencoded ``/`` (``user:p/w@host``) is
     still a userinfo here: the last ``@`` before any ``?`` or ``#`` ends it, so nothing of the
-    password survives into the URL. Without ``//`` (``user:pw@host:9090``) the same rule applies
+    password survives into the URL. A ``?`` or ``#`` in a password (``user:p#ss@host``, invalid
+    unencoded but common in passwords) is found too: with no ``@`` before the first ``?`` or ``#``,
+    a ``user:...`` head without ``/`` ends at the text's last ``@``. Without ``//`` (``user:pw@host:9090``) the same rule applies
     from the start of the text.
     """
     scheme, sep, rest = text.partition("://")
@@ -239,6 +250,11 @@ def split_url(text: str) -> SecretURL:
         rest = text[len(prefix):]
     head_end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     at = rest.rfind("@", 0, head_end)
+    if at < 0 and ":" in rest[:head_end] and "/" not in rest[:head_end]:
+        # ``user:p#ss@host``: a "?" or "#" typed into a password ends the authority early for every
+        # parser (RFC 3986 3.2, WHATWG), leaving the password's tail in a "fragment" to be printed.
+        # A "user:..." head with no "/" before it, followed by an "@" later, is such a userinfo.
+        at = rest.rfind("@")
     if at < 0:
         return SecretURL(text, shown=text)
     typed_user, colon, password = rest[:at].partition(":")
