@@ -175,6 +175,7 @@ def test_kubectl_get_and_patch(api: KubeApiStandIn, kubeconfig: Path, tmp_path: 
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "web"},
         "spec": {"hosts": ["web"]}})
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    api.anonymous_as = api.access.user  # kubectl sends no token over plain HTTP (standins/kubeapi/authn.py)
 
     def kubectl(*args: str) -> str:
         return subprocess.run(["kubectl", *args, "--cache-dir", str(tmp_path / "cache")], env=env, capture_output=True,
