@@ -40,6 +40,7 @@ from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weight
 COLOUR_LABEL = "pipeline-steps.io/colour"
 MARKS = ("", "failed", "passed")
 LABEL_MAX = 63  # a DNS-1123 label, and a label value
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
 INJECTION = "istio-injection=enabled"
 
 
@@ -271,10 +272,16 @@ def check_context(ctx: StageContext) -> None:
 
 def check_names(ctx: StageContext) -> None:
     """Names we derive must fit Kubernetes' 63-character limits (namespace; the ``deployment`` label
-    carries ``<service>-db-<colour>``): the API server would refuse them half-way through a deploy."""
+    carries ``<service>-db-<colour>``) and the service must start with a letter (it names Services):
+    the API server would refuse them half-way through a deploy."""
     if len(ctx.namespace) > LABEL_MAX:
         raise BadInputError("context", "project", f"with stage {ctx.stage!r} makes the namespace {ctx.namespace!r}, "
                                                   f"{len(ctx.namespace)} characters; Kubernetes allows {LABEL_MAX}")
+    if not DNS_1035.fullmatch(ctx.service):
+        # It names Services, whose names are DNS-1035 labels (ValidateServiceName): the API server
+        # would refuse them only after the Deployments were written.
+        raise BadInputError("context", "service", f"{ctx.service!r} must start with a letter: it names Kubernetes "
+                                                  "Services (a DNS-1035 label)")
     longest = f"{ctx.service}-db-green"
     if len(longest) > LABEL_MAX:
         raise BadInputError("context", "service", f"{ctx.service!r} is too long: {longest!r} must fit in {LABEL_MAX} "
