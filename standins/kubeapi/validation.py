@@ -77,8 +77,9 @@ def check_schema(res: Resource, version: str, name: str, found: Findings) -> Non
                                      f"{wanted}")
         raise _invalid(res, name, [(p, "FieldValueTypeInvalid", f'Invalid value: "{_json_type(v)}": {p} in body '
                                     f'must be of type {w}: "{_json_type(v)}"') for p, w, v in found.wrong_type])
-    if found.missing:
-        raise _invalid(res, name, [(path, "FieldValueRequired", "Required value") for path in found.missing])
+    if found.missing or found.invalid:
+        raise _invalid(res, name, [(path, "FieldValueRequired", "Required value") for path in found.missing] +
+                       found.invalid)
 
 
 def _json_type(value: Any) -> str:
