@@ -268,7 +268,11 @@ class Preflight:
             meta = vs.get("metadata") or {}
             if (meta.get("namespace"), meta.get("name")) == (ctx.namespace, ctx.service):
                 continue
-            claimed = sorted(ours & set((vs.get("spec") or {}).get("hosts") or []))
+            # A host without a dot is short for <host>.<that VirtualService's namespace>.svc.cluster.local
+            # (istio/api networking/v1alpha3/virtual_service.proto, VirtualService.hosts).
+            hosts = {h if "." in h or h == "*" else f"{h}.{meta.get('namespace')}.svc.cluster.local"
+                     for h in (vs.get("spec") or {}).get("hosts") or [] if isinstance(h, str)}
+            claimed = sorted(ours & hosts)
             if claimed:
                 others.append(f"{meta.get('namespace')}/{meta.get('name')} claims {', '.join(claimed)}")
         if others:

@@ -125,3 +125,22 @@ def test_when_discovery_fails_the_skipped_checks_do_not_claim_istio_is_missing(m
     found = checks(text)
     assert found["API discovery"][0] == "fail" and "429" in found["API discovery"][1]
     assert "not served" not in text, text
+
+
+@pytest.mark.parametrize(("namespace", "host", "claims"), [
+    (NS, "carts", True),  # a short name means carts.<its namespace>.svc.cluster.local (Istio's VirtualService.hosts)
+    ("legacy", "carts", False),  # ... in its own namespace: another service
+    ("legacy", f"carts.{NS}.svc.cluster.local", True),
+])
+def test_a_short_host_claims_the_service_in_its_own_namespace(make_platform: Make, namespace: str, host: str,
+                                                              claims: bool) -> None:
+    api, platform = make_platform()
+    if ("", "namespaces", "", namespace) not in api.store.objects:
+        api.store.create(by_kind("Namespace"), "", {"metadata": {"name": namespace}}, "v1")
+    api.store.create(by_kind("VirtualService"), namespace, {
+        "apiVersion": f"{ISTIO}/v1", "kind": "VirtualService", "metadata": {"name": "carts-legacy"},
+        "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host}}]}]}}, "v1")
+    hosts = checks(platform.preflight(bg("1"), ServiceSpec.minimal("carts")).render())["hosts"]
+    assert (hosts[0] == "fail") == claims, hosts
+    if claims:
+        assert f"{namespace}/carts-legacy claims carts.{NS}.svc.cluster.local" in hosts[1]
