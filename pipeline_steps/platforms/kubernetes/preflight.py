@@ -130,6 +130,11 @@ class Preflight:
             return Check("namespace", "fail", f"{ctx.namespace} is being deleted (Terminating): nothing can be "
                                               "created in it until it is gone")
         labels = meta.get("labels") or {}
+        if self.injection and self.injection[0] != "istio-injection" and "istio-injection" in labels:
+            # Istio docs, "Canary upgrades": istio-injection takes precedence over istio.io/rev.
+            return Check("namespace", "fail", f"{ctx.namespace} has istio-injection={labels['istio-injection']}, which "
+                                              f"takes precedence over {wanted}: pods would not get that revision's "
+                                              f"sidecar; kubectl label namespace {ctx.namespace} istio-injection-")
         if self.injection and labels.get(self.injection[0]) != self.injection[1]:
             have = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if "istio" in k) or "none"
             return Check("namespace", "fail", f"{ctx.namespace} lacks the sidecar-injection label {wanted} (has "

@@ -144,3 +144,14 @@ def test_a_short_host_claims_the_service_in_its_own_namespace(make_platform: Mak
     assert (hosts[0] == "fail") == claims, hosts
     if claims:
         assert f"{namespace}/carts-legacy claims carts.{NS}.svc.cluster.local" in hosts[1]
+
+
+def test_istio_injection_on_the_namespace_overrides_a_revision_label(make_platform: Make) -> None:
+    """Istio docs, "Canary upgrades": the ``istio-injection`` label takes precedence over
+    ``istio.io/rev``, so a namespace with both never gets the asked revision's sidecar."""
+    api, platform = make_platform()
+    labels = {"istio.io/rev": "canary", "istio-injection": "disabled"}
+    api.store.create(by_kind("Namespace"), "", {"metadata": {"name": NS, "labels": labels}}, "v1")
+    platform.injection = ("istio.io/rev", "canary")
+    namespace = checks(platform.preflight(bg("1"), ServiceSpec.minimal("carts")).render())["namespace"]
+    assert namespace[0] == "fail" and "istio-injection=disabled, which takes precedence over istio.io/rev=canary" in namespace[1]
