@@ -130,16 +130,22 @@ class Preflight:
             return Check("namespace", "fail", f"{ctx.namespace} is being deleted (Terminating): nothing can be "
                                               "created in it until it is gone")
         labels = meta.get("labels") or {}
-        if self.injection and self.injection[0] != "istio-injection" and "istio-injection" in labels:
+        key, value = self.injection or ("", "")
+        lacks = bool(key) and labels.get(key) != value
+        # kubectl label refuses to change a key that has another value unless told to overwrite.
+        relabel = f"{'--overwrite ' if key in labels else ''}{wanted}"
+        if key and key != "istio-injection" and "istio-injection" in labels:
             # Istio docs, "Canary upgrades": istio-injection takes precedence over istio.io/rev.
+            also = f" and it lacks {wanted}" if lacks else ""
             return Check("namespace", "fail", f"{ctx.namespace} has istio-injection={labels['istio-injection']}, which "
-                                              f"takes precedence over {wanted}: pods would not get that revision's "
-                                              f"sidecar; kubectl label namespace {ctx.namespace} istio-injection-")
-        if self.injection and labels.get(self.injection[0]) != self.injection[1]:
+                                              f"takes precedence over {wanted}{also}: pods would not get that "
+                                              f"revision's sidecar; kubectl label namespace {ctx.namespace} "
+                                              f"istio-injection-{' ' + relabel if lacks else ''}")
+        if lacks:
             have = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if "istio" in k) or "none"
             return Check("namespace", "fail", f"{ctx.namespace} lacks the sidecar-injection label {wanted} (has "
                                               f"{have}): pods would run without Envoy; kubectl label namespace "
-                                              f"{ctx.namespace} {wanted}")
+                                              f"{ctx.namespace} {relabel}")
         return Check("namespace", "ok", f"{ctx.namespace} is Active, {wanted}")
 
     def _allowed(self, verb: str, group: str, resource: str, namespace: str) -> bool:

@@ -155,3 +155,21 @@ def test_istio_injection_on_the_namespace_overrides_a_revision_label(make_platfo
     platform.injection = ("istio.io/rev", "canary")
     namespace = checks(platform.preflight(bg("1"), ServiceSpec.minimal("carts")).render())["namespace"]
     assert namespace[0] == "fail" and "istio-injection=disabled, which takes precedence over istio.io/rev=canary" in namespace[1]
+
+
+@pytest.mark.parametrize(("labels", "injection", "command"), [
+    ({"istio-injection": "disabled"}, ("istio-injection", "enabled"), "--overwrite istio-injection=enabled"),
+    ({"istio.io/rev": "stable"}, ("istio.io/rev", "canary"), "--overwrite istio.io/rev=canary"),
+    ({}, ("istio.io/rev", "canary"), "istio.io/rev=canary"),
+    ({"istio-injection": "enabled", "istio.io/rev": "stable"}, ("istio.io/rev", "canary"),
+     "istio-injection- --overwrite istio.io/rev=canary"),
+])
+def test_the_namespace_fix_is_a_command_kubectl_accepts(make_platform: Make, labels: dict[str, str],
+                                                        injection: tuple[str, str], command: str) -> None:
+    """``kubectl label`` refuses to change a label that has another value without ``--overwrite``
+    (kubectl reference, "kubectl label"), so the command pre-flight prints must carry it then."""
+    api, platform = make_platform()
+    api.store.create(by_kind("Namespace"), "", {"metadata": {"name": NS, "labels": labels}}, "v1")
+    platform.injection = injection
+    namespace = checks(platform.preflight(bg("1"), ServiceSpec.minimal("carts")).render())["namespace"]
+    assert namespace[0] == "fail" and namespace[1].endswith(f"; kubectl label namespace {NS} {command}"), namespace
