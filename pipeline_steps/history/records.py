@@ -22,7 +22,8 @@ from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.history.base import EXPORT_SCHEMA, SCHEMA_VERSION, HistoryEntry, HistoryIndicator
 
-_NON_FINITE = {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}
+_NON_FINITE = {"+Inf": math.inf, "-Inf": -math.inf}
+"""JSON has no infinity; a NaN is stored as no value (null) by every backend, so no export line carries one."""
 _TEXT = ("project", "stage", "service", "created_at", "kind", "verdict", "result")
 _INDICATOR_TEXT = ("id", "status", "criteria", "query", "source", "reason")
 MAX_ID = 2**63 - 1
@@ -48,9 +49,10 @@ def to_record(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def _written(value: float | None) -> float | str | None:
+    """A value as an export line holds it (a NaN a store of an earlier version kept is no value)."""
     if value is None or math.isfinite(value):
         return value
-    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return None if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def write_export(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
@@ -150,8 +152,13 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
         positions[ind["id"]] = n
         if ind["status"] not in IndicatorStatus.values():
             raise BadInputError(where, f"{at}.status", f"{ind['status']!r} is not one of {', '.join(IndicatorStatus.values())}")
-        if not (isinstance(ind.get("value"), str) and ind["value"] in _NON_FINITE):
-            _number(ind.get("value"), where, f"{at}.value", optional=True)
+        value = ind.get("value")
+        if not (isinstance(value, str) and value in _NON_FINITE):
+            try:
+                _number(value, where, f"{at}.value", optional=True)
+            except BadInputError:
+                raise BadInputError(where, f"{at}.value", f"must be a finite number, +Inf, -Inf or null, got"
+                                    f" {str(value)[:40]}") from None
         for name in ("score", "max_score"):
             _number(ind.get(name), where, f"{at}.{name}")
         if not isinstance(ind.get("key_sli"), bool):

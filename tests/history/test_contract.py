@@ -89,6 +89,25 @@ def test_add_previous_count_keep_every_field(history_location: str) -> None:
     store.close()
 
 
+def test_a_nan_is_no_value_on_every_backend(history_location: str) -> None:
+    """SQLite stores a NaN REAL as NULL and PostgreSQL keeps NaN, so a value must not depend on the
+    backend: ``add`` stores a NaN as no value on both, and an export line carrying "NaN" (which no
+    store writes) is bad input naming the field."""
+    store = open_history(history_location)
+    add(store, "pass", math.nan)
+    assert [i.value for i in store.previous("sockshop", "staging", "carts", limit=1)[0].indicators] == [None]
+    assert '"value": null' in _export(store).splitlines()[1]
+    record = json.loads(_export(store).splitlines()[1])
+    record["id"] += 1
+    record["indicators"][0]["value"] = "NaN"
+    header = _export(store).splitlines()[0]
+    with pytest.raises(BadInputError, match=r"x.jsonl: line 2: indicators\[0\].value: must be a finite number, \+Inf,"
+                                            " -Inf or null"):
+        store.import_records(read_export(io.StringIO(f"{header}\n{json.dumps(record)}\n"), "x.jsonl"))
+    assert store.count("sockshop", "staging", "carts") == 1
+    store.close()
+
+
 def test_series_buckets_the_whole_history(history_location: str) -> None:
     store = open_history(history_location)
     statuses = ["pass"] * 9 + ["fail"]
