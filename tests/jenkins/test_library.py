@@ -151,7 +151,7 @@ def history_scenarios(base: Path) -> list[dict[str, Any]]:
           for n, (name, url) in enumerate(zip(HISTORY[5:], (
               DATABASE.replace("pipeline_steps@", f"u:{PASSWORD.replace('-', '/')}@"),
               DATABASE.replace("pipeline_steps@", f"u:{PASSWORD.replace('-', '#')}@"),
-              f"{DATABASE}?sslmode=verify-full&sslpassword={PASSWORD}")), start=5)),
+              f"{DATABASE}?sslmode=verify-full&sslpassword={PASSWORD}"), strict=True), start=5)),
     ]
 
 
