@@ -165,7 +165,8 @@ class SqliteHistory(SqlHistory):
             self._conn = None
 
 
-_DISK_ERRORS = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+_DISK_ERRORS = (13, 10)
+"""SQLITE_FULL and SQLITE_IOERR (sqlite.org/rescode.html; named in the sqlite3 module only from Python 3.11)."""
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
 
 
