@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shipyard": ("pipeline_steps.commands.shipyard:shipyard", "Validate a shipyard and look up stages (next stage, strategies)."),
     "status": ("pipeline_steps.commands.status:status", "Show colours, versions, readiness and weights of a stage."),
     "switch": ("pipeline_steps.commands.switch:switch", "Set traffic weights between blue and green."),
+    "testrun": ("pipeline_steps.commands.testrun:testrun", "Merge the testrun.json files of run-tests shards."),
 }
 
 

@@ -1,7 +1,11 @@
 """``pipeline-steps deploy``: parse flags, check them, build the platform, run the deploy step.
 
 Input errors (context, service.yaml) are found before the platform is even built, so bad input
-exits 2 with nothing deployed and no traffic moved.
+exits 2 with nothing deployed and no traffic moved. A platform with pre-flight checks
+(``platforms.base.Preflight``: the cluster) runs them before the step's first write, so a cluster
+that cannot take the deployment is refused with nothing changed (exit 4). ``--dry-run`` only runs
+them and prints the checklist: the same command, flags and environment as the real deploy, which
+is what users of ``kubectl apply --dry-run=server`` and ``helm upgrade --dry-run`` expect.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pipeline_steps.commands.options import (
     out_dir_option,
     platform_options,
 )
+from pipeline_steps.errors import ExitCode
 from pipeline_steps.finite import DAY_S
 
 
@@ -31,13 +36,18 @@ from pipeline_steps.finite import DAY_S
 @click.option("--no-switch", is_flag=True, help="Deploy and wait, but leave the traffic where it is.")
 @click.option("--timeout", "timeout_s", type=Number(minimum=1, maximum=DAY_S), default=300.0, show_default=True,
               help="Seconds to wait for the new colour to become available.")
+@click.option("--dry-run", is_flag=True,
+              help="Pre-flight only: check without writing anything that the cluster can take this deployment "
+                   "(APIs, namespace, RBAC, route, server-side dry run, gateway, hosts); print the checklist; "
+                   "exit 0 or 4. Deploy runs the same checks before its first write.")
 def deploy(**options: Any) -> int:
     """Deploy IMAGE:TAG into the stage: direct, or blue/green into the colour that takes no traffic.
 
     Blue/green: traffic moves to the new colour only once all its replicas are available, and is
     verified by reading it back. OUT/deployment.json is written before the flip (with the weights
     to roll back to) and again after it. Exit 0 deployed, 2 bad input (nothing changed),
-    4 platform error or the new colour never became ready (traffic unchanged).
+    4 platform error, a failed pre-flight check, or the new colour never became ready (traffic
+    unchanged).
     """
     from pipeline_steps.documents.service import ServiceSpec, load_service
     from pipeline_steps.steps.deploy import DeployOptions
@@ -50,6 +60,10 @@ def deploy(**options: Any) -> int:
         raise BadInputError("command line", "--image" if not ctx.image else "--tag", "is required to deploy")
     service = load_service(options["service_config"]) if options.get("service_config") else ServiceSpec.minimal(ctx.service)
     platform = build_platform(options)
+    if not _preflight(platform, ctx, service, options["dry_run"]):
+        return ExitCode.INFRA
+    if options["dry_run"]:
+        return ExitCode.OK
     out = Path(options["out_dir"]) / "deployment.json"
     record = run_deploy(platform, ctx, service, out, DeployOptions(switch=not options["no_switch"],
                                                                    timeout_s=options["timeout_s"]))
@@ -64,3 +78,24 @@ def deploy(**options: Any) -> int:
         click.echo(f"deployed {where} as {record.colour}; traffic stays {record.weights_before}")
     click.echo(f"wrote {out}, {out.parent / 'events' / 'deployment-finished.json'}")
     return 0
+
+
+def _preflight(platform: Any, ctx: Any, service: Any, dry_run: bool) -> bool:
+    """Run the platform's pre-flight if it has one; False if ``--dry-run`` found a failure.
+    Raises ``InfrastructureError`` (exit 4) when a real deploy would fail it."""
+    from pipeline_steps.errors import BadInputError, InfrastructureError
+    from pipeline_steps.platforms.base import Preflight
+
+    if not isinstance(platform, Preflight):
+        if dry_run:
+            raise BadInputError("--dry-run", None, f"the {platform.name} platform has no pre-flight checks")
+        return True
+    checklist = platform.preflight(ctx, service)
+    if dry_run:
+        click.echo(checklist.render())
+        return checklist.passed
+    if not checklist.passed:
+        click.echo(checklist.render(), err=True)
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checklist.failed())
+        raise InfrastructureError(platform.name, f"pre-flight failed, nothing was changed: {failed}")
+    return True

@@ -50,6 +50,35 @@ def unresolvable(url: str) -> str:
     return ""
 
 
+def parse_shard(text: str | None, performance: Any) -> Any:
+    """``I/N`` (1 <= I <= N) as the engine's ``Part``; only for a performance test, and every shard needs a user."""
+    from pipeline_steps.load.engine import WHOLE, Part
+
+    if not text:
+        return WHOLE
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise BadInputError("command line", "--shard", f"must be I/N with 1 <= I <= N, got {text!r}")
+    part = Part(int(index) - 1, int(count))
+    if part.stride == 1:
+        return WHOLE
+    if performance is None:
+        raise BadInputError("command line", "--shard", "shards split a performance test; this run has none")
+    if performance.model == "closed" and part.count(performance.users) == 0:
+        raise BadInputError("command line", "--shard", f"shard {text} would have no user ({performance.users} users "
+                                                       f"over {part.stride} shards)")
+    return part
+
+
+def parse_processes(text: str) -> int | None:
+    """``auto`` -> None (one per core, see ``pool.default_processes``), else a positive count."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise BadInputError("command line", "--processes", f"must be a positive number or auto, got {text!r}")
+    return int(text)
+
+
 @click.command("run-tests")
 @context_options
 @platform_options
@@ -67,6 +96,12 @@ def unresolvable(url: str) -> str:
 @click.option("--health-timeout", envvar="HEALTH_TIMEOUT", type=Number(above=0, maximum=DAY_S), default=None,
               help="Override how long the health check waits in seconds [env HEALTH_TIMEOUT].")
 @out_dir_option("Where testrun.json, junit-tests.xml and the event go.")
+@click.option("--shard", envvar="TEST_SHARD", default=None, metavar="I/N",
+              help="Run shard I of N of the performance test (every N-th user, or 1/N of the rate); combine the "
+                   "shards' testrun.json files with `testrun merge` [env TEST_SHARD].")
+@click.option("--processes", envvar="TEST_PROCESSES", default="auto", show_default=True,
+              help="Event loops (worker processes) for the load: a number, or auto (one per core when users run "
+                   "flat out) [env TEST_PROCESSES].")
 def run_tests(**options: Any) -> int:
     """Health check, then functional checks (test strategy functional) or a performance test
     (performance), judged by the workload's acceptance limits.
@@ -99,6 +134,8 @@ def run_tests(**options: Any) -> int:
             raise BadInputError(workload.source, "performance", "test strategy 'performance' needs this section")
         performance = with_overrides(workload.performance, users=options["users"], loops=options["loops"],
                                      duration_s=options["duration"])
+    shard = parse_shard(options["shard"], performance)
+    processes = parse_processes(options["processes"])
     health = workload.health if workload is not None else HealthSpec()
     if not health.path:
         health = replace(health, path=service.health_path)
@@ -123,5 +160,6 @@ def run_tests(**options: Any) -> int:
         raise InfrastructureError(f"platform {options['platform_name']}", f"{name} {used}: {problem}")
 
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
-                    functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]))
+                    functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]),
+                    shard=shard, processes=processes)
     return int(run_step(plan))

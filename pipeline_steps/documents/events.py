@@ -6,6 +6,12 @@ tooling that consumed these events keeps working. We write CloudEvents 1.0 envel
 Keptn 0.2's types and data fields; we read 1.0 and Keptn 0.2's own 0.2 envelopes (Jenkins sent
 every value as a string and ``//`` comments appear in the documented examples).
 
+A 1.0 event is checked against the CloudEvents 1.0 core spec (``check_cloudevent``): ``id`` a
+non-empty string, ``source`` a non-empty URI-reference (RFC 3986), ``type`` non-empty, ``time``
+when present an RFC 3339 timestamp, attribute names lower-case letters and digits. A 0.2
+envelope is not: Keptn 0.2's own documented examples have no ``id`` or ``source`` and a ``time``
+like ``20190325-15:22:50.560``, and they must keep working.
+
 deploy, run-tests and evaluate each end with one call of ``after_deploy``, ``after_tests`` or
 ``after_evaluation``, so their events (``deployment-finished``, ``tests-finished``,
 ``evaluation-done``) are made one way, from the same JSON the next step reads, and always carry
@@ -20,6 +26,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +132,52 @@ def read_event(path: str | Path) -> Event:
         for key in ("project", "service"):
             if not _as_text(data.get(key, "")):
                 raise BadInputError(source, f"data.{key}", "is required")
+    if raw.get("specversion") == "1.0":
+        check_cloudevent(raw, source)
     return Event(name=name, data=data, keptn_context=_as_text(raw.get("shkeptncontext", "")),
                  id=_as_text(raw.get("id", "")), source=_as_text(raw.get("source", "")), time=_as_text(raw.get("time", "")))
+
+
+# RFC 3339 §5.6 date-time: full-date "T" full-time, with a time offset (Z or +hh:mm); T and Z in either case.
+_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))")
+# RFC 3986 URI-reference: only unreserved, reserved and %XX may appear (no spaces or controls).
+_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_ATTRIBUTE = re.compile(r"[a-z0-9]+")
+
+
+def check_cloudevent(raw: dict[str, Any], source: str) -> None:
+    """CloudEvents 1.0 (spec.md, "Context Attributes"): required ``id``, ``source``, ``specversion``,
+    ``type``; ``time`` in RFC 3339 when present; names of lower-case letters and digits. Raises
+    ``BadInputError`` naming the attribute."""
+    for name in raw:
+        if name != "data" and not _ATTRIBUTE.fullmatch(str(name)):
+            raise BadInputError(source, str(name), "is not a CloudEvents attribute name (lower-case letters and digits)")
+    for name in ("id", "source", "type"):
+        value = raw.get(name)
+        if not isinstance(value, str) or not value:
+            raise BadInputError(source, name, f"is required by CloudEvents 1.0 (a non-empty string), got {value!r}")
+    if not _URI_REFERENCE.fullmatch(raw["source"]):
+        raise BadInputError(source, "source", f"must be a URI-reference (RFC 3986), got {raw['source']!r}")
+    if "time" in raw and not _rfc3339(raw["time"]):
+        raise BadInputError(source, "time", f"must be an RFC 3339 timestamp like 2026-11-26T10:00:00Z, got {raw['time']!r}")
+    for name in ("datacontenttype", "subject", "dataschema"):
+        if name in raw and (not isinstance(raw[name], str) or not raw[name]):
+            raise BadInputError(source, name, f"must be a non-empty string when present, got {raw[name]!r}")
+
+
+def _rfc3339(value: Any) -> bool:
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    offset_h, offset_m = match.group(9), match.group(10)
+    if offset_h is not None and (int(offset_h) > 23 or int(offset_m) > 59):
+        return False
+    try:  # a leap second (60) is valid RFC 3339; datetime knows none
+        datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError:
+        return False
+    return second <= 60
 
 
 def truthy(value: Any) -> bool:

@@ -67,6 +67,18 @@ class PerformanceResult:
     users: int = 0
     first_errors: list[str] = field(default_factory=list)
     """A few distinct error messages, so a failing run says why without a log dive."""
+    connect_ms: dict[str, float] = field(default_factory=dict)
+    """Connection set-up, apart from request latencies: ``connections``, ``errors``, ``mean``,
+    ``p50``, ``p99``, ``max`` (ms). Connections open before the clock starts."""
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per request name: ``hdr`` (HdrHistogram V2 compressed, µs), ``sum_us``, ``min_us``, ``max_us``;
+    what ``testrun merge`` adds up exactly."""
+    shard: str = ""
+    """``I/N`` when this run was shard I of N (``run-tests --shard``), else empty."""
+    connect_histogram: dict[str, Any] = field(default_factory=dict)
+    """Connection set-up times in the same encoding as ``histograms`` (merged by ``testrun merge``)."""
+    expected_requests: int | None = None
+    """What a complete run sends, when known in advance (loops, or the open model's rate x duration)."""
 
 
 @dataclass(frozen=True)

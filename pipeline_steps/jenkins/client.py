@@ -10,6 +10,7 @@ messages are redacted of the API token, and the console is followed with
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import time
 from collections.abc import Callable, Iterator
@@ -193,16 +194,21 @@ class JenkinsClient:
         url = self._job_url(job, f"{number}/logText/progressiveText")
         start = 0
         held = ""  # the last characters seen, which may be the start of a token the next piece completes
+        # `start` counts bytes, so a piece may end inside a UTF-8 character: decode the stream, not each piece
+        decoder: codecs.IncrementalDecoder | None = None
         deadline = time.monotonic() + timeout_s
         while True:
             with self._calling(f"console of {job} #{number}"):
                 response = self._server.jenkins_request(requests.Request("GET", url, params={"start": start}))
             more = response.headers.get("X-More-Data") == "true"
-            text = redact_all(held + response.text, [self.settings.token])
+            if decoder is None:
+                decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
+            text = redact_all(held + decoder.decode(response.content, final=not more), [self.settings.token])
             keep = len(self.settings.token.reveal()) - 1 if more and self.settings.token else 0
-            held = text[len(text) - keep:] if keep else ""
-            if text[:len(text) - keep]:
-                write(text[:len(text) - keep])
+            cut = max(0, len(text) - keep)  # a piece shorter than the token is held whole, never split
+            held = text[cut:]
+            if text[:cut]:
+                write(text[:cut])
             start = int(response.headers.get("X-Text-Size", start + len(response.content)))
             if not more:
                 return

@@ -1,15 +1,24 @@
-"""A lean HTTP/1.1 keep-alive client for the load engine's hot path (asyncio Protocol, one connection per user).
+"""A lean HTTP/1.1 keep-alive client for the load engine: one asyncio Protocol per connection, llhttp framing.
 
 Why not aiohttp here: measured on this 2-core machine, aiohttp's client spends 66-82 µs of CPU
-per request (uvloop / stdlib loop), which caps one Python process near 10k req/s, while ``hey``
-reaches 11-28k against the same server (bench/loadgen_vs_hey.py). A load generator that is slower than the service it
-measures reports its own limits as the service's latency. This client sends pre-built request
-bytes and parses only what framing needs (status, Content-Length, chunked, Connection: close),
-about 15 µs of CPU per request. Health and functional checks keep aiohttp (run once, need its
-generality). Timeouts are enforced by one watchdog per engine instead of a timer per request.
+per request, which caps one Python process near 10k req/s (bench/loadgen_vs_hey.py); a load
+generator slower than the service it measures reports its own limits as the service's latency.
 
-Framing handled: Content-Length, chunked (extensions and trailers), read-until-close, no body for
-HEAD/204/304, informational 1xx skipped, ``Connection: close`` and HTTP/1.0 close after the answer.
+Why llhttp (through ``httptools``, the parser uvicorn uses): response heads are parsed by the
+HTTP/1.1 grammar (RFC 9112) -- field names case-insensitive, optional whitespace, comma-separated
+``Connection`` options, Content-Length, chunked with extensions and trailers, no body for
+204/304, 1xx skipped, HTTP/1.0 keep-alive rules -- instead of searching bytes: a server answering
+``Connection:close`` (no space) was not recognised before (issue 18). The parser is C; what
+stays in Python per answer is a few callbacks (bench/loadgen_vs_hey.py measures the CPU).
+
+Two things llhttp is not told by httptools, handled here: a HEAD answer has no body whatever its
+Content-Length says (RFC 9110 §9.3.2), and a body without Content-Length or chunked coding ends
+when the server closes (RFC 9112 §6.3 item 8).
+
+The engine drives connections by callbacks (``Handler``), not by a coroutine and a future per
+request: the answer is timed when its last byte is parsed, and the next request is written from
+the same callback. ``Client`` wraps a connection in ``await send(...)`` for the rare paths
+(redirect chains, tests). Timeouts: one ``Watchdog`` per engine instead of a timer per request.
 """
 
 from __future__ import annotations
@@ -18,9 +27,13 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
+import httptools
 from multidict import CIMultiDict
+
+from pipeline_steps.load.wire import Outgoing
 
 
 class TransportError(Exception):
@@ -51,132 +64,155 @@ class Origin:
         return cls(host, port, tls, shown if default else f"{shown}:{port}")
 
 
-def build_request(origin: Origin, method: str, target: str, headers: dict[str, str], body: bytes | None) -> bytes:
-    """The request bytes, built once and sent many times."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
-    names = {k.lower() for k in headers}
+def build_request(origin: Origin, request: Outgoing) -> bytes:
+    """The request bytes (``request.target`` is already percent-encoded and checked by ``wire.prepare``)."""
+    lines = [f"{request.method} {request.target} HTTP/1.1", f"Host: {origin.host_header}"]
+    names = {k.lower() for k in request.headers}
     if "user-agent" not in names:
         lines.append("User-Agent: pipeline-steps")
     if "accept" not in names:
         lines.append("Accept: */*")
-    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("content-length", "host")]
-    if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("content-length", "host")]
+    if request.body is not None or request.method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(request.body or b'')}")
+    # header values are text; UTF-8 for what latin-1 cannot hold (RFC 9110 §5.5 allows obs-text bytes)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + (request.body or b"")
 
 
-def parse_headers(head: bytes) -> CIMultiDict[str]:
-    """Headers of a response head (status line first) for header assertions."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        headers.add(name.decode("latin-1").strip(), value.decode("latin-1").strip())
-    return headers
+class Handler(Protocol):
+    """Who gets a connection's outcomes; ``now`` is ``time.perf_counter()`` when the answer was parsed."""
+
+    def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None: ...
+
+    def failed(self, conn: Connection, kind: str, message: str, now: float) -> None: ...
 
 
-class _Connection(asyncio.Protocol):
-    """One connection, one request at a time; ``waiter`` gets ``(status, head, body)``."""
+_now = time.perf_counter
+_FRAMING = (b"content-length", b"transfer-encoding")
+_FRAMING_LENGTHS = (14, 17)
+
+
+class _HeadDone(Exception):
+    """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
+
+
+class Connection(asyncio.Protocol):
+    """One connection, one request at a time. ``send`` writes; the handler hears the outcome."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bytes]] | None = None
-        self.deadline = 0.0
+        self.parser = httptools.HttpResponseParser(self)
+        self.handler: Handler | None = None
+        self.busy = False
         self.closed = False
+        self.deadline = 0.0
+        self.want = False  # collect headers and body for judging
         self.head_request = False
         self._reset()
 
     def _reset(self) -> None:
         self.status = 0
-        self.head = b""
-        self.length = -1  # body bytes still expected; -1: chunked or until close
-        self.chunked = False
-        self.keep = True
-        self.body = bytearray()
+        self.framed = False  # Content-Length or Transfer-Encoding seen: the body does not end at close
+        self.headers: list[tuple[bytes, bytes]] = []  # only filled when judging needs them (want)
+        self.body: list[bytes] = []
+
+    def send(self, raw: bytes, handler: Handler, *, deadline: float, want: bool, head: bool = False) -> None:
+        self.handler, self.deadline, self.want, self.head_request, self.busy = handler, deadline, want, head, True
+        assert self.transport is not None
+        self.transport.write(raw)
+
+    # --- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as err:
+            if not isinstance(err.__context__, _HeadDone):
+                raise  # a handler's own error (kept as __context__): not a malformed answer
+            keep = self.parser.should_keep_alive()  # still valid: the head was parsed
+            self.parser = httptools.HttpResponseParser(self)  # the old one stopped mid-message
+            self._complete(keep)
+        except httptools.HttpParserUpgrade:
+            self._fail("connect", "malformed HTTP response: the server switched protocols")
+        except httptools.HttpParserError as err:
+            self._fail("connect", f"malformed HTTP response: {err}")
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if not self.busy:
             return
-        if self.status and not self.chunked and self.length < 0:
-            waiter.set_result((self.status, self.head, bytes(self.body)))  # body delimited by close
+        if self.status >= 200 and not self.framed:
+            self._complete(False)  # the body was delimited by the close
         else:
-            reason = f": {exc}" if exc else ""
-            waiter.set_exception(TransportError("connect", f"server closed the connection{reason}"))
+            self._fail("connect", f"server closed the connection{': ' + str(exc) if exc else ''}")
 
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is not None and not self.waiter.done():
-            try:
-                self._parse()
-            except (ValueError, IndexError) as err:
-                self.waiter.set_exception(TransportError("connect", f"malformed HTTP response: {err}"))
-                self.close()
+    # --- httptools callbacks (names fixed by httptools)
 
-    def _parse(self) -> None:
-        buf = self.buf
-        while True:
-            if not self.status:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                head = bytes(buf[:end])
-                del buf[: end + 4]
-                if not head.startswith(b"HTTP/1."):
-                    raise ValueError(f"status line {head[:40]!r}")
-                status = int(head[9:12])
-                if status < 200:
-                    continue  # 100 Continue and friends precede the real answer
-                self.status, self.head = status, head
-                lower = head.lower()
-                self.keep = b"\r\nconnection: close" not in lower and (head[5:8] == b"1.1" or b"keep-alive" in lower)
-                if self.head_request or status in (204, 304):
-                    self.length = 0
-                elif b"\r\ntransfer-encoding:" in lower and b"chunked" in lower:
-                    self.chunked = True
-                else:
-                    at = lower.find(b"\r\ncontent-length:")
-                    if at >= 0:
-                        stop = lower.find(b"\r\n", at + 2)
-                        self.length = int(lower[at + 17: stop if stop > 0 else None])
-            if self.chunked:
-                while True:
-                    line_end = buf.find(b"\r\n")
-                    if line_end < 0:
-                        return
-                    size = int(bytes(buf[:line_end]).split(b";", 1)[0], 16)
-                    if size == 0:
-                        trailer_end = buf.find(b"\r\n\r\n", line_end)  # after optional trailers
-                        if trailer_end < 0:
-                            return
-                        del buf[: trailer_end + 4]
-                        return self._finish()
-                    if len(buf) < line_end + 2 + size + 2:
-                        return
-                    self.body += buf[line_end + 2: line_end + 2 + size]
-                    del buf[: line_end + 2 + size + 2]
-            if self.length >= 0:
-                if len(buf) < self.length:
-                    return
-                self.body += buf[: self.length]
-                del buf[: self.length]
-                return self._finish()
-            self.body += buf  # until close
-            buf.clear()
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.want:
+            self.headers.append((name, value))
+        if not self.framed and len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        if self.status >= 200 and (self.head_request or self.status in (204, 304)):
+            self.framed = True
+            if self.head_request:
+                raise _HeadDone
+
+    def on_body(self, body: bytes) -> None:
+        if self.want:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        status = self.status
+        if status < 200:
+            self._reset()  # 100 Continue and friends precede the real answer
             return
+        if self.want or not self.busy:
+            self._complete(self.parser.should_keep_alive())
+            return
+        # the hot path (status-only answer, no headers or body kept): no lists to build or reset
+        now = _now()
+        self.status, self.framed, self.busy = 0, False, False
+        if not self.parser.should_keep_alive():
+            self.close()
+        self.handler.answered(self, status, None, b"", now)  # type: ignore[union-attr]
 
-    def _finish(self) -> None:
-        result = (self.status, self.head, bytes(self.body))
-        keep = self.keep
+    # --- outcomes
+
+    def _complete(self, keep: bool) -> None:
+        now = _now()
+        status, handler = self.status, self.handler
+        headers = None
+        if self.want:  # as aiohttp decodes them, so both clients judge the same text (a Location in UTF-8)
+            headers = CIMultiDict((n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                                  for n, v in self.headers)
+        body = b"".join(self.body) if self.body else b""
         self._reset()
-        assert self.waiter is not None
-        self.waiter.set_result(result)
+        if not self.busy or handler is None:
+            self.close()  # an answer nobody asked for: the stream is out of sync
+            return
+        self.busy = False
         if not keep:
             self.close()
+        handler.answered(self, status, headers, body, now)
+
+    def _fail(self, kind: str, message: str) -> None:
+        now = time.perf_counter()
+        self.close()
+        if self.busy and self.handler is not None:
+            self.busy = False
+            self._reset()
+            self.handler.failed(self, kind, message, now)
+
+    def expire(self) -> None:
+        """The watchdog's verdict: no answer before the deadline."""
+        self._fail("timeout", "no answer in time")
 
     def close(self) -> None:
         self.closed = True
@@ -184,44 +220,56 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+async def connect(origin: Origin, timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> Connection:
+    """A new connection to ``origin``; raises ``TransportError`` (connect, timeout)."""
+    loop = asyncio.get_running_loop()
+    if origin.tls and ssl_context is None:
+        ssl_context = ssl.create_default_context()
+    try:
+        _, conn = await asyncio.wait_for(loop.create_connection(
+            Connection, origin.host, origin.port, ssl=ssl_context,
+            server_hostname=origin.host if ssl_context else None), timeout_s)
+    except asyncio.TimeoutError as err:
+        raise TransportError("timeout", f"no connection within {timeout_s:g}s") from err
+    except OSError as err:
+        raise TransportError("connect", f"cannot connect: {err.strerror or err}") from err
+    return conn
+
+
+class Waiter:
+    """A ``Handler`` that resolves a future: the awaitable path for ``Client``."""
+
+    def __init__(self, future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]]) -> None:
+        self.future = future
+
+    def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None:
+        if not self.future.done():
+            self.future.set_result((status, headers if headers is not None else CIMultiDict(), body))
+
+    def failed(self, conn: Connection, kind: str, message: str, now: float) -> None:
+        if not self.future.done():
+            self.future.set_exception(TransportError(kind, message))
+
+
 class Client:
-    """One user's connection to ``origin``: connects lazily, reconnects after a close."""
+    """One user's connection to ``origin`` with ``await send``: connects lazily, reconnects after a close."""
 
     def __init__(self, origin: Origin, timeout_s: float, watchdog: Watchdog) -> None:
         self.origin = origin
         self.timeout_s = timeout_s
         self.watchdog = watchdog
-        self.conn: _Connection | None = None
+        self.conn: Connection | None = None
         self._ssl = ssl.create_default_context() if origin.tls else None
 
-    async def send(self, data: bytes, head_request: bool = False) -> tuple[int, bytes, bytes]:
+    async def send(self, data: bytes, head_request: bool = False) -> tuple[int, CIMultiDict[str], bytes]:
+        """Status, headers and body of the answer; raises ``TransportError``."""
         conn = self.conn
         if conn is None or conn.closed:
-            conn = self.conn = await self._connect()
-        loop = asyncio.get_running_loop()
-        waiter = conn.waiter = loop.create_future()
-        conn.head_request = head_request
-        conn.deadline = time.perf_counter() + self.timeout_s
-        assert conn.transport is not None
-        conn.transport.write(data)
-        try:
-            return await waiter
-        finally:
-            conn.waiter = None
-
-    async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
-        origin = self.origin
-        try:
-            _, conn = await asyncio.wait_for(loop.create_connection(
-                _Connection, origin.host, origin.port, ssl=self._ssl,
-                server_hostname=origin.host if self._ssl else None), self.timeout_s)
-        except asyncio.TimeoutError as err:
-            raise TransportError("timeout", f"no connection within {self.timeout_s:g}s") from err
-        except OSError as err:
-            raise TransportError("connect", f"cannot connect: {err.strerror or err}") from err
-        self.watchdog.connections.append(conn)
-        return conn
+            conn = self.conn = await connect(self.origin, self.timeout_s, self._ssl)
+            self.watchdog.connections.append(conn)
+        future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]] = asyncio.get_running_loop().create_future()
+        conn.send(data, Waiter(future), deadline=time.perf_counter() + self.timeout_s, want=True, head=head_request)
+        return await future
 
     def close(self) -> None:
         if self.conn is not None:
@@ -229,22 +277,22 @@ class Client:
 
 
 class Watchdog:
-    """Fails requests past their deadline (and drops their connection): one timer for all users."""
+    """Fails requests past their deadline (and drops their connection): one timer for all connections."""
 
     def __init__(self, timeout_s: float) -> None:
-        self.connections: list[_Connection] = []
+        self.connections: list[Connection] = []
         self.every = min(0.1, timeout_s / 10)
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            now = time.perf_counter()
-            alive = []
-            for conn in self.connections:
-                waiter = conn.waiter
-                if waiter is not None and not waiter.done() and now > conn.deadline:
-                    waiter.set_exception(TransportError("timeout", "no answer in time"))
-                    conn.close()
-                if not conn.closed:
-                    alive.append(conn)
-            self.connections = alive
+            self.check(time.perf_counter())
+
+    def check(self, now: float) -> None:
+        alive = []
+        for conn in self.connections:
+            if conn.busy and now > conn.deadline:
+                conn.expire()
+            if not conn.closed:
+                alive.append(conn)
+        self.connections = alive

@@ -15,6 +15,7 @@ Shape::
         path: /carts/${cart}/items
         json: {itemId: "03fef6ac-...", unitPrice: "99.99"}
         expect_status: 201
+        follow_redirects: false  # the default: a 3xx is the answer judged (both sections alike)
         assert: [{type: json_path, path: $.itemId, equals: "03fef6ac-..."}]
         extract: {item_id: $.id}
     performance:
@@ -37,7 +38,7 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.finite import DAY_S, LARGEST, number
-from pipeline_steps.load.jsonpath import JsonPath, JsonPathSyntaxError, parse_jsonpath
+from pipeline_steps.load.jsonpath import JsonPath, JsonPathSyntaxError, json_problem, parse_jsonpath
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 ASSERTION_TYPES = ("header", "json_path", "text_contains", "text_regex")
@@ -74,6 +75,8 @@ class RequestSpec:
     assertions: tuple[Assertion, ...] = ()
     extract: dict[str, JsonPath] = field(default_factory=dict)
     weight: int = 1
+    follow_redirects: bool = False
+    """Follow 301/302/303/307/308 (``wire.next_hop``); off: the 3xx answer itself is judged."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def parse_workload(data: Any, source: str) -> Workload:
     r = _Reader(source)
     top = r.mapping(data, "", {"variables", "health", "functional", "performance"})
     variables = {str(k): str(v) for k, v in r.mapping(top.get("variables", {}), "variables").items()}
+    r.values = variables
     known = set(variables)
     functional = []
     for i, item in enumerate(r.list(top.get("functional", []), "functional")):
@@ -177,8 +181,10 @@ def check_overrides(*, users: int | None, loops: int | None, duration_s: float |
 class _Reader:
     """Typed getters that raise ``BadInputError`` with the dotted field path."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, values: dict[str, str] | None = None) -> None:
         self.source = source
+        self.values = values or {}
+        """The file's variables: substituted at load to check what reaches the request line and headers."""
 
     def fail(self, where: str, message: str) -> BadInputError:
         return BadInputError(self.source, where or None, message)
@@ -239,7 +245,8 @@ class _Reader:
                 self.uses(v, f"{where}[{i}]", known)
 
     def request(self, value: Any, where: str, known: set[str], *, perf: bool = False) -> RequestSpec:
-        allowed = {"name", "method", "path", "headers", "json", "body", "expect_status", "assert", "extract"}
+        allowed = {"name", "method", "path", "headers", "json", "body", "expect_status", "assert", "extract",
+                   "follow_redirects"}
         data = self.mapping(value, where, allowed | ({"weight"} if perf else set()))
         name = data.get("name")
         if not isinstance(name, str) or not name:
@@ -252,47 +259,71 @@ class _Reader:
             raise self.fail(f"{where}.path", "must be a string starting with '/'")
         headers = self.mapping(data.get("headers", {}), f"{where}.headers")
         for key, val in headers.items():
-            if not _TOKEN.match(str(key)) or any(c in str(val) for c in "\r\n\0"):
-                raise self.fail(f"{where}.headers.{key}", "is not a valid header (name must be a token, value one line)")
+            if not _TOKEN.fullmatch(str(key)) or not isinstance(val, (str, int, float)) \
+                    or isinstance(val, bool):
+                raise self.fail(f"{where}.headers.{key}", f"request {name!r}: not a valid header (the name must be an "
+                                "HTTP token, the value a string or number)")
         if "json" in data and "body" in data:
             raise self.fail(f"{where}.body", "give either json or body, not both")
         body = data.get("body")
         if body is not None and not isinstance(body, str):
             raise self.fail(f"{where}.body", "must be a string (use json: for structured bodies)")
+        if "json" in data and json_problem(data["json"]):
+            raise self.fail(f"{where}.json", f"request {name!r}: {json_problem(data['json'])}")
         status = data.get("expect_status", [])
         statuses = status if isinstance(status, list) else [status]
         if not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses):
             raise self.fail(f"{where}.expect_status", "must be an HTTP status (100..599) or a list of them")
         for key in ("path", "headers", "json", "body"):
             self.uses(data.get(key), f"{where}.{key}", known)
+        self.one_line(name, where, method, path, headers)
+        follow = data.get("follow_redirects", False)
+        if not isinstance(follow, bool):
+            raise self.fail(f"{where}.follow_redirects", f"request {name!r}: must be true or false, got {follow!r}")
         extract = {str(k): self.path(v, f"{where}.extract.{k}") for k, v in self.mapping(data.get("extract", {}),
                                                                                        f"{where}.extract").items()}
         if perf and extract:
             raise self.fail(f"{where}.extract", "is only supported in functional requests")
-        assertions = tuple(self.assertion(a, f"{where}.assert[{i}]", known)
+        assertions = tuple(self.assertion(a, f"{where}.assert[{i}]", known, name)
                            for i, a in enumerate(self.list(data.get("assert", []), f"{where}.assert")))
         return RequestSpec(
             name=name, method=method, path=path, headers={str(k): str(v) for k, v in headers.items()},
             json=data.get("json"), body=body, expect_status=tuple(statuses), assertions=assertions, extract=extract,
-            weight=self.number(data, "weight", where, 1, minimum=1, integer=True) if perf else 1,
+            weight=self.number(data, "weight", where, 1, minimum=1, integer=True) if perf else 1, follow_redirects=follow,
         )
 
-    def assertion(self, value: Any, where: str, known: set[str]) -> Assertion:
+    def one_line(self, name: str, where: str, method: str, path: str, headers: dict[str, Any]) -> None:
+        """Method, path and header values after substituting the file's variables hold no CR, LF or NUL
+        (RFC 9112 §2.2): such a value would end the request line or add a header line of its own.
+        Values extracted at run time are checked again when they are substituted (``wire.prepare``)."""
+        for field_name, value in [("method", method), ("path", path), *((f"headers.{k}", str(v)) for k, v in headers.items())]:
+            filled = VARIABLE.sub(lambda m: self.values.get(m.group(1), m.group(0)), value)
+            if any(c in filled for c in "\r\n\0"):
+                raise self.fail(f"{where}.{field_name}", f"request {name!r}: {filled!r} contains CR, LF or NUL after "
+                                "substitution (it would split the request)")
+
+    def assertion(self, value: Any, where: str, known: set[str], request: str = "") -> Assertion:
+        """One assertion, its operand's type checked against what it is compared with (issue 18):
+        a header value is text, so its operand must be a string; a JSON operand must be a JSON
+        value (YAML's dates, binary and NaN are not); ``exists`` takes true or false."""
         data = self.mapping(value, where)
         for op in ("equals", "contains", "value"):
             self.uses(data.get(op), f"{where}.{op}", known)
         kind = data.get("type")
+        label = f"request {request!r}: " if request else ""
         if kind not in ASSERTION_TYPES:
             raise self.fail(f"{where}.type", f"unknown assertion type {kind!r}; valid: {', '.join(ASSERTION_TYPES)}")
         if kind == "text_contains":
             self.mapping(data, where, {"type", "value"})
             if not isinstance(data.get("value"), str):
-                raise self.fail(f"{where}.value", "must be a string")
+                raise self.fail(f"{where}.value", f"{label}must be a string, got {_kind(data.get('value'))}")
             return Assertion(type=kind, op="contains", expected=data["value"])
         if kind == "text_regex":
             self.mapping(data, where, {"type", "pattern"})
+            if not isinstance(data.get("pattern"), str):
+                raise self.fail(f"{where}.pattern", f"{label}must be a string, got {_kind(data.get('pattern'))}")
             try:
-                pattern = re.compile(str(data.get("pattern", "")))
+                pattern = re.compile(data["pattern"])
             except re.error as err:
                 raise self.fail(f"{where}.pattern", f"invalid regular expression: {err}") from err
             return Assertion(type=kind, op="matches", expected=pattern)
@@ -303,8 +334,13 @@ class _Reader:
             raise self.fail(f"{where}.{ops[1]}", f"give one of equals, contains, exists (got {', '.join(ops)})")
         op = ops[0] if ops else "exists"
         if op == "exists" and not isinstance(data.get("exists", True), bool):
-            raise self.fail(f"{where}.exists", "must be true or false")
+            raise self.fail(f"{where}.exists", f"{label}must be true or false, got {_kind(data.get('exists'))}")
         expected = data.get(op, True)
+        if kind == "header" and op != "exists" and not isinstance(expected, str):
+            raise self.fail(f"{where}.{op}", f"{label}a header value is text: the operand must be a string, got "
+                            f"{_kind(expected)} (quote it)")
+        if kind == "json_path" and json_problem(expected):
+            raise self.fail(f"{where}.{op}", f"{label}{json_problem(expected)}")
         if kind == "json_path":
             return Assertion(type=kind, path=self.path(data.get("path"), f"{where}.path"), op=op, expected=expected)
         if not isinstance(data.get("name"), str) or not data["name"]:
@@ -352,3 +388,16 @@ class _Reader:
             raise self.fail(f"{where}.rate_rps" if spec.rate_rps <= 0 else f"{where}.duration_s",
                             "the open model needs rate_rps and duration_s (both positive)")
         return spec
+
+
+def _kind(value: Any) -> str:
+    """How a YAML value reads in a message: ``a number (2048)``, ``a boolean (true)``, ``nothing``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    return f"a {type(value).__name__} ({value!r})"

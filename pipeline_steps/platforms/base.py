@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import Endpoints
@@ -106,6 +106,51 @@ class Platform(Protocol):
     def lock(self, ctx: StageContext, holder: str, ttl_s: float = 300.0) -> AbstractContextManager[None]:
         """Exclusive lock per service and stage so two pipelines cannot flip at once; a stale
         lock (holder gone, ttl passed) is taken over. Raises ``ConflictError`` when held."""
+        ...
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pre-flight check: ``ok``, ``fail`` (the deploy would not work) or ``skip`` (not checkable here)."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """The pre-flight of one deploy; it passes when no check failed."""
+
+    title: str
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.status == "fail" for c in self.checks)
+
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == "fail")
+
+    def render(self) -> str:
+        lines = [self.title]
+        lines += [f"  {c.status:<5} {c.name}: {c.detail}" for c in self.checks]
+        failed = self.failed()
+        lines.append("pre-flight passed: nothing was changed" if not failed else
+                     f"pre-flight failed ({len(failed)} of {len(self.checks)} checks): nothing was changed")
+        return "\n".join(lines)
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """A platform that can check, without writing anything, that a deploy would work (``deploy
+    --dry-run``, and ``deploy`` itself before its first write)."""
+
+    name: str
+
+    def preflight(self, ctx: StageContext, service: ServiceSpec) -> Checklist:
+        """Run every check (never raising for a failed one); ``InfrastructureError`` only when the
+        cluster cannot be asked at all."""
         ...
 
 

@@ -28,6 +28,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.events import after_tests
 from pipeline_steps.documents.testrun import CheckResult, PerformanceResult, TestRun
 from pipeline_steps.errors import ExitCode
+from pipeline_steps.load.engine import WHOLE, Part
 from pipeline_steps.load.progress import Progress
 from pipeline_steps.load.workload import HealthSpec, PerformanceSpec, Workload
 from pipeline_steps.report.junit import JUnitCase, write_junit
@@ -49,6 +50,10 @@ class TestPlan:
     functional_url: str
     performance_url: str
     out_dir: Path
+    shard: Part = WHOLE
+    """``--shard I/N``: this run's share of the users or of the rate."""
+    processes: int | None = None
+    """Event loops (worker processes) for the load; None: ``pool.default_processes``."""
 
 
 @dataclass
@@ -121,7 +126,7 @@ async def _phases(plan: TestPlan, out: TextIO, tty: bool | None, stop: asyncio.E
     import aiohttp
 
     from pipeline_steps.load.checks import run_functional, wait_healthy
-    from pipeline_steps.load.engine import LoadEngine
+    from pipeline_steps.load.pool import LoadPool
 
     outcome = _Outcome(checks=[])
     health_url = plan.performance_url if plan.performance else plan.functional_url
@@ -148,11 +153,13 @@ async def _phases(plan: TestPlan, out: TextIO, tty: bool | None, stop: asyncio.E
         shape = (f"{spec.rate_rps:g} req/s for {spec.duration_s:g}s over {spec.users} connections" if spec.model == "open"
                  else f"{spec.users} users x {spec.loops or 'unlimited'} loops"
                  + (f" for up to {spec.duration_s:g}s" if spec.duration_s else ""))
-        print(f"performance ({spec.model}): {shape} against {plan.performance_url}", file=out, flush=True)
-        engine = LoadEngine(plan.performance_url, spec, plan.workload.variables)
-        progress = Progress(engine.expected, spec.duration_s, stream=out, tty=tty)
+        pool = LoadPool(plan.performance_url, spec, plan.workload.variables, part=plan.shard, processes=plan.processes)
+        shard = f", shard {plan.shard.offset + 1}/{plan.shard.stride}" if plan.shard.stride > 1 else ""
+        print(f"performance ({spec.model}): {shape} against {plan.performance_url} "
+              f"({pool.processes} event loop{'s' if pool.processes > 1 else ''}{shard})", file=out, flush=True)
+        progress = Progress(pool.expected, spec.duration_s, stream=out, tty=tty)
         try:
-            load = await engine.run(stop, progress, progress.tick_s)
+            load = await pool.run(stop, progress, progress.tick_s)
         finally:
             progress.close()
         outcome.performance, outcome.aborted = load.result, load.aborted
@@ -193,6 +200,10 @@ def _summary(out: TextIO, run: TestRun) -> None:
         print(f"performance: {perf.requests} requests, {perf.errors} errors ({perf.error_rate:.2%}), "
               f"{perf.throughput_rps:.1f} req/s; latency ms mean {lat['mean']:.1f} p50 {lat['p50']:.1f} "
               f"p95 {lat['p95']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f}", file=out)
+        con = perf.connect_ms
+        if con:  # set up before the clock started: apart from the latencies, as wrk reports them
+            print(f"connections: {int(con['connections'])} opened (ms mean {con['mean']:.1f} p99 {con['p99']:.1f} "
+                  f"max {con['max']:.1f}), {int(con['errors'])} failed", file=out)
         for line in perf.first_errors:
             print(f"  error: {line}", file=out)
         print(f"performance limits: {'passed' if perf.limits_passed else 'FAILED ' + perf.reason}", file=out)

@@ -1,8 +1,10 @@
 """Loopback Kubernetes API stand-in (tests and benchmarks only; not shipped).
 
-``KubeApiStandIn`` serves discovery, core/apps/coordination and Istio objects with the API
-server's semantics; ``write_kubeconfig`` points the real client and kubectl at it. Run it alone
-with ``python -m standins.kubeapi --port 0 --kubeconfig FILE``.
+``KubeApiStandIn`` serves discovery and the kinds pipeline-steps uses (core, apps, autoscaling,
+coordination, RBAC, SelfSubjectAccessReview, Istio and Prometheus Operator custom resources at
+the versions a test installs) as strictly as an API server; ``write_kubeconfig`` points the
+real client and kubectl at it. Run it alone with ``python -m standins.kubeapi --port 0
+--kubeconfig FILE`` (``--help`` for the cluster's shape).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Run the Kubernetes API stand-in alone: ``python -m standins.kubeapi --port 0 --kubeconfig FILE``.
 
 Prints the URL on stdout (one line) once it listens, so a script or a subprocess test can
-connect; stops on SIGTERM/SIGINT.
+connect; stops on SIGTERM/SIGINT. ``--istio v1beta1,v1alpha3`` serves Istio 1.21's versions
+(``--istio ''``: no Istio), ``--lag``/``--step`` make the Deployment controller as slow as a
+real one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import threading
 
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
+from standins.kubeapi.resources import ISTIO, ISTIO_VERSIONS, MONITORING
 
 
 def main() -> None:
@@ -19,8 +22,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig", default="")
     parser.add_argument("--ready-delay", type=float, default=0.0)
+    parser.add_argument("--istio", default=",".join(ISTIO_VERSIONS), help="served networking.istio.io versions")
+    parser.add_argument("--monitoring", action="store_true", help="serve monitoring.coreos.com/v1 (Prometheus Operator)")
+    parser.add_argument("--lag", type=float, default=0.0, help="seconds before the controller notices a change")
+    parser.add_argument("--step", type=float, default=0.0, help="seconds between rollout steps")
     args = parser.parse_args()
-    api = KubeApiStandIn(args.port, ready_delay_s=args.ready_delay).start()
+    served = {ISTIO: tuple(v for v in args.istio.split(",") if v)}
+    if args.monitoring:
+        served[MONITORING] = ("v1",)
+    api = KubeApiStandIn(args.port, ready_delay_s=args.ready_delay, served=served, lag_s=args.lag,
+                         step_s=args.step).start()
     if args.kubeconfig:
         write_kubeconfig(api.url, args.kubeconfig)
     print(api.url, flush=True)

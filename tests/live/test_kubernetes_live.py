@@ -1,18 +1,27 @@
 """The Kubernetes scenarios against a real cluster with Istio (skipped unless asked for).
 
 Run: ``PIPELINE_STEPS_LIVE_KUBE=1 [KUBECONFIG=...] [PIPELINE_STEPS_LIVE_CONTEXT=name] python3 -m pytest -q tests/live``.
-The cluster needs Istio's networking CRDs (the sidecar is not needed) and must pull
-``nginxinc/nginx-unprivileged``; each run uses a fresh namespace ``pslive-<random>`` and deletes it.
+The cluster needs Istio (its networking CRDs and an ingress gateway labelled ``istio:
+ingressgateway``; ``istioctl install --set profile=demo`` on kind will do) and must pull
+``nginxinc/nginx-unprivileged``; each run uses a fresh namespace ``pslive-<random>-live``,
+labelled for sidecar injection, and deletes it. See docs/testing.md.
 
-Aspects: first deploy creates both colours live on blue; the next deploy flips only after the
-new pods are available; switch is verified and idempotent; rollback restores weights_before; an
-image that cannot be pulled fails naming the pods' reasons with weights untouched; a held lock
-refuses a second pipeline.
+Aspects — the stand-in's assumptions checked against the real API server, then the product's
+scenarios: a Status naming the object for a missing VirtualService, a plain 404 naming nothing
+for an Istio version that is not served; pre-flight passes on the healthy cluster and fails the
+dry run for a misspelt chart field (the real ``fieldValidation=Strict``) and the namespace check
+for another injection revision, writing nothing; first deploy creates both colours live on blue;
+the next deploy flips only after the new pods are available; every route of the service (a
+``match: /api`` copy too) is flipped and verified; switch is verified and idempotent; rollback
+restores weights_before; an image that cannot be pulled fails naming the pods' reasons with
+weights untouched; a held lock refuses a second pipeline.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +34,10 @@ from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
+from pipeline_steps.platforms.kubernetes.chart import chart_dir
+from pipeline_steps.platforms.kubernetes.client import KubeApiError
 from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform, KubernetesSettings
+from pipeline_steps.platforms.kubernetes.routes import service_routes
 from pipeline_steps.steps.deploy import DeployOptions, deploy
 from pipeline_steps.steps.traffic import rollback, switch
 
@@ -40,14 +52,20 @@ IMAGE = "docker.io/nginxinc/nginx-unprivileged"
 SERVICE = ServiceSpec(name="web", port=8080, health_path="/", replicas=1)
 
 
+def make(injection: tuple[str, str] | None = ("istio-injection", "enabled")) -> KubernetesPlatform:
+    settings = KubernetesSettings(kubeconfig=os.environ.get("KUBECONFIG") or None,
+                                  context=os.environ.get("PIPELINE_STEPS_LIVE_CONTEXT") or None, injection=injection)
+    return KubernetesPlatform.from_settings(PlatformSettings({"kubernetes": settings}))
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[KubernetesPlatform, str]]:
-    settings = KubernetesSettings(kubeconfig=os.environ.get("KUBECONFIG") or None,
-                                  context=os.environ.get("PIPELINE_STEPS_LIVE_CONTEXT") or None)
-    platform = KubernetesPlatform.from_settings(PlatformSettings({"kubernetes": settings}))
+    platform = make()
     project = f"pslive-{uuid.uuid4().hex[:6]}"
-    yield platform, project
     kube = platform.kube
+    kube.call("create namespace", kube.core.create_namespace, {"metadata": {
+        "name": f"{project}-live", "labels": {"istio-injection": "enabled"}}})
+    yield platform, project
     try:
         kube.call("delete namespace", kube.core.delete_namespace, f"{project}-live")
     except Exception as err:  # cleanup must not hide the test result
@@ -59,15 +77,58 @@ def ctx(project: str, tag: str) -> StageContext:
                         deployment_strategy="blue_green_service")
 
 
+def test_the_api_servers_404s_are_what_the_stand_in_answers(cluster: tuple[KubernetesPlatform, str]) -> None:
+    platform, project = cluster
+    kube, version = platform.kube, platform.discovery.istio_version()
+    with pytest.raises(KubeApiError) as missing:
+        kube.call("read", kube.custom.get_namespaced_custom_object, "networking.istio.io", version,
+                  f"{project}-live", "virtualservices", "no-such-route")
+    assert missing.value.status == 404 and missing.value.names("virtualservices", "no-such-route")
+    with pytest.raises(KubeApiError) as unserved:
+        kube.call("read", kube.custom.get_namespaced_custom_object, "networking.istio.io", "v9",
+                  f"{project}-live", "virtualservices", "no-such-route")
+    assert unserved.value.status == 404 and not unserved.value.names("virtualservices", "no-such-route")
+
+
+def test_preflight(cluster: tuple[KubernetesPlatform, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    platform, project = cluster
+    healthy = platform.preflight(ctx(project, "1.25-alpine"), SERVICE)
+    print(healthy.render())
+    assert healthy.passed, healthy.render()
+
+    revision = make(injection=("istio.io/rev", "no-such-revision")).preflight(ctx(project, "1.25-alpine"), SERVICE)
+    assert [c.name for c in revision.failed()] == ["namespace"]
+
+    chart = tmp_path / "chart"
+    shutil.copytree(chart_dir(), chart)
+    template = chart / "templates" / "deployment.yaml"
+    template.write_text(template.read_text().replace("imagePullPolicy:", "imagePullPolcy:"))
+    monkeypatch.setenv("PIPELINE_STEPS_CHART", str(chart))
+    typo = platform.preflight(ctx(project, "1.25-alpine"), SERVICE)
+    assert [c.name for c in typo.failed()] == ["dry run"] and "imagePullPolcy" in typo.render()
+    kube = platform.kube
+    assert kube.call("list", kube.apps.list_namespaced_deployment, f"{project}-live")["items"] == []
+
+
 def test_blue_green_scenarios(cluster: tuple[KubernetesPlatform, str], tmp_path: Path) -> None:
     platform, project = cluster
     first = deploy(platform, ctx(project, "1.25-alpine"), SERVICE, tmp_path / "d1.json",
                    DeployOptions(timeout_s=240))
     assert first.colour == "blue" and platform.status(ctx(project, "x")).live == "blue"
 
+    # A user's copy of the route for /api: the flip must move it too.
+    kube, version = platform.kube, platform.discovery.istio_version()
+    args = ("networking.istio.io", version, f"{project}-live", "virtualservices", "web")
+    vs = kube.call("read", kube.custom.get_namespaced_custom_object, *args)
+    api_route = {**copy.deepcopy(vs["spec"]["http"][0]), "name": "web-api", "match": [{"uri": {"prefix": "/api"}}]}
+    kube.call("edit", kube.custom.patch_namespaced_custom_object, *args,
+              {"spec": {"http": [api_route, *vs["spec"]["http"]]}}, _content_type="application/merge-patch+json")
+
     second = deploy(platform, ctx(project, "1.27-alpine"), SERVICE, tmp_path / "d2.json",
                     DeployOptions(timeout_s=240))
     assert second.weights_after == Weights(0, 100)
+    vs = kube.call("read", kube.custom.get_namespaced_custom_object, *args)
+    assert [r.weights for r in service_routes(vs, ctx(project, "x"))] == [Weights(0, 100)] * 2
     status = platform.status(ctx(project, "x"))
     assert status.live == "green" and all(c.available for c in status.colours)
 

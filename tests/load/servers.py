@@ -6,8 +6,11 @@ server cannot share its loop; a thread keeps it in-process (fast start, shared c
 Routes: ``/ok`` (instant JSON), ``/slow?ms=N``, ``/status/N``, ``/health`` (503 until
 ``healthy_after_s`` has passed since start), ``/stall`` (instant, except that requests arriving
 between ``stall_at_s`` and ``stall_at_s + stall_s`` after the first ``/stall`` request are
-held until the stall ends), ``/hang`` (never answers within a test), and a small cart API
-``/carts/{id}/items`` (POST appends and echoes with 201, GET lists).
+held until the stall ends), ``/hang`` (never answers within a test), a small cart API
+``/carts/{id}/items`` (POST appends and echoes with 201, GET lists), ``/raw/...`` (answers the
+request target exactly as it arrived, undecoded, and the headers), ``/redirect/{code}?to=URL``
+(that redirect status with ``Location: URL``), ``/loop`` (redirects to itself) and
+``/doc/{name}`` (answers ``ServerState.documents[name]`` as JSON).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class ServerState:
     carts: dict[str, list[Any]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     first_stall: float | None = None
+    raw_targets: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    documents: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +56,25 @@ def _app(state: ServerState) -> web.Application:
     async def count(request: web.Request) -> None:
         state.requests += 1
         state.paths.append(request.path)
+        state.raw_targets.append(request.raw_path)
+        state.methods.append(request.method)
+        state.headers.append(dict(request.headers))
+
+    async def raw(request: web.Request) -> web.Response:
+        await count(request)
+        return web.json_response({"raw": request.raw_path, "method": request.method, "headers": dict(request.headers)})
+
+    async def redirect(request: web.Request) -> web.Response:
+        await count(request)
+        return web.Response(status=int(request.match_info["code"]), headers={"Location": request.query.get("to", "/ok")})
+
+    async def loop(request: web.Request) -> web.Response:
+        await count(request)
+        return web.Response(status=302, headers={"Location": "/loop"})
+
+    async def doc(request: web.Request) -> web.Response:
+        await count(request)
+        return web.json_response(state.documents[request.match_info["name"]])
 
     async def ok(request: web.Request) -> web.Response:
         await count(request)
@@ -103,6 +129,10 @@ def _app(state: ServerState) -> web.Application:
     app.router.add_get("/stall", stall)
     app.router.add_get("/hang", hang)
     app.router.add_route("*", "/carts/{cart}/items", items)
+    app.router.add_route("*", "/raw/{tail:.*}", raw)
+    app.router.add_route("*", "/redirect/{code}", redirect)
+    app.router.add_get("/loop", loop)
+    app.router.add_get("/doc/{name}", doc)
     return app
 
 

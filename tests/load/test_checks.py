@@ -81,7 +81,7 @@ def test_functional_failures_say_why() -> None:
     messages = [r.message for r in results]
     assert not any(r.passed for r in results)
     assert messages[0].endswith("HTTP 500, expected 200")
-    assert "$.name: 'loopback' != expected 'x'" in messages[1]
+    assert '$.name: "loopback" (string) != expected "x" (string)' in messages[1]
     assert "extract failed" in messages[2] and "no member 'id'" in messages[2]
     assert messages[3].startswith("not run: ${id} has no value")
     assert "/carts/" not in " ".join(server.state.paths)  # the dependent request was not sent

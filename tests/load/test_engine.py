@@ -12,11 +12,14 @@ think time slow the closed model as configured.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from pipeline_steps.load import engine
 from pipeline_steps.load.engine import LoadEngine, LoadOutcome, weighted_order
+from pipeline_steps.load.histogram import Histogram
 from pipeline_steps.load.workload import PerformanceSpec, parse_workload
 from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
@@ -76,7 +79,7 @@ def test_status_and_assertion_errors_are_classified_and_limit_the_run() -> None:
     assert not result.limits_passed
     assert "error rate 66.67% > accepted 50.00%" in result.reason
     assert any("HTTP 503" in e for e in result.first_errors)
-    assert any("'loopback' != expected 'other'" in e for e in result.first_errors)
+    assert any('"loopback" (string) != expected "other" (string)' in e for e in result.first_errors)
 
 
 def test_connect_errors_are_classified_and_no_answers_never_pass() -> None:
@@ -159,9 +162,43 @@ def test_ramp_up_and_think_time_pace_the_closed_model() -> None:
 
 
 def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(self: LoadEngine, *args: object) -> None:
+    def broken(self: object, *args: object) -> None:
         raise RuntimeError("bug in the engine")
 
-    monkeypatch.setattr(LoadEngine, "_send", broken)
+    monkeypatch.setattr(Histogram, "record", broken)  # called back from the parser, outside any task
     with serve() as server, pytest.raises(RuntimeError, match="bug in the engine"):
         run(server.url, spec(users=2, loops=5))
+
+
+def test_connections_open_before_the_clock_and_are_reported_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect that takes 300 ms (a slow TLS handshake, a SYN retry) must not land in the first
+    requests' latencies nor in the run's duration: wrk opens connections first and so do we."""
+    real = engine.connect
+
+    async def slow_connect(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "connect", slow_connect)
+    with serve() as server:
+        result = run(server.url, spec(users=3, loops=5)).result
+    assert result.requests == 15 and result.errors == 0
+    assert result.connect_ms["connections"] == 3 and result.connect_ms["errors"] == 0
+    assert result.connect_ms["p50"] >= 300
+    assert result.latency_ms["max"] < 200, result.latency_ms
+    assert result.duration_s < 0.3
+
+
+def test_the_connect_phase_is_bounded_by_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connects that never complete (a target dropping SYNs) hold the start for one timeout, not one per
+    batch of connects; the users then connect on their first request."""
+    async def never(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(engine, "connect", never)
+    began = time.monotonic()
+    with serve() as server:
+        result = run(server.url, spec(users=300, loops=1, timeout_s=0.5)).result
+    assert time.monotonic() - began < 10
+    assert (result.requests, result.errors) == (300, 0)
+    assert result.connect_ms["connections"] == 300  # set up by the first requests instead

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from multidict import CIMultiDict
 
-from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request, parse_headers
+from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request
+from pipeline_steps.load.wire import Outgoing
 from pipeline_steps.platforms.local.procs import free_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -33,14 +35,17 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + (await reader.readexactly(length) if length else b"")
 
 
+Answer = tuple[int, CIMultiDict[str], bytes]
+
+
 def exchange(answers: list[list[bytes]], requests: int, *, head: bool = False,
-             timeout_s: float = 2.0) -> tuple[list[tuple[int, bytes, bytes] | str], list[bytes], int]:
+             timeout_s: float = 2.0) -> tuple[list[Answer | str], list[bytes], int]:
     """Serve ``answers`` (each a list of packets, b"" = close) to ``requests`` sends of one client;
     return the results (or error kind: message), the raw requests seen and the connection count."""
     seen: list[bytes] = []
     connections = 0
 
-    async def main() -> list[tuple[int, bytes, bytes] | str]:
+    async def main() -> list[Answer | str]:
         queue = list(answers)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -64,9 +69,9 @@ def exchange(answers: list[list[bytes]], requests: int, *, head: bool = False,
         watchdog = Watchdog(timeout_s)
         dog = asyncio.create_task(watchdog.run())
         client = Client(Origin.parse(f"http://127.0.0.1:{port}"), timeout_s, watchdog)
-        raw = build_request(client.origin, "HEAD" if head else "POST", "/carts/1/items", {"X-Test": "1"},
-                            None if head else b'{"a": 1}')
-        results: list[tuple[int, bytes, bytes] | str] = []
+        raw = build_request(client.origin, Outgoing("HEAD" if head else "POST", "/carts/1/items", {"X-Test": "1"},
+                                                    None if head else b'{"a": 1}'))
+        results: list[Answer | str] = []
         for _ in range(requests):
             try:
                 results.append(await client.send(raw, head))
@@ -85,7 +90,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nh
 
 def test_request_bytes() -> None:
     origin = Origin.parse("http://example.test:8080/base")
-    raw = build_request(origin, "POST", "/base/x", {"Content-Type": "application/json"}, b"{}")
+    raw = build_request(origin, Outgoing("POST", "/base/x", {"Content-Type": "application/json"}, b"{}"))
     assert raw.startswith(b"POST /base/x HTTP/1.1\r\nHost: example.test:8080\r\n")
     assert b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" in raw
     assert Origin.parse("https://example.test").host_header == "example.test"
@@ -95,8 +100,8 @@ def test_request_bytes() -> None:
 def test_keep_alive_and_split_content_length() -> None:
     split = [b"HTTP/1.1 201 Created\r\nContent-Le", b"ngth: 11\r\n\r\nhello", b" world"]
     results, seen, connections = exchange([[OK], split, [OK]], 3)
-    assert results == [(200, OK[:OK.index(b"\r\n\r\n")], b"hello"), (201, b"HTTP/1.1 201 Created\r\nContent-Length: 11",
-                                                                      b"hello world"), results[2]]
+    assert [(r[0], r[2]) for r in results] == [(200, b"hello"), (201, b"hello world"), (200, b"hello")]
+    assert results[1][1] == CIMultiDict({"Content-Length": "11"})
     assert connections == 1
     assert seen[0].endswith(b'Content-Length: 8\r\n\r\n{"a": 1}') and b"X-Test: 1" in seen[0]
 
@@ -148,8 +153,10 @@ def test_watchdog_times_out_a_silent_server_and_drops_the_connection() -> None:
     assert connections == 2
 
 
-def test_parse_headers() -> None:
-    headers = parse_headers(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2")
+def test_headers_are_case_insensitive_and_repeatable() -> None:
+    results, _, _ = exchange([[b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a:2\r\n"
+                               b"Content-Length: 0\r\n\r\n"]], 1)
+    headers = results[0][1]
     assert headers["content-type"] == "application/json" and headers.getall("X-A") == ["1", "2"]
 
 
@@ -175,7 +182,7 @@ def test_https_verifies_the_server_certificate(tmp_path: Path, monkeypatch: pyte
         port = free_port()
         server = await asyncio.start_server(handle, "127.0.0.1", port, ssl=server_ctx)
         origin = Origin.parse(f"https://127.0.0.1:{port}")
-        raw = build_request(origin, "GET", "/", {}, None)
+        raw = build_request(origin, Outgoing("GET", "/", {}, None))
         outcomes = []
         for trusted in (False, True):
             if trusted:  # OpenSSL's default verify paths honour SSL_CERT_FILE
@@ -193,3 +200,52 @@ def test_https_verifies_the_server_certificate(tmp_path: Path, monkeypatch: pyte
     untrusted, trusted = asyncio.run(main())
     assert untrusted.startswith("connect: cannot connect") and "CERTIFICATE_VERIFY_FAILED" in untrusted, untrusted
     assert trusted == "200 hello"
+
+
+CLOSING = ["Connection: close", "Connection:close", "connection: close", "CONNECTION: CLOSE", "Connection:   close  ",
+           "Connection:\tclose", "Connection: te, close", "Connection: close,te", "Connection: keep-alive, close"]
+
+
+@pytest.mark.parametrize("header", CLOSING)
+def test_every_spelling_of_connection_close_is_honoured(header: str) -> None:
+    """RFC 9112 §9.6 / RFC 9110 §7.6.1: field names are case-insensitive, whitespace around the value is
+    optional, and ``close`` is one token of a comma-separated list. The server closes after each answer."""
+    answer = f"HTTP/1.1 200 OK\r\n{header}\r\nContent-Length: 2\r\n\r\nok".encode()
+    results, _, connections = exchange([[answer, b""] for _ in range(4)], 4)
+    assert [r if isinstance(r, str) else r[0] for r in results] == [200] * 4
+    assert connections == 4
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nX-Connection: close\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nConnection: closed\r\nContent-Length: 2\r\n\r\nok",  # not the close token
+    b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\ncontent-length:2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  2 \r\n\r\nok",
+])
+def test_keep_alive_answers_reuse_one_connection(answer: bytes) -> None:
+    results, _, connections = exchange([[answer] for _ in range(3)], 3)
+    assert [r if isinstance(r, str) else (r[0], r[2]) for r in results] == [(200, b"ok")] * 3
+    assert connections == 1
+
+
+def test_http_1_0_without_keep_alive_closes() -> None:
+    answer = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    results, _, connections = exchange([[answer, b""] for _ in range(3)], 3)
+    assert [r if isinstance(r, str) else r[0] for r in results] == [200] * 3
+    assert connections == 3
+
+
+@pytest.mark.parametrize("bad", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",  # conflicting lengths (RFC 9112 §6.3)
+    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
+    b"HTTP/1.1 2000 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 2\r\n\r\nok",  # space in a field name
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+def test_answers_outside_the_grammar_are_malformed(bad: bytes) -> None:
+    results, _, _ = exchange([[bad, b""], [OK]], 2)
+    assert str(results[0]).startswith("connect: malformed HTTP response"), results[0]
+    assert results[1][0] == 200

@@ -74,7 +74,7 @@ BAD: list[tuple[str, Any, str, str]] = [
      "performance.requests[0].extract", "functional"),
     ("zero weight", perf(requests=[{**REQ, "weight": 0}]), "performance.requests[0].weight", "at least 1"),
     ("header with a newline", {"functional": [{**REQ, "headers": {"X-A": "1\r\nX-B: 2"}}]}, "functional[0].headers.X-A",
-     "not a valid header"),
+     "contains CR, LF or NUL"),
     ("health timeout zero", {"health": {"timeout_s": 0}}, "health.timeout_s", "positive"),
 ]
 

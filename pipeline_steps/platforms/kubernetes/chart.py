@@ -4,6 +4,11 @@ The chart is the single description of what runs (users can ``helm template`` it
 platform renders it and applies the objects itself, so it controls the order (namespace, then
 Deployments, then routes) and never lets a re-apply reset live route weights. Rendering uses
 the ``helm`` CLI when it is on PATH, else the Helm library bundled in ``helm-python-sdk``.
+
+Values are untrusted (IMAGE and TAG are Jenkins build parameters): the image reference is checked
+against the OCI grammar here (``references.py``), the chart's ``values.schema.json`` refuses any
+value of the wrong shape before Helm renders, and the templates quote every value, so no value can
+add a field or an object. Both refusals are bad input (exit 2) before anything is written.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError
-from pipeline_steps.files import parse_yaml_documents, to_json
+from pipeline_steps.files import parse_yaml_documents, read_yaml, to_json
+from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 
@@ -41,7 +47,11 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None = None) -> dict[str, Any]:
-    """Chart values: the service's own ``chart.values`` under the facts of this deploy (which win)."""
+    """Chart values: the service's own ``chart.values`` under the facts of this deploy (which win).
+
+    Raises ``BadInputError`` for an image repository or tag outside the OCI reference grammar."""
+    check_repository(ctx.image)
+    check_tag(ctx.tag)
     ours: dict[str, Any] = {
         "name": ctx.service, "project": ctx.project, "stage": ctx.stage, "strategy": ctx.deployment_strategy,
         "image": {"repository": ctx.image, "tag": ctx.tag},
@@ -49,7 +59,16 @@ def values_for(ctx: StageContext, service: ServiceSpec, weights: Weights | None 
     }
     if weights is not None:
         ours["weights"] = weights.to_dict()
+    # RBAC is for an operator to apply (helm template --set rbac.create=true); a deploy never
+    # renders it, whatever service.yaml says.
+    ours["rbac"] = {"create": False}
     return _deep_merge(service.chart_values, ours)
+
+
+def effective_values(values: dict[str, Any], directory: Path | None = None) -> dict[str, Any]:
+    """``values`` over the chart's own ``values.yaml``: what the templates will see (Helm's merge)."""
+    defaults = read_yaml((directory or chart_dir()) / "values.yaml") or {}
+    return _deep_merge(defaults if isinstance(defaults, dict) else {}, values)
 
 
 def render(values: dict[str, Any], namespace: str, directory: Path | None = None) -> list[dict[str, Any]]:
@@ -91,6 +110,8 @@ def _render_cli(helm: str, directory: Path, values: dict[str, Any], namespace: s
     finally:
         Path(handle.name).unlink(missing_ok=True)
     if proc.returncode != 0:
+        if "values don't meet the specifications of the schema" in proc.stderr:
+            raise BadInputError("chart.values", None, proc.stderr.strip()[:300])
         raise InfrastructureError("helm", f"helm template {directory} failed: {proc.stderr.strip()[:300]}")
     return [proc.stdout]
 

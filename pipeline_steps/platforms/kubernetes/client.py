@@ -1,16 +1,20 @@
 """The edge to the official ``kubernetes`` client: configuration, one call wrapper, error mapping.
 
-Everything the platform sends goes through ``Kube.call``, so three rules hold in one place:
+Everything the platform sends goes through ``Kube.call``, so these rules hold in one place:
 every request has a timeout (a hung API server must not hang a Jenkins build); the client's
-exceptions become ours (``KubeApiError`` carrying the HTTP status and the Status reason, never
-the request headers or the kubeconfig's token); answers come back as plain dicts in the API's
-own camelCase shape, which is what manifests, patches and the stand-in speak.
+exceptions become ours (``KubeApiError`` carrying the HTTP status, the Status reason and whom
+the Status names, never the request headers or the kubeconfig's token); answers come back as
+plain dicts in the API's own camelCase shape, which is what manifests, patches and the stand-in
+speak; and a 429 (API Priority and Fairness) or 5xx answer with ``Retry-After`` is retried after
+that many seconds, as client-go does (kubernetes/client-go ``rest/with_retry.go``
+``checkWait``: any method, at most 10 retries), but only while the command's deadline allows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +26,26 @@ BACKEND = "kubernetes"
 
 
 class KubeApiError(InfrastructureError):
-    """The API server answered an error, or could not be reached (``status`` 0)."""
+    """The API server answered an error, or could not be reached (``status`` 0).
 
-    def __init__(self, what: str, status: int, reason: str, message: str) -> None:
+    ``details`` is the Status object's ``details`` (``name``, ``group``, ``kind`` = resource) when
+    the answer was a Status; a path the server does not serve answers a plain-text 404 instead."""
+
+    def __init__(self, what: str, status: int, reason: str, message: str,
+                 details: dict[str, Any] | None = None) -> None:
         self.status, self.reason = status, reason
+        self.details: dict[str, Any] = details or {}
         detail = f"HTTP {status} {reason}: {message}" if status else message
         super().__init__(BACKEND, f"{what}: {detail}")
+
+    def names(self, resource: str, name: str) -> bool:
+        """True if this is a Status naming ``name`` of ``resource`` (plural): the object is absent.
+
+        apiserver's NotFound always names the object (kubernetes/apimachinery
+        ``pkg/api/errors/errors.go`` ``NewNotFound``); a 404 without that comes from a path nothing
+        serves (an API group, version or CRD that is not installed), which says nothing about
+        the object."""
+        return self.details.get("name") == name and self.details.get("kind") == resource
 
 
 def api_client(kubeconfig: str | None, context: str | None) -> Any:
@@ -78,25 +96,80 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise BadInputError(source, None, f"is not a valid kubeconfig: {type(err).__name__}{where}") from None
     # Retry only failed connects; a read timeout on a write must surface, not be replayed blindly.
-    cfg.retries = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0)
+    # Answers with Retry-After are Kube.call's to retry: urllib3 would turn them into "max
+    # retries exceeded" and hide the 429 (respect_retry_after_header).
+    cfg.retries = urllib3.Retry(total=2, connect=2, read=0, redirect=0, status=0, other=0,
+                                respect_retry_after_header=False)
     return client.ApiClient(cfg)
 
 
-class Kube:
-    """Typed API groups of one ``ApiClient`` plus ``call``; ``timeout_s`` bounds every request."""
+MAX_RETRIES = 10
+"""client-go's maxRetries for answers with Retry-After."""
 
-    def __init__(self, client_: Any, timeout_s: float = 10.0) -> None:
+
+class Kube:
+    """Typed API groups of one ``ApiClient`` plus ``call``; ``timeout_s`` bounds every request and
+    ``deadline`` (``time.monotonic()``: ``budget_s`` from now, pushed out by a wait such as
+    ``deploy --timeout``) every retry."""
+
+    def __init__(self, client_: Any, timeout_s: float = 10.0, budget_s: float = 60.0) -> None:
         from kubernetes import client
 
         self.api_client = client_
         self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + budget_s
+        self.retries = 0
+        """Answers with Retry-After retried so far (for tests and messages)."""
         self.core = client.CoreV1Api(client_)
         self.apps = client.AppsV1Api(client_)
         self.custom = client.CustomObjectsApi(client_)
+        self.apis = client.ApisApi(client_)
+        self.autoscaling = client.AutoscalingV2Api(client_)
+        self.authorization = client.AuthorizationV1Api(client_)
         self.coordination = client.CoordinationV1Api(client_)
 
     def call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Run one API method, return the answer's JSON; raise ``KubeApiError`` naming ``what``."""
+        """Run one API method, return the answer's JSON; raise ``KubeApiError`` naming ``what``.
+
+        A 429 or 5xx with ``Retry-After`` is sent again after that many seconds while the wait
+        ends before ``deadline`` (at most ``MAX_RETRIES`` times); the error then says so."""
+        waited = 0.0
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                return self._once(what, method, *args, **kwargs)
+            except _RetryAfter as retry:
+                left = self.deadline - time.monotonic()
+                if attempt == MAX_RETRIES or retry.seconds > left:
+                    why = (f"{attempt} retries" if attempt == MAX_RETRIES else
+                           f"Retry-After {retry.seconds:g}s is past the command's deadline ({max(0.0, left):.0f}s left)")
+                    retry.error.args = (f"{retry.error} (waited {waited:.1f}s; {why})",)
+                    raise retry.error from None
+                time.sleep(retry.seconds)
+                waited += retry.seconds
+                self.retries += 1
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def rest(self, what: str, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
+             content_type: str = "application/json") -> dict[str, Any]:
+        """One request by path, for writes of manifests: the typed methods would judge the body
+        against the client's own models first (refusing a field the API server may know), while
+        the API server is the judge that counts (and ``fieldValidation`` its strictness)."""
+        from kubernetes.client.exceptions import ApiException
+
+        def send(_preload_content: bool = False, _request_timeout: float | None = None) -> Any:
+            params = self.api_client.param_serialize(
+                method=method, resource_path=path, query_params=list((query or {}).items()),
+                header_params={"Content-Type": content_type, "Accept": "application/json"}, body=body,
+                auth_settings=["BearerToken"])
+            response = self.api_client.call_api(*params, _request_timeout=_request_timeout)
+            data = response.read()
+            if not 200 <= response.status < 300:
+                raise ApiException(http_resp=response)
+            return _Answer(data)
+
+        return self.call(what, send)
+
+    def _once(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -106,25 +179,60 @@ class Kube:
             response.release_conn()  # back to the pool: one keep-alive connection serves the whole flip
             return json.loads(data) if data else {}
         except ApiException as err:
-            reason, message = _status_of(err)
-            raise KubeApiError(what, int(err.status or 0), reason, message) from None
+            reason, message, details = _status_of(err)
+            error = KubeApiError(what, int(err.status or 0), reason, message, details)
+            seconds = _retry_after(err)
+            if seconds is not None and (error.status == 429 or error.status >= 500):
+                raise _RetryAfter(error, seconds) from None
+            raise error from None
         except urllib3.exceptions.HTTPError as err:
             kind = "timed out" if isinstance(err, (urllib3.exceptions.TimeoutError,)) or "timed out" in str(err) \
                 else "could not reach the API server"
             raise KubeApiError(what, 0, "", f"{kind} ({type(err).__name__}, timeout {self.timeout_s:g}s)") from None
         except (OSError, ValueError) as err:
-            raise KubeApiError(what, 0, "", f"{type(err).__name__}: {err}") from None
+            one_line = " ".join(str(err).split())[:300]
+            raise KubeApiError(what, 0, "", f"{type(err).__name__}: {one_line}") from None
 
 
-def _status_of(err: Any) -> tuple[str, str]:
-    """Reason and message from the Status object in the body (falls back to the HTTP reason)."""
+class _Answer:
+    """A body already read, shaped like the urllib3 response ``_once`` expects."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def release_conn(self) -> None:
+        return None
+
+
+class _RetryAfter(Exception):
+    def __init__(self, error: KubeApiError, seconds: float) -> None:
+        super().__init__(str(error))
+        self.error, self.seconds = error, seconds
+
+
+def _retry_after(err: Any) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header (apiserver never sends an HTTP date)."""
+    headers = getattr(err, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _status_of(err: Any) -> tuple[str, str, dict[str, Any]]:
+    """Reason, message and details from the Status object in the body; a body that is no Status
+    (APF's 429, the plain 404 of an unserved path) gives the HTTP reason and its first line."""
     body = err.body
     if body is None and getattr(err, "data", None) is None and getattr(err, "http_resp", None) is not None:
         body = getattr(err.http_resp, "data", None)
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     try:
-        status = json.loads(body) if body else {}
-    except (TypeError, ValueError):
+        status = json.loads(text) if text else {}
+    except ValueError:
         status = {}
-    if not isinstance(status, dict):
-        status = {}
-    return str(status.get("reason") or err.reason or ""), str(status.get("message") or "")[:300]
+    if not isinstance(status, dict) or status.get("kind") != "Status":
+        first = text.strip().splitlines()[0][:200] if text.strip() else ""
+        return str(err.reason or ""), first, {}
+    details = status.get("details") if isinstance(status.get("details"), dict) else {}
+    return str(status.get("reason") or err.reason or ""), str(status.get("message") or "")[:300], dict(details or {})

@@ -5,6 +5,10 @@ The lock is the Lease ``<service>-pipeline-steps`` in the stage's namespace: cre
 the lock; a Lease held by someone else whose ``renewTime + leaseDurationSeconds`` has passed is
 stale (its build died) and is taken over with a replace guarded by its resourceVersion, so two
 takers cannot both win. Release deletes it only if we still hold it (a delete guarded the same way).
+
+Between our create (409: someone holds it) and our read, the holder may release it (404 naming
+the Lease), and between the read and a take-over it may go too: both mean "free now", so the
+acquisition starts over (a few times) instead of failing.
 """
 
 from __future__ import annotations
@@ -57,16 +61,35 @@ def lease_lock(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> Iter
         release(kube, ctx, holder)
 
 
+ATTEMPTS = 5
+
+
 def acquire(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> None:
     api, name, ns = kube.coordination, lease_name(ctx), ctx.namespace
-    now = dt.datetime.now(dt.timezone.utc)
-    try:
-        kube.call(f"create Lease {name}", api.create_namespaced_lease, ns, _body(ctx, holder, ttl_s, now))
-        return
-    except KubeApiError as err:
-        if err.status != 409:
+    for _ in range(ATTEMPTS):
+        now = dt.datetime.now(dt.timezone.utc)
+        try:
+            kube.call(f"create Lease {name}", api.create_namespaced_lease, ns, _body(ctx, holder, ttl_s, now))
+            return
+        except KubeApiError as err:
+            if err.status != 409:
+                raise
+        try:
+            live = kube.call(f"read Lease {name}", api.read_namespaced_lease, name, ns)
+        except KubeApiError as err:
+            if err.status == 404 and err.names("leases", name):
+                continue  # released between our create and our read: try to create it again
             raise
-    live = kube.call(f"read Lease {name}", api.read_namespaced_lease, name, ns)
+        if _take_over(kube, ctx, holder, ttl_s, live=live, now=now):
+            return
+    raise ConflictError(BACKEND, f"{ctx.service} in {ns}: the lock {name} was taken and released {ATTEMPTS} times "
+                                 "while we tried to take it; try again")
+
+
+def _take_over(kube: Kube, ctx: StageContext, holder: str, ttl_s: float, *, live: dict[str, Any],
+               now: dt.datetime) -> bool:
+    """Take the Lease ``live`` if it is ours or stale; False if it vanished meanwhile."""
+    api, name, ns = kube.coordination, lease_name(ctx), ctx.namespace
     spec = live.get("spec") or {}
     current = spec.get("holderIdentity") or ""
     renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
@@ -79,10 +102,13 @@ def acquire(kube: Kube, ctx: StageContext, holder: str, ttl_s: float) -> None:
     body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
     try:
         kube.call(f"take over Lease {name}", api.replace_namespaced_lease, name, ns, body)
+        return True
     except KubeApiError as err:
         if err.status == 409:
             raise ConflictError(BACKEND, f"{ctx.service} in {ns}: another pipeline took the stale lock "
                                          f"{name} at the same moment") from None
+        if err.status == 404 and err.names("leases", name):
+            return False  # deleted between our read and our replace: free again
         raise
 
 

@@ -4,11 +4,14 @@ A stage is the namespace ``<project>-<stage>``; a colour is the Deployment ``<se
 (pod label ``deployment: <service>-<colour>``); the switch is this service's route in the
 VirtualService ``<service>``. Objects come from the chart in ``charts/service``; see
 ``objects.py`` for why they are created/replaced with resourceVersion and not server-side
-applied, ``routes.py`` for the weight edit, ``lease.py`` for the lock.
+applied, ``plan.py`` for what a deploy writes, ``routes.py`` for the weight edit, ``lease.py``
+for the lock, ``readiness.py`` for when a colour may take traffic, ``discovery.py`` for the Istio
+version, ``preflight.py`` for what is checked before the first write.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -19,29 +22,49 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
-from pipeline_steps.documents.weights import COLOURS, Weights
+from pipeline_steps.documents.weights import COLOURS, Weights, other_colour
 from pipeline_steps.errors import BadInputError, ConflictError, InfrastructureError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
-from pipeline_steps.platforms.base import ColourState, Option, StageStatus
-from pipeline_steps.platforms.kubernetes.chart import colour_of, render, values_for
+from pipeline_steps.platforms.base import Checklist, ColourState, Option, StageStatus
+from pipeline_steps.platforms.kubernetes.chart import render, values_for
 from pipeline_steps.platforms.kubernetes.client import BACKEND, Kube, KubeApiError, api_client
+from pipeline_steps.platforms.kubernetes.discovery import Discovery
 from pipeline_steps.platforms.kubernetes.lease import lease_lock
 from pipeline_steps.platforms.kubernetes.objects import Objects
-from pipeline_steps.platforms.kubernetes.readiness import MARK_LABEL, colour_state, deadline_exceeded, pod_reasons
-from pipeline_steps.platforms.kubernetes.routes import RouteEditor, find_route, route_weights
+from pipeline_steps.platforms.kubernetes.plan import Adjust, hpa_targets, plan, replicas, write
+from pipeline_steps.platforms.kubernetes.preflight import Preflight
+from pipeline_steps.platforms.kubernetes.readiness import MARK_LABEL, colour_state, pod_reasons, rollout
+from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
+from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights, service_routes
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 MARKS = ("", "failed", "passed")
 LABEL_MAX = 63  # a DNS-1123 label, and a label value
+INJECTION = "istio-injection=enabled"
+
+
+def parse_injection(text: str) -> tuple[str, str] | None:
+    """``istio-injection=enabled`` or ``istio.io/rev=<revision>`` (Istio docs, "Installing the
+    Sidecar"; a revision is a DNS label), or ``none``; else bad input."""
+    if text == "none":
+        return None
+    key, _, value = text.partition("=")
+    revision = re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value, re.ASCII)
+    if not ((key, value) == ("istio-injection", "enabled") or (key == "istio.io/rev" and revision)):
+        raise BadInputError("--sidecar-injection", None, f"{text!r} is not istio-injection=enabled, "
+                                                         "istio.io/rev=<revision> or none")
+    return key, value
 
 
 @dataclass(frozen=True)
 class KubernetesSettings:
     """``--kubeconfig``/``--context``: where the cluster is (default: ``$KUBECONFIG``, ``~/.kube/config``,
-    then the pod's service account)."""
+    then the pod's service account); ``--sidecar-injection``: the namespace label that makes Istio
+    inject its sidecar (set when the namespace is created, checked by pre-flight)."""
 
     kubeconfig: str | None = None
     context: str | None = None
+    injection: tuple[str, str] | None = ("istio-injection", "enabled")
 
 
 class KubernetesPlatform:
@@ -51,23 +74,31 @@ class KubernetesPlatform:
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         ("--kubeconfig", {"envvar": "KUBECONFIG", "default": None, "help": "Kubernetes: kubeconfig file [env KUBECONFIG]."}),
         ("--context", {"param": "kube_context", "default": None, "help": "Kubernetes: kubeconfig context."}),
+        ("--sidecar-injection", {"envvar": "SIDECAR_INJECTION", "default": INJECTION,
+                                 "help": "Kubernetes: the namespace label that turns on Istio's sidecar injection: "
+                                         "istio-injection=enabled, istio.io/rev=<revision>, or none "
+                                         "[env SIDECAR_INJECTION]."}),
     )
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> KubernetesSettings:
-        return KubernetesSettings(kubeconfig=options.get("kubeconfig"), context=options.get("kube_context"))
+        return KubernetesSettings(kubeconfig=options.get("kubeconfig"), context=options.get("kube_context"),
+                                  injection=parse_injection(options.get("sidecar_injection") or INJECTION))
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> KubernetesPlatform:
         """The factory ``platforms.make_platform`` calls."""
         group: KubernetesSettings = settings.group(cls.name, KubernetesSettings())
-        return cls(Kube(api_client(group.kubeconfig, group.context)))
+        return cls(Kube(api_client(group.kubeconfig, group.context)), injection=group.injection)
 
-    def __init__(self, kube: Kube, poll_s: float = 1.0) -> None:
+    def __init__(self, kube: Kube, poll_s: float = 1.0,
+                 injection: tuple[str, str] | None = ("istio-injection", "enabled")) -> None:
         self.kube = kube
-        self.objects = Objects(kube)
-        self.routes = RouteEditor(kube)
+        self.discovery = Discovery(kube)
+        self.objects = Objects(kube, self.discovery)
+        self.routes = RouteEditor(kube, discovery=self.discovery)
         self.poll_s = poll_s
+        self.injection = injection
 
     # -- reads --------------------------------------------------------------------------
     def _deployments(self, ctx: StageContext) -> list[dict[str, Any]]:
@@ -81,8 +112,8 @@ class KubernetesPlatform:
         pods = self.kube.call(f"list Pods of {name}", self.kube.core.list_namespaced_pod, ctx.namespace,
                               label_selector=f"deployment={name}")
         reasons = pod_reasons(list(pods.get("items") or []))
-        stuck = deadline_exceeded(deployment)
-        return (*reasons, stuck) if stuck else reasons
+        state = rollout(deployment)
+        return (*reasons, state.message) if state.failed else reasons
 
     def _state(self, ctx: StageContext, deployment: dict[str, Any]) -> ColourState:
         colour = (deployment["metadata"].get("labels") or {}).get(COLOUR_LABEL, "")
@@ -111,12 +142,19 @@ class KubernetesPlatform:
                          internal_url=f"http://{internal}", colour_urls=colour_urls)
 
     # -- writes -------------------------------------------------------------------------
+    def _namespace_labels(self, ctx: StageContext) -> dict[str, str]:
+        labels = {"app.kubernetes.io/part-of": ctx.project}
+        if self.injection:
+            labels[self.injection[0]] = self.injection[1]
+        return labels
+
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
-        check_names(ctx)
+        check_context(ctx)
         if ctx.blue_green and colour not in COLOURS:
             raise BadInputError("colour", None, f"{colour!r} is not blue or green")
         vs = self.routes.read(ctx, ctx.service)
-        if vs is not None and (find_route(vs, ctx) is not None) != ctx.blue_green:
+        has_routes = vs is not None and bool(service_routes(vs, ctx))
+        if vs is not None and has_routes != ctx.blue_green:
             # A strategy change (or a route someone rewrote): re-applying would leave the old route
             # in charge, so traffic would never follow the colours. Moving it now, before the new
             # Deployments are available, would serve errors; so stop before writing anything.
@@ -125,57 +163,66 @@ class KubernetesPlatform:
                                          f"{ctx.service}, but this deploy's strategy is {ctx.deployment_strategy}: "
                                          "nothing was changed; to change the strategy, delete the VirtualService "
                                          "and the old strategy's Deployments, then deploy again")
-        vs_exists = ctx.blue_green and vs is not None
         weights = Weights.all_to(colour) if colour in COLOURS else None
         objects = render(values_for(ctx, service, weights), ctx.namespace)
-        self.objects.ensure_namespace(ctx.namespace, {"istio-injection": "enabled",
-                                                      "app.kubernetes.io/part-of": ctx.project})
-        mine = colour or "direct"
-        # Workloads first, routes last: a route is never created before what it points at.
-        for obj in sorted(objects, key=lambda o: o["kind"] in ("VirtualService", "DestinationRule", "Gateway")):
-            owner = colour_of(obj)
-            if obj["kind"] == "VirtualService":
-                if not vs_exists:
-                    self.objects.create_if_absent(obj)  # weights belong to switch once it exists
-            elif obj["kind"] in ("DestinationRule", "Gateway"):
-                # Created once, then left to their owners: users add traffic policies, TLS or fault
-                # injection there, and a redeploy must not take them over (Flagger #703, #1715).
-                self.objects.create_if_absent(obj)
-            elif owner is not None and owner != mine and vs_exists:
-                self.objects.create_if_absent(obj)  # the other colour: created once, then left alone
-            # Without a route this is a first deployment: both colours run the new version, also when
-            # a VirtualService deleted by hand (or a first deploy that died before its route) left
-            # an older colour behind, which would otherwise stay on that version.
-            else:
-                self.objects.create_or_replace(obj)
+        adjust = self.scaling(ctx, colour)
+        self.objects.ensure_namespace(ctx.namespace, self._namespace_labels(ctx))
+        for step in plan(objects, colour, ctx.blue_green and vs is not None):
+            write(self.objects, step, adjust)
+
+    def scaling(self, ctx: StageContext, colour: str | None) -> Adjust:
+        """The replica rule of ``plan.py``: a colour an HPA targets keeps its count, and with an HPA
+        in play the colour being deployed gets at least the live colour's ready replicas."""
+        hpas = self.kube.call(f"list HPAs in {ctx.namespace}",
+                              self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler, ctx.namespace)
+        targets = hpa_targets(list(hpas.get("items") or []))
+        mine = f"{ctx.service}-{colour}" if colour else ctx.service
+        floor = 0
+        if colour in COLOURS and targets & {f"{ctx.service}-{c}" for c in COLOURS}:
+            live = self.objects.get("Deployment", ctx.namespace, f"{ctx.service}-{other_colour(str(colour))}")
+            floor = int(((live or {}).get("status") or {}).get("availableReplicas") or 0)
+
+        def adjust(obj: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+            name = obj["metadata"]["name"]
+            return replicas(obj, live, name in targets, floor if name == mine else 0)
+
+        return adjust
 
     def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
         name = f"{ctx.service}-{colour}" if colour else ctx.service
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
+        # The command's deadline for retries (Retry-After) reaches at least as far as this wait.
+        self.kube.deadline = max(self.kube.deadline, deadline)
         while True:
             deployment = self.objects.get("Deployment", ctx.namespace, name)
             if deployment is None:
                 raise NotReadyError(BACKEND, f"Deployment {name} does not exist in {ctx.namespace}")
-            state = colour_state(deployment, colour or "")
-            if state.available:
-                return state
-            stuck = deadline_exceeded(deployment)
-            if stuck or time.monotonic() >= deadline:
-                reasons = self._reasons(ctx, deployment)
-                why = "; ".join(reasons) or "no pod reported a reason"
+            state = rollout(deployment)
+            if state.done:
+                return colour_state(deployment, colour or "")
+            if state.failed or time.monotonic() >= deadline:
+                current = colour_state(deployment, colour or "")
+                pods = [r for r in self._reasons(ctx, deployment) if r != state.message]
+                why = "; ".join(pods) or "no pod reported a reason"
                 raise NotReadyError(BACKEND, f"Deployment {name} in {ctx.namespace} is not available after "
-                                             f"{round(timeout_s, 1):g}s ({state.ready}/{state.desired} ready): {why}; "
-                                             "traffic was not changed")
+                                             f"{time.monotonic() - started:.1f}s ({current.ready}/{current.desired} "
+                                             f"ready; {state.message}): {why}; traffic was not changed")
             time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
     def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
-        # Availability of every colour that gets traffic, from one list call.
-        states = {s.colour: s for s in (colour_state(d, (d["metadata"].get("labels") or {}).get(COLOUR_LABEL, ""))
-                                        for d in self._deployments(ctx))}
+        # Availability of every colour that gets traffic, from one list call: kubectl's rollout
+        # rule and at least one available replica (a colour scaled to 0 serves nothing).
+        found = {(d["metadata"].get("labels") or {}).get(COLOUR_LABEL, ""): d for d in self._deployments(ctx)}
         for colour in COLOURS:
-            if weights.of(colour) and not (colour in states and states[colour].available):
-                ready = f"{states[colour].ready}/{states[colour].desired} ready" if colour in states else "missing"
-                raise NotReadyError(BACKEND, f"Deployment {ctx.service}-{colour} is not available ({ready}); "
+            if not weights.of(colour):
+                continue
+            if colour not in found:
+                raise NotReadyError(BACKEND, f"Deployment {ctx.service}-{colour} does not exist; refusing to send it "
+                                             f"{weights.of(colour)}% of the traffic")
+            state = rollout(found[colour])
+            if not state.done:
+                raise NotReadyError(BACKEND, f"Deployment {ctx.service}-{colour} is not available ({state.message}); "
                                              f"refusing to send it {weights.of(colour)}% of the traffic")
         try:
             return self.routes.set(ctx, ctx.service, weights)
@@ -190,7 +237,10 @@ class KubernetesPlatform:
         except KubeApiError:
             return ("the route could not be read back either; traffic is on an available colour but which one "
                     "is unknown: run 'pipeline-steps status'")
-        weights = route_weights(vs, ctx) if vs else None
+        try:
+            weights = route_weights(vs, ctx) if vs else None
+        except InfrastructureError as err:
+            return f"the routes now read: {err}"
         return f"the route now sends {weights}" if weights else "the route could not be found"
 
     def mark(self, ctx: StageContext, colour: str | None, mark: str) -> None:
@@ -202,10 +252,28 @@ class KubernetesPlatform:
                        patch, _content_type="application/merge-patch+json")
 
     def lock(self, ctx: StageContext, holder: str, ttl_s: float = 300.0) -> AbstractContextManager[None]:
-        check_names(ctx)
-        self.objects.ensure_namespace(ctx.namespace, {"istio-injection": "enabled",
-                                                      "app.kubernetes.io/part-of": ctx.project})
+        check_context(ctx)
+        # Before the first write: the route lives in Istio's API, and a namespace being deleted
+        # would answer 403 to the Lease (ensure_namespace refuses it).
+        self.discovery.istio_version()
+        self.objects.ensure_namespace(ctx.namespace, self._namespace_labels(ctx))
         return lease_lock(self.kube, ctx, _label_safe(holder), ttl_s)
+
+    def preflight(self, ctx: StageContext, service: ServiceSpec) -> Checklist:
+        """``Preflight``: every check of ``preflight.py``, nothing written."""
+        check_context(ctx)
+        return Preflight(self.kube, self.discovery, self.objects, self.routes, injection=self.injection,
+                         scaling=self.scaling).run(ctx, service)
+
+
+def check_context(ctx: StageContext) -> None:
+    """Bad input (exit 2) before any request: names past Kubernetes' limits, an image reference
+    outside the OCI grammar (``references.py``)."""
+    check_names(ctx)
+    if ctx.image:
+        check_repository(ctx.image)
+    if ctx.tag:
+        check_tag(ctx.tag)
 
 
 def check_names(ctx: StageContext) -> None:

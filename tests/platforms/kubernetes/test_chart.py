@@ -5,8 +5,9 @@ label ``deployment: <service>-<colour>``, one Service across colours (plus one p
 DestinationRule with subsets, a weighted VirtualService for the public host and the mesh, a
 Gateway; direct renders one Deployment and an unweighted route; the optional database renders
 per colour; values (image, replicas, ports, health path, resources) land where they should;
-Kubernetes kinds validate with kubernetes-validate, Istio kinds against the networking CRD facts
-(v1 and v1beta1); the schema check itself rejects a broken route (so it can fail); label values
+Kubernetes kinds validate with kubernetes-validate, Istio and Prometheus Operator kinds against
+their CRDs' facts (the stand-in's ``standins/kubeapi/crds``, every served version); the schema
+check itself rejects a broken route and a misspelt field (so it can fail); label values
 stay within 63 characters for the longest names the platform accepts and a long tag.
 """
 
@@ -17,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 
@@ -25,7 +25,6 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.platforms.kubernetes.chart import chart_dir, render, values_for
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "istio-networking.json").read_text())["schemas"]
 K8S_VERSION = "1.30.0"
 
 
@@ -43,11 +42,22 @@ def by_name(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
     return {(o["kind"], o["metadata"]["name"]): o for o in objects}
 
 
+class CrdSchemaError(AssertionError):
+    """An object its CRD's structural schema would prune (unknown field), refuse (type) or miss."""
+
+
 def validate(obj: dict[str, Any]) -> None:
-    if obj["apiVersion"].startswith("networking.istio.io/"):
-        jsonschema.validate(obj, SCHEMAS[f"{obj['apiVersion']}/{obj['kind']}"])
-    else:
+    from standins.kubeapi.resources import RESOURCES
+    from standins.kubeapi.schema import inspect
+
+    res = next(r for r in RESOURCES if r.kind == obj["kind"])
+    if not res.custom:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        return
+    _, found = inspect(res, obj["apiVersion"].split("/")[1], obj)
+    if found.unknown or found.wrong_type or found.missing:
+        raise CrdSchemaError(f"{obj['kind']}: unknown {found.unknown}, wrong type {found.wrong_type}, "
+                             f"missing {found.missing}")
 
 
 def test_lint_is_clean() -> None:
@@ -106,7 +116,7 @@ def test_values_database_and_resources() -> None:
 
 
 @pytest.mark.parametrize("strategy", ["blue_green_service", "direct"])
-@pytest.mark.parametrize("istio_version", ["v1", "v1beta1"])
+@pytest.mark.parametrize("istio_version", ["v1", "v1beta1", "v1alpha3"])
 def test_every_object_validates(strategy: str, istio_version: str) -> None:
     objects = rendered(strategy, database={"enabled": True})
     assert objects
@@ -116,15 +126,38 @@ def test_every_object_validates(strategy: str, istio_version: str) -> None:
         validate(obj)
 
 
+def test_every_option_renders_valid_objects() -> None:
+    """Database, both Prometheus Operator monitors and the RBAC objects, each against its schema
+    (Kubernetes kinds with kubernetes-validate, Istio's and the Operator's with their CRDs' facts)."""
+    service = ServiceSpec(name="carts", port=8080, health_path="/health", replicas=2, chart_values={
+        "database": {"enabled": True}, "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}})
+    values = {**values_for(ctx(), service), "rbac": {"create": True, "clusterRole": True}}
+    objects = render(values, ctx().namespace)
+    assert {"ServiceMonitor", "PodMonitor", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+            "ClusterRoleBinding"} <= {o["kind"] for o in objects}
+    for obj in objects:
+        validate(obj)
+    monitor = next(o for o in objects if o["kind"] == "ServiceMonitor")["spec"]
+    assert monitor["jobLabel"] == "app.kubernetes.io/instance"  # job = carts-sockshop-production
+    assert next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "carts")["metadata"][
+        "labels"]["app.kubernetes.io/instance"] == "carts-sockshop-production"
+    db = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "carts-db-blue")["spec"]["ports"][0]
+    assert (db["name"], db["appProtocol"]) == ("mongo-db", "mongo")
+
+
 def test_validation_can_fail() -> None:
     objects = by_name(rendered())
     broken = copy.deepcopy(objects[("VirtualService", "carts")])
     broken["spec"]["http"][0]["route"][0]["weight"] = "100"
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(CrdSchemaError, match="wrong type"):
         validate(broken)
     del broken["spec"]["http"][0]["route"][0]["destination"]["host"]
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(CrdSchemaError, match="missing"):
         validate(broken)
+    misspelt = copy.deepcopy(objects[("Gateway", "carts-gateway")])
+    misspelt["spec"]["selektor"] = misspelt["spec"].pop("selector")
+    with pytest.raises(CrdSchemaError, match="unknown"):
+        validate(misspelt)
     dep = copy.deepcopy(objects[("Deployment", "carts-blue")])
     dep["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):

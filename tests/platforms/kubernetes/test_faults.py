@@ -12,6 +12,7 @@ edit kept); it keeps changing (ConflictError, traffic unchanged).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,8 @@ def test_new_colour_never_ready(api: KubeApiStandIn, platform: KubernetesPlatfor
     with pytest.raises(NotReadyError) as err:
         deploy(platform, bg("2"), SERVICE, deployed, DeployOptions(timeout_s=1.0))
     message = str(err.value)
-    assert "Deployment carts-green in sockshop-staging is not available after 1s (0/1 ready)" in message
+    assert re.search(r"Deployment carts-green in sockshop-staging is not available after 1\.\ds \(0/1 ready; "
+                     r"0 of 1 updated replicas are available\)", message), message
     assert "ImagePullBackOff (Back-off pulling image" in message and "traffic was not changed" in message
     assert message.count("carts-green-") >= 1  # names the pod
     assert weights(api) == [100, 0] and not deployed.exists()

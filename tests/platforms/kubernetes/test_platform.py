@@ -27,7 +27,7 @@ from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform
 from pipeline_steps.steps.deploy import DeployOptions, deploy
 from pipeline_steps.steps.traffic import switch
 from standins.kubeapi import KubeApiStandIn
-from tests.platforms.kubernetes.conftest import bg
+from tests.platforms.kubernetes.conftest import bg, stage_objects
 
 SERVICE = ServiceSpec.minimal("carts")
 NS = "sockshop-staging"
@@ -139,7 +139,7 @@ def test_lease_lock_refuses_live_holder_takes_over_stale(api: KubeApiStandIn, pl
 def test_switch_on_missing_namespace_refuses_and_creates_nothing(api: KubeApiStandIn, platform: KubernetesPlatform) -> None:
     with pytest.raises(NotReadyError, match="no blue/green deployment"):
         switch(platform, bg(), Weights(0, 100))
-    assert api.store.objects == {} and not [r for r in api.requests if r.method != "GET"]
+    assert stage_objects(api) == set() and not [r for r in api.requests if r.method != "GET"]
 
 
 def test_flip_waits_until_new_colour_is_available(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_names_too_long_for_kubernetes_are_bad_input_without_writes(api: KubeApi
         ctx = dataclasses.replace(bg("1", service=service), project=project, deployment_strategy=strategy)
         with pytest.raises(BadInputError, match=f"^context: {field}: .*63"):
             deploy(platform, ctx, ServiceSpec.minimal(service), tmp_path / "d.json")
-    assert api.store.objects == {} and [r.method for r in api.requests if r.method != "GET"] == []
+    assert stage_objects(api) == set() and [r.method for r in api.requests if r.method != "GET"] == []
 
 
 def test_missing_route_is_a_first_deployment_for_both_colours(api: KubeApiStandIn, platform: KubernetesPlatform,

@@ -1,0 +1,99 @@
+"""``testrun merge``: the testrun.json files of ``run-tests --shard I/N`` runs become one, as if one machine ran it all.
+
+Why exact: the gate judges p95 and the mean of the whole load; averaging the shards'
+percentiles is wrong whenever shards differ (one slow agent), so each shard's testrun.json
+carries its latency histograms (HdrHistogram V2 encoding, ``histogram.py``) and they are added
+bucket by bucket; counts, errors by kind and connection set-ups add up; the window spans the
+earliest start to the latest end, and throughput is over that window. The limits are judged
+again on the merged numbers, and a shard's own failure (a failed health check, an abort, fewer
+requests than planned) fails the merged run too.
+
+Bad input (exit 2, naming the file): a testrun.json without a performance section or without
+histograms, shards of different runs (context, requests, limits, model, shard count), a shard
+missing or given twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline_steps.documents.testrun import CheckResult, TestRun, read_testrun
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.load.stats import Recorder
+from pipeline_steps.load.workload import Limits
+
+
+def merge_testruns(paths: list[Path]) -> TestRun:
+    """One TestRun from the shards' testrun.json files (any order)."""
+    if not paths:
+        raise BadInputError("command line", "TESTRUN", "give the testrun.json of every shard")
+    runs = [(str(p), read_testrun(p)) for p in paths]
+    seen: dict[int, str] = {}
+    first_source, first = runs[0]
+    count = 0
+    for source, run in runs:
+        perf = run.performance
+        if perf is None:
+            raise BadInputError(source, "performance", "has no performance test to merge")
+        index, _, total = perf.shard.partition("/")
+        if not (index.isdigit() and total.isdigit()):
+            raise BadInputError(source, "performance.shard", f"is not a shard (I/N), got {perf.shard!r}")
+        count = count or int(total)
+        if int(total) != count:
+            raise BadInputError(source, "performance.shard", f"{perf.shard} is not one of {count} shards like {first_source}")
+        if int(index) in seen:
+            raise BadInputError(source, "performance.shard", f"shard {perf.shard} was given twice (also {seen[int(index)]})")
+        seen[int(index)] = source
+        for field, mine, theirs in [("context", run.context, first.context),
+                                    ("performance.by_request", list(perf.by_request), list(first.performance.by_request)),  # type: ignore[union-attr]
+                                    ("performance.limits", perf.limits, first.performance.limits),  # type: ignore[union-attr]
+                                    ("performance.model", perf.model, first.performance.model),  # type: ignore[union-attr]
+                                    ("performance.users", perf.users, first.performance.users)]:  # type: ignore[union-attr]
+            if mine != theirs:
+                raise BadInputError(source, field, f"differs from {first_source}: not a shard of the same run")
+    missing = sorted(set(range(1, count + 1)) - set(seen))
+    if missing:
+        raise BadInputError("command line", "TESTRUN", f"shard {missing[0]}/{count} is missing (got {len(seen)} of {count})")
+    return _merged(runs, count)
+
+
+def _merged(runs: list[tuple[str, TestRun]], count: int) -> TestRun:
+    first = runs[0][1]
+    assert first.performance is not None
+    recorder: Recorder | None = None
+    reasons: list[str] = []
+    checks: list[CheckResult] = []
+    expected: int | None = 0
+    for source, run in runs:
+        perf = run.performance
+        assert perf is not None
+        try:
+            shard = Recorder.from_result(perf)
+        except ValueError as err:
+            raise BadInputError(source, "performance.histograms", str(err)) from err
+        if recorder is None:
+            recorder = shard
+        else:
+            recorder.add(shard)
+        if perf.expected_requests is None or expected is None:
+            expected = None
+        else:
+            expected += perf.expected_requests
+        failed = [c for c in run.checks if not c.passed]
+        if failed or run.aborted:
+            reasons.append(f"shard {perf.shard}: " + ("aborted" if run.aborted else failed[0].message or "a check failed"))
+        checks += [replace(c, name=f"{c.name} (shard {perf.shard})") if c.kind == "health" else c for c in run.checks]
+    assert recorder is not None
+    start = min(run.start_unix for _, run in runs)
+    end = max(run.end_unix for _, run in runs)
+    limits = first.performance.limits
+    result = recorder.result(end - start, Limits(error_rate=limits["error_rate"],
+                                                 avg_response_time_ms=limits["avg_response_time_ms"],
+                                                 p95_response_time_ms=limits["p95_response_time_ms"]),
+                             model=first.performance.model, users=first.performance.users, expected=expected or None,
+                             extra_reasons=reasons)
+    aborted = any(run.aborted for _, run in runs)
+    passed = result.limits_passed and not aborted
+    return TestRun(first.context, first.target, start, end, "pass" if passed else "fail",
+                   checks, result, aborted)
