@@ -8,17 +8,25 @@ Why here: this is the one place where ``PipelineStepsError`` becomes an exit cod
 one-line message on stderr (README: "Exit codes"). Any other exception is a bug in this tool,
 not a verdict: it exits 4 (``internal error:`` and the traceback on stderr), never 1, which
 Jenkins reads as "the version is bad" and would roll back or stop a good version for.
+
+It is also the edge where output leaves the process: every message printed here is masked
+with every secret the process holds (``secrets.registered``), and libraries' log records never
+reach stderr as they are (the kubernetes client logs a failing kubeconfig ``exec`` plugin's
+stderr, which may hold a token; urllib3 logs URLs): an error a library logs becomes one line
+saying which library, without its text.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import traceback
 from typing import Any
 
 import click
 
 from pipeline_steps.errors import ExitCode, PipelineStepsError
+from pipeline_steps.secrets import new_run, redact_all, registered
 
 # name -> ("module:attribute", short help). Sorted; one line per command, no import side effects.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -42,6 +50,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "switch": ("pipeline_steps.commands.switch:switch", "Set traffic weights between blue and green."),
     "testrun": ("pipeline_steps.commands.testrun:testrun", "Merge the testrun.json files of run-tests shards."),
 }
+
+
+class LibraryLogs(logging.Handler):
+    """The root logger's only handler: drops library records below ERROR and prints an error as one
+    line naming where it came from, never the record's text (it may carry a credential)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        origin = record.name if record.name != "root" else record.pathname.rsplit("site-packages/", 1)[-1]
+        click.echo(f"warning: {origin} logged an error; its text is not shown (a library's log line can carry "
+                   "credentials)", err=True)
+
+
+def quiet_library_logs() -> None:
+    """Route every log record through ``LibraryLogs`` (so Python's last-resort handler, which prints
+    warnings and errors verbatim to stderr, never runs)."""
+    root = logging.getLogger()
+    if not any(isinstance(h, LibraryLogs) for h in root.handlers):
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(LibraryLogs())
+
+
+def _echo_masked(text: str) -> None:
+    click.echo(redact_all(text, list(registered())), err=True)
 
 
 class LazyGroup(click.Group):
@@ -69,10 +104,12 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
 
     def invoke(self, ctx: click.Context) -> Any:
+        quiet_library_logs()
+        new_run()
         try:
             rv = super().invoke(ctx)
         except PipelineStepsError as err:
-            click.echo(f"error: {err}", err=True)
+            _echo_masked(f"error: {err}")
             ctx.exit(int(err.exit_code))
         except KeyboardInterrupt:
             click.echo("aborted", err=True)
@@ -80,8 +117,8 @@ class LazyGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own: usage errors (2), --help, ctx.exit
         except Exception as err:
-            click.echo(f"internal error: {type(err).__name__}: {err}", err=True)
-            click.echo(traceback.format_exc().rstrip(), err=True)
+            _echo_masked(f"internal error: {type(err).__name__}: {err}")
+            _echo_masked(traceback.format_exc().rstrip())
             ctx.exit(int(ExitCode.INTERNAL))
         if isinstance(rv, int) and rv != 0:
             ctx.exit(int(rv))

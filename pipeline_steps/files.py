@@ -17,6 +17,8 @@ readers here, so a file is either what its format promises or bad input naming i
 Writers replace a file atomically (temp + rename), so a reader never sees half a document and a
 crash never leaves one behind, and they refuse non-finite numbers, so no JSON this tool writes
 holds ``NaN`` or ``Infinity``. Times in documents are ISO-8601 UTC (``iso_utc``), one format for all.
+Every path made from a value (a tag, a stage, a file named in a document) is made by ``under``,
+which keeps it inside its base folder.
 """
 
 from __future__ import annotations
@@ -260,6 +262,28 @@ def parse_yaml_documents(text: str, source: str) -> list[Any]:
 def read_yaml(path: str | Path) -> Any:
     """Read and parse a YAML file strictly (safe loader)."""
     return parse_yaml(read_text(path), str(path))
+
+
+def under(base: str | Path, *parts: str, source: str = "path", field: str | None = None) -> Path:
+    """``base/parts...``, refusing any result outside ``base`` (``BadInputError`` naming ``source``, ``field``).
+
+    The one way a value becomes a path below a folder the user chose (``--out-dir``, the state
+    folder, an artifact folder, the folder of a document naming a file): an absolute part would
+    replace the base and ``..`` would climb out of it (issue 12.2: ``run --tag ../../escaped``
+    wrote outside ``--out-dir``). Refused: an empty or absolute part, a ``..`` component, a NUL
+    or another control character, and a result that leaves ``base`` once symbolic links are
+    followed. The path returned is ``base`` (as given) joined with the parts, not resolved.
+    """
+    root = Path(base)
+    for part in parts:
+        if not part or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in part):
+            raise BadInputError(source, field, f"{part!r} is not a file or folder name")
+        if Path(part).is_absolute() or ".." in Path(part).parts:
+            raise BadInputError(source, field, f"{part!r} would leave {root} (absolute paths and '..' are refused)")
+    path = root.joinpath(*parts)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BadInputError(source, field, f"{'/'.join(parts)!r} leaves {root} through a symbolic link")
+    return path
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ def deploy(**options: Any) -> int:
         from pipeline_steps.errors import BadInputError
 
         raise BadInputError("command line", "--image" if not ctx.image else "--tag", "is required to deploy")
+    from pipeline_steps.documents.names import check_text
+
+    check_text(ctx.image, "--image", None)  # before any platform is built: a line break or NUL names nothing
     service = load_service(options["service_config"]) if options.get("service_config") else ServiceSpec.minimal(ctx.service)
     platform = build_platform(options)
     if not _preflight(platform, ctx, service, options["dry_run"]):
@@ -68,7 +71,16 @@ def deploy(**options: Any) -> int:
     record = run_deploy(platform, ctx, service, out, DeployOptions(switch=not options["no_switch"],
                                                                    timeout_s=options["timeout_s"]))
     where = f"{ctx.service} {ctx.image}:{ctx.tag} in {record.namespace}"
-    if not record.colour:
+    if not record.applied and record.switched:
+        click.echo(f"{where} already ran in {record.colour} (available): not deployed again; traffic "
+                   f"{record.weights_before} -> {record.weights_after} (verified)")
+    elif not record.applied and record.colour and record.weights_after is None:
+        click.echo(f"{where} already runs in {record.colour} (available): not deployed again; traffic stays "
+                   f"{record.weights_before}")
+    elif not record.applied:
+        live = f" and {record.colour} is live" if record.colour else ""
+        click.echo(f"unchanged: {where} already runs{live}; nothing was deployed and traffic did not move")
+    elif not record.colour:
         click.echo(f"deployed {where} (direct)")
     elif not record.previous_colour:
         click.echo(f"deployed {where}: first deployment, blue and green both run {ctx.tag}; blue is live")

@@ -11,21 +11,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import click
 
 from pipeline_steps.commands.options import Number
+from pipeline_steps.documents.names import check_label
 from pipeline_steps.errors import AbortedError, BadInputError, ExitCode
 from pipeline_steps.files import read_text
 from pipeline_steps.finite import DAY_S
 from pipeline_steps.jenkins.client import JenkinsClient, JenkinsSettings
-from pipeline_steps.secrets import read_secret
+from pipeline_steps.secrets import read_secret, split_url
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
-_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SERVICE_TEMPLATE = "service"
 """``jenkins/jobs/service.xml`` is the multibranch job; it is named after ``--service`` and lives at the top
 level, outside the chain folder, so it sees none of the folder's credentials."""
@@ -50,16 +50,20 @@ def _connection_options(func: Any) -> Any:
 def _client(url: str, user: str, token_env: str, token_file: str | None, request_timeout: float) -> JenkinsClient:
     if not url:
         raise BadInputError("--url", None, "Jenkins URL is required (--url or env JENKINS_URL)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInputError("--url", url, "must be an http:// or https:// URL of the Jenkins controller")
-    if parts.username is not None or parts.password is not None:
+    given = split_url(url)  # before anything checks or prints it
+    try:
+        given.check_http("--url", None)
+    except BadInputError:
+        raise BadInputError("--url", given.url, "must be an http:// or https:// URL of the Jenkins controller") from None
+    if given.has_credentials:
         # Refused, not used: a URL is echoed in messages, so a token inside it would be printed.
-        raise BadInputError("--url", None, "must not carry a user or token; use JENKINS_USER and JENKINS_API_TOKEN")
-    token = read_secret(env=token_env, file=token_file, what="Jenkins API token")
+        raise BadInputError("--url", None, f"{given.url!r} must not carry a user or token; use JENKINS_USER and "
+                                           "JENKINS_API_TOKEN")
+    # python-jenkins sends the token as HTTP Basic credentials of the user: masked as base64(user:token) too
+    token = read_secret(env=token_env, file=token_file, what="Jenkins API token", user=user)
     if user and not token:
         raise BadInputError(token_file or token_env, None, f"no API token for Jenkins user {user!r}")
-    return JenkinsClient(JenkinsSettings(url=url, user=user, token=token, timeout_s=request_timeout))
+    return JenkinsClient(JenkinsSettings(url=given.url, user=user, token=token, timeout_s=request_timeout))
 
 
 @click.group()
@@ -114,8 +118,14 @@ def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, re
     """Create or update the jobs defined in --jobs-dir: deploy, run_tests, evaluation_done in --folder and
     the service's multibranch job. Prints one line per job: created, updated or unchanged (config.xml
     compared by its XML, as Jenkins stores it with its own declaration)."""
+    check_label(service, "--service", None)  # it names a job and the path examples/<service>/Jenkinsfile
     if not repo_url:
         raise BadInputError("--repo-url", None, "the Git URL of the repository holding Jenkinsfiles/ is required")
+    for flag, given in (("--repo-url", split_url(repo_url)), ("--service-repo-url", split_url(service_repo_url))):
+        if given.password is not None or (given.user and given.url.startswith(("http://", "https://"))):
+            # it would be stored in the job's config.xml on Jenkins, readable by everyone who may configure jobs
+            raise BadInputError(flag, None, f"{given.url!r} must not carry a password or token; give a Jenkins "
+                                            "credentials id with --git-credentials-id")
     if service_jenkinsfile is None:
         service_jenkinsfile = "Jenkinsfile" if service_repo_url else f"examples/{service}/Jenkinsfile"
     values = {"PIPELINE_STEPS_REPO": repo_url, "PIPELINE_STEPS_BRANCH": branch, "SERVICE": service,
@@ -144,7 +154,7 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     params: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not _PARAM_NAME.match(key):
+        if not sep or not _PARAM_NAME.fullmatch(key):
             raise BadInputError("-p", pair.split("=")[0] or pair, "must be KEY=VALUE with KEY a parameter name")
         params[key] = value
     return params

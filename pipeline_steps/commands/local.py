@@ -20,6 +20,7 @@ from pipeline_steps.platforms.local.platform import LocalPlatform
 
 _STATE_DIR = declared(*LocalPlatform.OPTIONS[0])
 """The local platform's own ``--state-dir``, declared once (by the platform)."""
+_SCRAPE_INTERVAL = declared(*LocalPlatform.OPTIONS[1])
 
 
 @click.group()
@@ -29,17 +30,22 @@ def local() -> None:
 
 @local.command()
 @_STATE_DIR
-def up(state_dir: str) -> int:
-    """Start Prometheus, and the traffic switch (Envoy) of any deployed stage whose Envoy is down."""
+@_SCRAPE_INTERVAL
+def up(state_dir: str, scrape_interval: str) -> int:
+    """Start Prometheus (or apply a new --scrape-interval to the running one), and the traffic switch
+    (Envoy) of any deployed stage whose Envoy is down."""
     from pipeline_steps.platforms.local import monitoring
+    from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 
+    if scrape_interval:
+        duration_seconds(scrape_interval.strip())  # bad input before anything starts
     platform = LocalPlatform(state_dir)
     if monitoring.installed():
         crashed = monitoring.problem(platform.state)
         if crashed:
             click.echo(f"prometheus had stopped on its own ({crashed}); starting it again", err=True)
-        server = monitoring.ensure_started(platform.state)
-        click.echo(f"prometheus: {server.url}")
+        server = monitoring.ensure_started(platform.state, scrape_interval.strip())
+        click.echo(f"prometheus: {server.url} (scrape interval {server.scrape_interval})")
     else:
         click.echo("prometheus: not installed (apt-get install prometheus); gates can only use the testrun source", err=True)
     for ctx in platform.contexts():

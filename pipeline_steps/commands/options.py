@@ -127,6 +127,23 @@ def source_options(func: F) -> F:
     return _apply(func, [declared(flag, spec) for flag, spec in sources.options()])
 
 
+def history_without_password(location: str, source: str = "--history") -> str:
+    """``location`` when it carries no password; else ``BadInputError`` showing it without the password.
+
+    The URL's userinfo is split off before anything prints it (``secrets.split_url``): a password
+    written with an unencoded ``/`` or ``@`` (``postgresql://u:p/w@host/db``) is still found, and
+    joins the run's secrets, so no message can repeat it."""
+    from pipeline_steps.errors import BadInputError
+    from pipeline_steps.secrets import split_url
+
+    given = split_url(location)
+    if "://" in location and given.password is not None:
+        raise BadInputError(source, None, f"the history URL {given.shown} carries a password; remove it from the URL "
+                                          "and give it in PGPASSWORD, a .pgpass file (PGPASSFILE) or "
+                                          "--history-password-file FILE (a URL lands in logs and process lists)")
+    return location
+
+
 def _flag(param: click.Parameter | None) -> str:
     return param.opts[0] if param is not None and param.opts else "value"
 
@@ -229,4 +246,4 @@ def history_from_options(options: dict[str, Any]) -> Any:
     password = read_secret(file=password_file, what="history password") if password_file else None
     if password_file and not password:
         raise BadInputError(str(password_file), None, "the history password file is empty")
-    return open_history(str(options["history"]), password=password, source=source)
+    return open_history(history_without_password(str(options["history"]), source), password=password, source=source)

@@ -26,6 +26,7 @@ from pipeline_steps.commands.options import history_from_options, history_option
 def report(**options: Any) -> None:
     """One HTML page (plus report.css): the newest build of every stage, then per stage a heatmap of
     indicators x the newest builds (newest first) and the key indicator over the whole history."""
+    from pipeline_steps.documents.names import check_label
     from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.errors import BadInputError
     from pipeline_steps.files import write_text
@@ -37,6 +38,8 @@ def report(**options: Any) -> None:
     names = list(options["stages"]) or ([s.name for s in load_shipyard(shipyard).stages] if shipyard else [])
     if not names:
         raise BadInputError("report", "--stage", "give --stage (repeatable) or --shipyard")
+    for flag, value in (("--project", project), ("--service", service), *(("--stage", n) for n in names)):
+        check_label(value, "command line", flag)
     store = history_from_options(options)
     try:
         if not store.exists():

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pipeline_steps.commands.options import out_dir_option, platform_argv, platform_options
+from pipeline_steps.commands.options import history_without_password, out_dir_option, platform_argv, platform_options
 
 
 @click.command("run")
@@ -63,11 +63,12 @@ def run(**options: Any) -> int:
     approval = options["approval"]
     settings = ChainSettings(
         out_dir=Path(options["out_dir"]), service_config=Path(service_path).resolve() if service_path else None,
-        platform_args=tuple(platform_argv(options)), history=options["history"],
-        evaluate_extra=(*(("--prometheus-url", options["prometheus_url"]) if options["prometheus_url"] else ()),
-                        *(("--history-password-file", str(Path(options["history_password_file"]).resolve()))
+        platform_args=tuple(platform_argv(options)), history=history_without_password(options["history"]),
+        evaluate_extra=(*(("--history-password-file", str(Path(options["history_password_file"]).resolve()))
                           if options["history_password_file"] else ()),
                         "--require-history", options["require_history"]),
+        # through the environment, not argv: a URL's credentials must not show in `ps` or a step's log
+        evaluate_env={"PROMETHEUS_URL": options["prometheus_url"]} if options["prometheus_url"] else {},
         approval="auto" if approval == "prompt" else approval, test_overrides=tuple(overrides),
         default_gate=str(Path(options["gate"]).resolve()) if options["gate"] else (
             str(service.path(service.gate)) if service and service.gate else ""),

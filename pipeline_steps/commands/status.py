@@ -23,6 +23,7 @@ def status_document(status: Any, platform: str) -> dict[str, Any]:
         "project": ctx.project, "stage": ctx.stage, "service": ctx.service, "namespace": ctx.namespace,
         "platform": platform, "strategy": status.strategy, "deployed": status.deployed,
         "weights": status.weights.to_dict() if status.weights else None, "live": status.live,
+        "invalid_route": status.invalid_route,
         "colours": [{"colour": c.colour, "image": c.image, "tag": c.tag, "desired": c.desired, "ready": c.ready,
                      "available": c.available, "mark": c.mark, "reasons": list(c.reasons),
                      "weight": status.weights.of(c.colour) if status.weights and c.colour else None}
@@ -44,6 +45,9 @@ def render_text(doc: dict[str, Any]) -> str:
         lines.extend(f"      {reason}" for reason in c["reasons"])
     if doc["weights"] is not None:
         lines.append(f"  live: {doc['live'] or 'none (traffic is split: ' + str(doc['weights']) + ')'}")
+    elif doc.get("invalid_route"):
+        lines.append(f"  live: none: the route is no valid split: {doc['invalid_route']} "
+                     "(set it with switch --weights blue|green, or rollback)")
     return "\n".join(lines)
 
 

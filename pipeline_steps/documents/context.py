@@ -8,17 +8,16 @@ step. They are parsed once, at the edge, into this frozen dataclass.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from pipeline_steps.documents.names import DNS_LABEL, check_label, check_tag, check_token
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
 
-TEST_STRATEGIES = ("", "functional", "performance")
+__all__ = ["DNS_LABEL", "TEST_STRATEGIES", "StageContext"]
 
-# Kubernetes names (namespaces, Deployments) are DNS-1123 labels; we hold every name to that.
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+TEST_STRATEGIES = ("", "functional", "performance")
 
 
 @dataclass(frozen=True)
@@ -65,13 +64,19 @@ class StageContext:
         return data
 
     def validate(self, source: str = "context") -> StageContext:
-        """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field."""
+        """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field.
+
+        Every field that becomes a name or a path is held to its grammar (``documents/names.py``):
+        project, stage and service are DNS-1123 labels, the tag an image tag, the Keptn context an
+        id. The image is checked by the platform that uses it: the OCI reference grammar on
+        Kubernetes (``platforms/kubernetes/references.py``), a folder without control characters locally."""
         for name in ("project", "stage", "service"):
             value = getattr(self, name)
             if not value:
                 raise BadInputError(source, name, "is required")
-            if not DNS_LABEL.match(value):
-                raise BadInputError(source, name, f"{value!r} is not a DNS-1123 label (a-z, 0-9, '-')")
+            check_label(value, source, name)
+        check_tag(self.tag, source, "tag")
+        check_token(self.keptn_context, source, "keptn_context")
         if not isinstance(self.deployment_strategy, DeploymentStrategy):
             raise BadInputError(
                 source,

@@ -110,6 +110,9 @@ class DeploymentRecord:
     weights_after: Weights | None = None
     """Verified weights after the flip; None when the step did not flip (yet)."""
     switched: bool = False
+    applied: bool = True
+    """Whether this deploy put the version into ``colour``; false when it already ran there (available)
+    and was left alone: deploying the live version again changes nothing."""
     started_unix: float = 0.0
     finished_unix: float | None = None
     endpoints: Endpoints | None = None
@@ -141,6 +144,7 @@ class DeploymentRecord:
             "weights_before": self.weights_before.to_dict() if self.weights_before else None,
             "weights_after": self.weights_after.to_dict() if self.weights_after else None,
             "switched": self.switched,
+            "applied": self.applied,
             "started_at": iso_utc(self.started_unix),
             "started_unix": self.started_unix,
             "finished_at": iso_utc(self.finished_unix) if self.finished_unix is not None else None,
@@ -170,12 +174,13 @@ class DeploymentRecord:
                 return None
             return unix_seconds(value, source, key)
 
-        switched = data.get("switched", False)
-        if not isinstance(switched, bool):
-            raise BadInputError(source, "switched", "must be true or false")
+        switched, applied = data.get("switched", False), data.get("applied", True)
+        for key, value in (("switched", switched), ("applied", applied)):
+            if not isinstance(value, bool):
+                raise BadInputError(source, key, "must be true or false")
         facts = DeploymentFacts.from_json(data, source)
         known = {"schema", "context", "platform", "namespace", "colour", "previous_colour", "image", "tag",
-                 "weights_before", "weights_after", "switched", "started_at", "started_unix", "finished_at",
+                 "weights_before", "weights_after", "switched", "applied", "started_at", "started_unix", "finished_at",
                  "finished_unix", "endpoints"}
         return cls(
             context=context,
@@ -188,6 +193,7 @@ class DeploymentRecord:
             weights_before=facts.weights_before,
             weights_after=_weights(data, "weights_after", source),
             switched=switched,
+            applied=applied,
             started_unix=number("started_unix", optional=False) or 0.0,
             finished_unix=number("finished_unix", optional=True),
             endpoints=_endpoints(data.get("endpoints"), source),

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline_steps.documents.names import check_label
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import read_yaml
+from pipeline_steps.files import read_yaml, under
 from pipeline_steps.finite import number
 
 MAX_REPLICAS = 1000
@@ -34,7 +35,8 @@ MAX_REPLICAS = 1000
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How one service runs and is checked. Paths are resolved against ``base_dir``."""
+    """How one service runs and is checked. Paths are resolved against ``base_dir``, the folder
+    service.yaml really lives in (symbolic links to it followed), and stay inside it."""
 
     name: str
     port: int = 8080
@@ -54,8 +56,9 @@ class ServiceSpec:
     base_dir: str = "."
 
     def path(self, relative: str) -> Path:
-        """A path from this file, resolved against the folder the file lives in."""
-        return (Path(self.base_dir) / relative).resolve()
+        """A path from this file, resolved against the folder the file lives in; never outside it
+        (a service repository names its own files, not the Jenkins agent's)."""
+        return under(self.base_dir, relative, source=str(Path(self.base_dir) / "service.yaml")).resolve()
 
     @classmethod
     def minimal(cls, name: str) -> ServiceSpec:
@@ -80,6 +83,7 @@ def load_service(path: str | Path) -> ServiceSpec:
     name = get("name", str, "")
     if not name:
         raise BadInputError(source, "name", "is required")
+    check_label(name, source, "name")
     port = number(data.get("port", 8080), source, "port", minimum=1, maximum=65535, integer=True)
     replicas = number(data.get("replicas", 1), source, "replicas", minimum=1, maximum=MAX_REPLICAS, integer=True)
     local = get("local", dict, {})
@@ -96,6 +100,12 @@ def load_service(path: str | Path) -> ServiceSpec:
     health = get("health_path", str, "/health")
     if not health.startswith("/"):
         raise BadInputError(source, "health_path", "must start with '/'")
+    # The folder the file really lives in (a checkout may link service.yaml into a workspace): the files
+    # it names are resolved there and must stay inside it.
+    folder = path.resolve().parent
+    for key in ("tests", "gate"):
+        if get(key, str, ""):
+            under(folder, get(key, str, ""), source=source, field=key)
     return ServiceSpec(
         name=name,
         port=port,
@@ -106,5 +116,5 @@ def load_service(path: str | Path) -> ServiceSpec:
         chart_values=values,
         tests=get("tests", str, ""),
         gate=get("gate", str, ""),
-        base_dir=str(path.parent.resolve()),
+        base_dir=str(folder),
     )

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.documents.context import DNS_LABEL
+from pipeline_steps.documents.names import DNS_LABEL
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import read_yaml
+from pipeline_steps.files import read_yaml, under
 
 APPROVALS = ("automatic", "manual")
 SWITCHES = ("before_tests", "after_gate")
@@ -120,7 +120,7 @@ def _parse_stage(item: Any, source: str, where: str, base_dir: Path) -> Stage:
     if not isinstance(item, dict):
         raise BadInputError(source, where, "must be a mapping")
     name = item.get("name")
-    if not isinstance(name, str) or not DNS_LABEL.match(name):
+    if not isinstance(name, str) or DNS_LABEL.fullmatch(name) is None:
         raise BadInputError(source, f"{where}.name", "must be a lower-case DNS label (a-z, 0-9, '-')")
     strategy = DeploymentStrategy(_choice(item, "deployment_strategy", DeploymentStrategy.values(), source, where, default=None))
     tests = _choice(item, "test_strategy", TEST_STRATEGIES, source, where, default="")
@@ -134,7 +134,7 @@ def _parse_stage(item: Any, source: str, where: str, base_dir: Path) -> Stage:
     if not isinstance(gate, str):
         raise BadInputError(source, f"{where}.gate", "must be a path")
     if gate:
-        gate_path = (base_dir / gate).resolve()
+        gate_path = under(base_dir, gate, source=source, field=f"{where}.gate").resolve()
         if not gate_path.is_file():
             raise BadInputError(source, f"{where}.gate", f"file not found: {gate_path}")
         gate = str(gate_path)

@@ -18,7 +18,7 @@ from pipeline_steps.finite import number, parse_number
 from pipeline_steps.gate.placeholders import Query, check_queries
 from pipeline_steps.sources import SOURCES
 
-_CRITERION = re.compile(r"^(<=|<|=|>=|>)([+-]?)(\d+\.?\d*|\.\d+)(%?)$")
+_CRITERION = re.compile(r"(<=|<|=|>=|>)([+-]?)(\d+\.?\d*|\.\d+)(%?)")
 AGGREGATES = ("avg", "p50", "p90", "p95", "p99")
 MAX_COMPARISON_RESULTS = 1000
 """Most previous evaluations a relative criterion compares with (``number_of_comparison_results``);
@@ -99,7 +99,7 @@ def parse_criterion(text: Any, name: str, where: str) -> Criterion:
     if not isinstance(text, str):
         raise BadInputError(name, where, f"must be a string like '<600' or '<=+10%', got {text!r}")
     compact = text.replace(" ", "")
-    m = _CRITERION.match(compact)
+    m = _CRITERION.fullmatch(compact)
     if not m:
         raise BadInputError(name, where, f"{text!r} is not a criterion (operator <,<=,=,>=,> then [+|-]number[%])")
     op, sign, num, pct = m.groups()

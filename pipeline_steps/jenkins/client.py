@@ -15,12 +15,12 @@ import importlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from xml.etree import ElementTree
 
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError
-from pipeline_steps.secrets import Secret, redact_all
+from pipeline_steps.secrets import Secret, longest, redact_all
 
 # Jenkins build result -> our exit code (README "Jenkins"); anything else is an infrastructure error.
 RESULT_EXIT_CODES: dict[str, ExitCode] = {
@@ -76,6 +76,9 @@ class JenkinsClient:
     """One controller. ``server`` may be passed (tests); otherwise python-jenkins is built here."""
 
     def __init__(self, settings: JenkinsSettings, server: Any = None) -> None:
+        if settings.token is not None and settings.user and settings.token.user != settings.user:
+            # sent as HTTP Basic credentials: base64(user:token) is one of its spellings to mask
+            settings = replace(settings, token=settings.token.with_user(settings.user))
         self.settings = settings
         if server is None:
             jenkins = _python_jenkins()
@@ -204,7 +207,8 @@ class JenkinsClient:
             if decoder is None:
                 decoder = codecs.getincrementaldecoder(response.encoding or "utf-8")(errors="replace")
             text = redact_all(held + decoder.decode(response.content, final=not more), [self.settings.token])
-            keep = len(self.settings.token.reveal()) - 1 if more and self.settings.token else 0
+            # hold back what could be the start of the longest spelling of the token (its base64 form, ...)
+            keep = longest([self.settings.token]) - 1 if more and self.settings.token else 0
             cut = max(0, len(text) - keep)  # a piece shorter than the token is held whole, never split
             held = text[cut:]
             if text[:cut]:

@@ -13,6 +13,7 @@ a platform only applies a version, waits, sets weights (verified) and reports st
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -50,6 +51,10 @@ class StageStatus:
     strategy: str
     colours: tuple[ColourState, ...] = ()
     weights: Weights | None = None
+    invalid_route: str = ""
+    """What the route holds when it is no valid split (an out-of-band edit of the Envoy runtime or the
+    VirtualService, e.g. 70/70), as found; ``weights`` is None then. ``switch`` and ``rollback`` set
+    valid weights over it; ``deploy`` refuses until they have."""
 
     @property
     def deployed(self) -> bool:
@@ -76,7 +81,8 @@ class Platform(Protocol):
     name: str
 
     def status(self, ctx: StageContext) -> StageStatus:
-        """Read the live state (never a cache): colours, images, readiness, marks, weights."""
+        """Read the live state (never a cache): colours, images, readiness, marks, weights; a route that
+        is no valid split is reported (``invalid_route``), not raised."""
         ...
 
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
@@ -92,7 +98,7 @@ class Platform(Protocol):
     def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
         """Set this service's route weights, read them back and return what was verified.
         Idempotent; refuses (``NotReadyError``) to give weight to a colour that is not available;
-        touches no other route."""
+        touches no other route; replaces weights that are no valid split (``StageStatus.invalid_route``)."""
         ...
 
     def mark(self, ctx: StageContext, colour: str | None, mark: str) -> None:
@@ -161,7 +167,13 @@ def iter_colours(status: StageStatus) -> Iterator[ColourState]:
 
 
 def lock_holder(ctx: StageContext) -> str:
-    """Who holds the traffic lock (``Platform.lock``): the Jenkins build if known, else host and pid;
-    shown to a second pipeline that finds the lock taken."""
+    """A new holder identity for the service's lock (``Platform.lock``), unique to this acquisition:
+    the Jenkins build if known (else host and pid), the Keptn context, and a random suffix.
+
+    Unique, because a platform lets a holder take its own lock again: with a constant holder
+    (evaluation-done used ``"evaluation-done"``), or two steps of one Jenkins build, both runs
+    acted at once (issue 12.7). The readable part is what a second pipeline is shown; at most
+    ~110 characters, so Kubernetes' Lease keeps the suffix."""
     build = os.environ.get("BUILD_TAG") or f"{socket.gethostname()}/pid-{os.getpid()}"
-    return f"{build}/{ctx.keptn_context}" if ctx.keptn_context else build
+    parts = [build[:60], ctx.keptn_context[:36], secrets.token_hex(4)]
+    return "/".join(p for p in parts if p)

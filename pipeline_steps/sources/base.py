@@ -16,11 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Sample, Window
-from pipeline_steps.secrets import Secret
+from pipeline_steps.secrets import Secret, split_url
 
 MAX_WORKERS = 16
 """Indicators queried at once, and the connections each source keeps for them. Below Prometheus'
@@ -176,10 +175,7 @@ def substitute_plain(query: Any, values: Mapping[str, str]) -> Any:
 
 
 def split_userinfo(url: str) -> tuple[str, str, Secret | None]:
-    """``(url without user:password@, user, password)``: credentials in a URL must not reach messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, "", None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=hostport)), user, Secret(password) if password else None
+    """``(url without user:password@, user, password)``, both percent-decoded: credentials in a URL
+    must not reach messages (``secrets.split_url``, which this names for the sources)."""
+    parts = split_url(url)
+    return parts.url, parts.user, parts.password

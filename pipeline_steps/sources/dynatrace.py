@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.secrets import Secret, read_secret
+from pipeline_steps.secrets import Secret, SecretURL, read_secret, redact_all, split_url
 from pipeline_steps.sources import dynatrace_queries as queries
 from pipeline_steps.sources.base import (
     Fetched,
@@ -31,7 +30,6 @@ from pipeline_steps.sources.base import (
     SourceSettings,
     placeholder_pattern,
     samples_of,
-    split_userinfo,
     substitute_plain,
 )
 
@@ -60,11 +58,13 @@ class DynatraceSettings:
     """``--dynatrace-*``: the tenant and its API token (from env/file, never a flag value)."""
 
     url: str = ""
-    """Tenant base URL (``https://abc123.live.dynatrace.com``)."""
+    """Tenant base URL (``https://abc123.live.dynatrace.com``) without credentials."""
     token: Secret | None = None
+    url_password: Secret | None = None
+    """A password the URL carried: never sent (the token is the credential), masked everywhere."""
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token, split_userinfo(self.url)[2]]
+        return [self.token, self.url_password]
 
 
 class DynatraceSource:
@@ -81,7 +81,9 @@ class DynatraceSource:
         from pipeline_steps.sources import http
 
         self._http = http
-        self.url = http.split_userinfo(url)[0].rstrip("/")  # the token is the credential; a URL never carries one
+        given = split_url(url)  # the token is the credential; a URL never carries one
+        self.url = given.url.rstrip("/")
+        self._url_password = given.password
         self.token = token
         self.context = context
         self.timeout_s = timeout_s
@@ -93,20 +95,18 @@ class DynatraceSource:
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> DynatraceSettings:
-        return DynatraceSettings(url=options.get("dynatrace_url") or "",
+        given = split_url(options.get("dynatrace_url") or "")  # before the URL is checked or shown
+        return DynatraceSettings(url=given.url, url_password=given.password,
                                  token=read_secret(env=options.get("dynatrace_token_env"),
                                                    file=options.get("dynatrace_token_file"), what="Dynatrace token"))
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> DynatraceSource:
         group: DynatraceSettings = settings.group(cls.name, DynatraceSettings())
-        url = group.url
-        if not url:
+        if not group.url:
             raise BadInputError("command line", "--dynatrace-url",
                                 "required by indicators with source dynatrace [env DT_TENANT_URL]")
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise BadInputError("command line", "--dynatrace-url", f"{url!r} is not an http(s) URL")
+        url = SecretURL(group.url).check_http("command line", "--dynatrace-url")
         if not group.token:
             raise BadInputError("command line", "--dynatrace-token-env",
                                 "no Dynatrace API token (set the named variable, default DT_API_TOKEN, "
@@ -134,7 +134,7 @@ class DynatraceSource:
         return pattern.sub(filled, query)
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token]
+        return [self.token, self._url_password]
 
     def describe(self, query: Any) -> str:
         return queries.parse(query, self.context).describe()
@@ -154,7 +154,8 @@ class DynatraceSource:
             return Fetched(error=str(failed))
         if request.api == "slo":
             if body.get("error", "NONE") != "NONE":  # Dynatrace: HTTP 200 with the reason in "error"
-                return Fetched(error=self.token.redact(f"dynatrace SLO {request.path.rsplit('/', 1)[-1]}: {body['error']}"))
+                return Fetched(error=redact_all(f"dynatrace SLO {request.path.rsplit('/', 1)[-1]}: {body['error']}",
+                                                self.secrets()))
             return samples_of([(request.path.rsplit("/", 1)[-1], body.get("evaluatedPercentage"))])
         return samples_of([("", body.get("totalCount"))])
 
@@ -162,13 +163,13 @@ class DynatraceSource:
         try:
             status, body = self._http.request_json(
                 self._session, "GET", f"{self.url}{path}", params=params, what=f"dynatrace at {self.url}",
-                timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token])
+                timeout_s=self.timeout_s, budget=self._budget, secrets=self.secrets())
         except self._http.SourceHTTPError as err:
             raise _Failed(str(err)) from None
         if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else None
             message = error.get("message", "") if isinstance(error, dict) else ""
-            raise _Failed(self.token.redact(f"dynatrace answered HTTP {status}: {message}".strip()))
+            raise _Failed(redact_all(f"dynatrace answered HTTP {status}: {message}".strip(), self.secrets()))
         return body
 
     def _metrics(self, request: queries.DtRequest, params: dict[str, str]) -> Fetched:

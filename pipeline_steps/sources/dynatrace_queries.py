@@ -51,11 +51,11 @@ V1_TO_V2 = {
 
 ENTITY_TYPES = {"service": "SERVICE", "pgi": "PROCESS_GROUP_INSTANCE", "appmethod": "APPLICATION_METHOD", "host": "HOST"}
 AGGREGATIONS = ("avg", "min", "max", "sum", "count", "median")
-_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$", re.IGNORECASE)
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)", re.IGNORECASE)
 UNITS = {"MicroSecond": 1000.0, "Byte": 1024.0}
 """``MV2`` units and what the provider divided by (to milliseconds, to kilobytes)."""
 TILES = ("SINGLE_VALUE", "PIE_CHART", "COLUMN_CHART", "TABLE")
-_SLO_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+_SLO_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 _FORMS = "metricSelector=...&entitySelector=..., <selector>?scope=..., MV2;<unit>;..., SLO;<id>, PV2;..., SECPV2;..., USQL;..."
 _PARAMS = {"metrics": ("metricSelector", "entitySelector", "mzSelector"), "problems": ("problemSelector", "entitySelector"),
            "securityProblems": ("securityProblemSelector",)}
@@ -143,7 +143,7 @@ def parse_string(query: str) -> DtRequest:
             raise ValueError("USQL needs a query")
         return DtRequest("usql", "/api/v1/userSessionQueryLanguage/table", {"query": usql}, tile=tile, dimension=dimension)
     if prefix == "SLO":
-        if not _SLO_ID.match(rest):
+        if not _SLO_ID.fullmatch(rest):
             raise ValueError(f"SLO needs SLO;<slo id> (letters, digits, '-'), got {query[:60]!r}")
         return DtRequest("slo", f"/api/v2/slo/{rest}")
     if prefix in ("PV2", "SECPV2"):
@@ -176,7 +176,7 @@ def parse_object(query: dict[str, Any], context: StageContext) -> DtRequest:
     if not isinstance(query.get("timeseriesId"), str) or not query["timeseriesId"]:
         raise ValueError("needs timeseriesId (v1) or metricSelector (v2)")
     aggregation = str(query.get("aggregation", "avg"))
-    pct = _PERCENTILE.match(aggregation)
+    pct = _PERCENTILE.fullmatch(aggregation)
     if aggregation.lower() not in AGGREGATIONS and not pct:
         raise ValueError(f"aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)} or pNN")
     for key in ("entityIds", "tags"):

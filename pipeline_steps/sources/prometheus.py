@@ -16,11 +16,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.secrets import Secret, read_secret
+from pipeline_steps.secrets import Secret, SecretURL, read_secret, redact_all, split_url
 from pipeline_steps.sources.base import Fetched, Option, SourceSettings, samples_of
 from pipeline_steps.sources.promql import substitute_promql
 
@@ -30,15 +29,17 @@ class PrometheusSettings:
     """``--prometheus-*``: where Prometheus is and how to authenticate (tokens from env/file, never a flag value)."""
 
     url: str = ""
-    """Base URL of Prometheus (``http://host:9090``); ``/api/v1/query`` is appended."""
+    """Base URL of Prometheus (``http://host:9090``) without credentials; ``/api/v1/query`` is appended."""
     token: Secret | None = None
     """Bearer token."""
     user: str = ""
-    """Basic-auth user; the password is ``password``."""
+    """Basic-auth user (``--prometheus-user``, else the URL's); the password is ``password``."""
     password: Secret | None = None
+    url_password: Secret | None = None
+    """The password the URL carried (masked even when ``--prometheus-user`` replaces it)."""
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token, self.password, PrometheusSource.url_password(self.url)]
+        return [self.token, self.password, self.url_password]
 
 
 class PrometheusSource:
@@ -56,13 +57,15 @@ class PrometheusSource:
         from pipeline_steps.sources import http
 
         self._http = http
-        # user:password@ in the URL becomes basic auth and leaves the URL, which appears in messages.
+        # user:password@ in the URL becomes basic auth (percent-decoded) and leaves the URL, which appears in messages.
         clean, url_user, url_password = http.split_userinfo(url)
         self.url = clean.rstrip("/")
         self.token = token
         self.user = user or url_user
-        self.password = password if user else url_password
-        user, password = self.user, self.password
+        self.password = (password if user else url_password)
+        if self.password is not None and self.password.user != self.user:
+            self.password = self.password.with_user(self.user)  # masked as base64(user:password) too
+        self._url_password = url_password
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
         self._budget = http.Budget(retry_budget_s)
@@ -70,34 +73,30 @@ class PrometheusSource:
         if token:
             self._session.headers["Authorization"] = f"Bearer {token.reveal()}"
             self._session.auth = None  # a netrc entry would overwrite the header
-        elif user:
-            self._session.auth = (user, password.reveal() if password else "")
-
-    @staticmethod
-    def url_password(url: str) -> Secret | None:
-        from pipeline_steps.sources.base import split_userinfo
-
-        return split_userinfo(url)[2]
+        elif self.user:
+            self._session.auth = (self.user, self.password.reveal() if self.password else "")
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> PrometheusSettings:
+        """The URL's credentials are split off here, before it is checked or shown anywhere."""
+        given = split_url(options.get("prometheus_url") or "")
+        flag_user = options.get("prometheus_user") or ""
+        user = flag_user or given.user
+        password = read_secret(env=options.get("prometheus_password_env"), what="Prometheus password",
+                               user=user) if flag_user else given.password
         return PrometheusSettings(
-            url=options.get("prometheus_url") or "",
+            url=given.url,
             token=read_secret(env=options.get("prometheus_token_env"), file=options.get("prometheus_token_file"),
                               what="Prometheus token"),
-            user=options.get("prometheus_user") or "",
-            password=read_secret(env=options.get("prometheus_password_env"), what="Prometheus password"))
+            user=user, password=password, url_password=given.password)
 
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> PrometheusSource:
         group: PrometheusSettings = settings.group(cls.name, PrometheusSettings())
-        url = group.url
-        if not url:
+        if not group.url:
             raise BadInputError("command line", "--prometheus-url", "required by indicators with source prometheus "
                                                                     "[env PROMETHEUS_URL]")
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise BadInputError("command line", "--prometheus-url", f"{url!r} is not an http(s) URL")
+        url = SecretURL(group.url).check_http("command line", "--prometheus-url")
         return cls(url, token=group.token, user=group.user, password=group.password, timeout_s=settings.timeout_s,
                    retry_budget_s=settings.retry_budget_s)
 
@@ -110,7 +109,7 @@ class PrometheusSource:
         return substitute_promql(query, values) if isinstance(query, str) else query
 
     def secrets(self) -> list[Secret | None]:
-        return [self.token, self.password]
+        return [self.token, self.password, self._url_password]
 
     def describe(self, query: Any) -> str:
         return str(query)
@@ -119,19 +118,21 @@ class PrometheusSource:
         try:
             status, body = self._http.request_json(
                 self._session, "POST", f"{self.url}/api/v1/query", what=f"prometheus at {self.url}",
-                timeout_s=self.timeout_s, budget=self._budget, secrets=[self.token, self.password],
+                timeout_s=self.timeout_s, budget=self._budget, secrets=self.secrets(),
                 data={"query": str(query), "time": f"{window.end:.3f}"})
         except self._http.SourceHTTPError as err:
             return Fetched(error=str(err))
         if not isinstance(body, dict):
             return Fetched(error=f"prometheus answered HTTP {status} without a JSON body")
         if body.get("status") != "success":
-            return Fetched(error=f"prometheus answered HTTP {status}: {body.get('errorType', '')}: {body.get('error', '')}")
+            # a proxy in front of Prometheus may quote our Authorization header back
+            return Fetched(error=redact_all(f"prometheus answered HTTP {status}: {body.get('errorType', '')}: "
+                                            f"{body.get('error', '')}", self.secrets()))
         if body.get("warnings"):
             # Prometheus' API: warnings accompany data it could not read whole (a remote store that
             # failed, a Thanos/Cortex partial response); a gate never judges part of the data.
-            return Fetched(error="prometheus answered with warnings (the data may be partial): "
-                                 + "; ".join(str(w) for w in body["warnings"])[:300])
+            return Fetched(error=redact_all("prometheus answered with warnings (the data may be partial): "
+                                            + "; ".join(str(w) for w in body["warnings"])[:300], self.secrets()))
         data = body.get("data") or {}
         kind = data.get("resultType")
         result = data.get("result")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.documents.vocabulary import Action
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.files import read_document, write_json
+from pipeline_steps.files import read_document, under, write_json
 
 Runner = Callable[[Sequence[str], dict[str, str]], int]
 """Runs one ``pipeline-steps`` command (argv after the program name) with extra env; returns its exit code."""
@@ -59,7 +59,10 @@ class ChainSettings:
     test_overrides: tuple[str, ...] = ()
     """Extra run-tests flags (``--duration 15``, ``--users 5``) so demos and CI stay short."""
     evaluate_extra: tuple[str, ...] = ()
-    """Extra evaluate flags: where the metric sources are (``--prometheus-url URL``, ...)."""
+    """Extra evaluate flags."""
+    evaluate_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment for evaluate: where the metric sources are (``PROMETHEUS_URL``); a URL may carry
+    credentials, which must not appear on a command line (``ps``, Jenkins' step log)."""
     default_gate: str = ""
 
 
@@ -87,6 +90,11 @@ class ChainResult:
     """The last stage the version was deployed to and kept in (empty if none)."""
 
 
+def stage_out(out_dir: Path, ctx: StageContext) -> Path:
+    """``OUT/<tag>/<stage>``, the documents of one stage; never outside ``OUT`` (``files.under``)."""
+    return under(out_dir, ctx.tag, ctx.stage, source="--tag")
+
+
 def run_chain(ctx: StageContext, shipyard: Shipyard, settings: ChainSettings, *, runner: Runner = run_cli,
               printer: Printer = print, start_stage: str = "", ask: Asker | None = None) -> ChainResult:
     """Run every stage from ``start_stage`` (default: the first) until the version stops or arrives."""
@@ -97,7 +105,7 @@ def run_chain(ctx: StageContext, shipyard: Shipyard, settings: ChainSettings, *,
         stage_ctx = ctx.with_stage(stage.name, stage.deployment_strategy, stage.test_strategy)
         outcome = StageOutcome(stage.name)
         outcomes.append(outcome)
-        env = _env(stage_ctx, settings, settings.out_dir / ctx.tag / stage.name, shipyard)
+        env = _env(stage_ctx, settings, stage_out(settings.out_dir, stage_ctx), shipyard)
         code = _run_stage(_StageRun(stage_ctx, stage, settings, runner, printer, outcome, env), ask)
         if code != ExitCode.OK:
             _write_summary(settings.out_dir, ctx, outcomes, (code, reached))
@@ -122,13 +130,14 @@ class _StageRun:
 
     @property
     def out(self) -> Path:
-        return self.settings.out_dir / self.ctx.tag / self.stage.name
+        return stage_out(self.settings.out_dir, self.ctx)
 
     def say(self, text: str) -> None:
         self.printer(f"[{self.stage.name}] {text}")
 
     def step(self, name: str, argv: list[str]) -> int:
-        code = self.runner(argv, self.env)
+        env = {**self.env, **self.settings.evaluate_env} if name == "evaluate" else self.env
+        code = self.runner(argv, env)
         self.outcome.steps.append((name, code))
         return code
 
@@ -271,7 +280,7 @@ def _describe_evaluation(doc: dict[str, Any] | None, code: int) -> str:
 def _write_summary(out_dir: Path, ctx: StageContext, outcomes: list[StageOutcome], result: tuple[int, str]) -> None:
     code, reached = result
     doc = {"context": ctx.to_dict(), "exit_code": int(code), "reached": reached, "stages": [o.to_json() for o in outcomes]}
-    write_json(out_dir / ctx.tag / "chain.json", doc)
+    write_json(under(out_dir, ctx.tag, "chain.json", source="--tag"), doc)
 
 
 def summary_lines(result: ChainResult, ctx: StageContext) -> list[str]:

@@ -7,6 +7,12 @@ case. Without Prometheus the gate judges the load test's own measurements (``tes
 
 The demo checks its own story and exits 1 if it did not happen: v2 must stop in staging with
 staging's traffic back on v1 and production untouched, and production must answer ``v3``.
+
+It must tell that story every time (issue 15): its Prometheus scrapes every second
+(``--scrape-interval``, default 1 s: three stages for a minute, not a fleet), each staging
+deployment returns only once Prometheus scrapes the new colour (``platforms/local/monitoring.py``),
+and a ``--test-duration`` shorter than two scrape intervals is refused before anything starts
+(exit 2): the gate's ``rate()`` needs two samples of the new version inside the test window.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from urllib.request import urlopen
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError, ExitCode, InfrastructureError
-from pipeline_steps.files import parse_json, read_json
+from pipeline_steps.files import read_json
+from pipeline_steps.platforms.local.monitoring import MIN_INTERVALS_PER_WINDOW
 from pipeline_steps.platforms.local.platform import AUTO_PROMETHEUS_ENV, LocalPlatform
+from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 
 Printer = Callable[[str], None]
 
@@ -63,6 +71,20 @@ class DemoSettings:
     keep: bool = False
     use_prometheus: bool = True
     testrun_gate: Path | None = None
+    scrape_interval: str = "1s"
+    """Prometheus' scrape interval for the demo's platform (``--scrape-interval``)."""
+
+
+def check_settings(settings: DemoSettings, prometheus: bool) -> None:
+    """Refuse what cannot tell the story (``BadInputError``, exit 2) before anything changes: with
+    Prometheus as the gate's source, the staging test must span ``MIN_INTERVALS_PER_WINDOW`` scrapes."""
+    interval_s = duration_seconds(settings.scrape_interval)
+    if prometheus and settings.test_duration < MIN_INTERVALS_PER_WINDOW * interval_s:
+        raise BadInputError("--test-duration", None, (
+            f"{settings.test_duration}s is shorter than {MIN_INTERVALS_PER_WINDOW} scrape intervals "
+            f"({MIN_INTERVALS_PER_WINDOW} x {settings.scrape_interval}): the gate's rate() over the test window needs "
+            f"at least two Prometheus samples of the new version; use --test-duration "
+            f"{MIN_INTERVALS_PER_WINDOW * interval_s:g} or more, or a shorter --scrape-interval"))
 
 
 def examples_dir() -> Path:
@@ -74,7 +96,10 @@ def examples_dir() -> Path:
 
 
 def play(settings: DemoSettings, printer: Printer = print) -> int:
-    """Run the whole story; return 0 when every expectation held."""
+    """Run the whole story; return 0 when every expectation held. ``BadInputError`` for settings that
+    cannot tell it (``check_settings``), before anything is stopped or removed."""
+    with_prometheus = settings.use_prometheus and bool(shutil.which("prometheus"))
+    check_settings(settings, with_prometheus)
     state = settings.workdir / "state"
     out = settings.workdir / "out"
     history = settings.workdir / "history.sqlite"
@@ -88,10 +113,11 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
     prometheus_url = ""
     gate_args: list[str] = []
     child_env: dict[str, str] = {}
-    if settings.use_prometheus and shutil.which("prometheus"):
-        _cli(["local", "up", "--state-dir", str(state)], env=child_env)
-        prometheus_url = _local_status(state).get("prometheus_url", "")
-        printer(f"Prometheus: {prometheus_url} (gate: the carts perfspec of the use case)")
+    if with_prometheus:
+        _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval], env=child_env)
+        prometheus_url = LocalPlatform(state).prometheus_url()
+        printer(f"Prometheus: {prometheus_url}, scraping every {settings.scrape_interval} "
+                "(gate: the carts perfspec of the use case)")
     else:
         reason = "asked for" if not settings.use_prometheus else "prometheus is not installed (apt-get install prometheus)"
         gate = settings.testrun_gate or (settings.source.parent / "gates" / "perfspec_testrun.json")
@@ -172,16 +198,6 @@ def _stage_status(state: Path, stage: str) -> dict[str, Any]:
     status = LocalPlatform(state).status(ctx)
     return {"live": status.live, "weights": str(status.weights) if status.weights else None,
             "colours": [{"colour": c.colour, "tag": c.tag, "mark": c.mark} for c in status.colours]}
-
-
-def _local_status(state: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "pipeline_steps", "local", "status", "--state-dir", str(state),
-                             "--output", "json"], capture_output=True, text=True, check=False)
-    try:
-        data = parse_json(result.stdout, "local status")
-    except BadInputError as err:
-        raise InfrastructureError("local platform", f"local status did not answer JSON: {result.stderr.strip()}") from err
-    return data if isinstance(data, dict) else {}
 
 
 def _cli(argv: list[str], check: bool = True, env: dict[str, str] | None = None) -> int:

@@ -15,12 +15,19 @@ stand-in the same way the CLI does.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline_steps.documents.context import StageContext
-from pipeline_steps.documents.evaluation import IndicatorReport, Judgement, Window, evaluation_document, write_evaluation
+from pipeline_steps.documents.evaluation import (
+    IndicatorReport,
+    Judgement,
+    Sample,
+    Window,
+    evaluation_document,
+    write_evaluation,
+)
 from pipeline_steps.documents.events import after_evaluation
 from pipeline_steps.documents.vocabulary import Verdict
 from pipeline_steps.errors import BadInputError
@@ -82,6 +89,10 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
         for source in sources.values():
             source.close()
     secrets = [*run.settings.secrets(), *(s for source in sources.values() for s in source.secrets())]
+    # What a backend answered is masked where it enters, so nothing built from it (the judgement,
+    # the history, every document) can carry a credential the backend quoted back.
+    fetched = [_masked(f, secrets) for f in fetched]
+    described = [redact_all(d, secrets) for d in described]
     if isinstance(spec, SloSpec):
         levels = (run.require_history, spec.comparison.require_history)
         judgement = lighthouse.judge(spec, run.window, fetched, described, pool,
@@ -111,6 +122,14 @@ def _fetch_all(jobs: list[tuple[MetricSource, Any]], window: Window) -> list[Fet
         return [one(j) for j in jobs]
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(jobs))) as pool:
         return list(pool.map(one, jobs))
+
+
+def _masked(fetched: Fetched, secrets: list[Secret | None]) -> Fetched:
+    """``fetched`` with every secret masked in its error and its series' keys (labels, entity names),
+    the dropped ones included."""
+    return replace(fetched, error=redact_all(fetched.error, secrets) if fetched.error else fetched.error,
+                   samples=[Sample(redact_all(s.key, secrets), s.value) for s in fetched.samples],
+                   dropped_keys=[redact_all(k, secrets) for k in fetched.dropped_keys])
 
 
 def _comparison_pool(spec: SloSpec, run: GateRun) -> list[HistoryEntry]:

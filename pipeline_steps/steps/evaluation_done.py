@@ -15,7 +15,9 @@ contract and make it safe to repeat:
 
 Idempotent: every traffic change compares with what the platform reports now, so running it
 twice for the same event changes nothing the second time, and re-running it after a crash
-between "gate failed" and "weights flipped" finishes the rollback.
+between "gate failed" and "weights flipped" finishes the rollback. Exclusive: it acts under the
+service's lock with a holder of its own (``lock_holder``), so a second evaluation-done, switch or
+deploy of the same service and stage is refused (exit 4, naming the holder) while it acts.
 
 Writes promotion.json (``documents/promotion.py``) and, on a promotion, the ``new-artefact``
 event and the ``configuration-changed`` event for the next stage (which ``deploy --event`` accepts).
@@ -33,7 +35,7 @@ from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.documents.vocabulary import Action, Verdict
 from pipeline_steps.documents.weights import Weights, other_colour
 from pipeline_steps.errors import BadInputError, ExitCode
-from pipeline_steps.platforms.base import Platform
+from pipeline_steps.platforms.base import Platform, lock_holder
 
 APPROVALS = ("auto", "approve", "reject")
 
@@ -47,11 +49,13 @@ def normalise_verdict(value: str, source: str) -> Verdict:
 
 
 def evaluation_done(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts, stage: Stage, next_stage: Stage | None,
-                    *, platform: Platform, approval: str = "auto", holder: str = "evaluation-done",
+                    *, platform: Platform, approval: str = "auto", holder: str = "",
                     out_dir: Path | None = None) -> Decision:
-    """Decide and act; with ``out_dir`` write promotion.json and the events there.
-    Raises ``PipelineStepsError`` when the platform cannot do it (exit 4)."""
-    decision = _decide(ctx, verdict, facts, (stage, next_stage), platform, approval=approval, holder=holder)
+    """Decide and act; with ``out_dir`` write promotion.json and the events there. ``holder`` names
+    the lock holder (default: a new ``lock_holder``). Raises ``PipelineStepsError`` when the platform
+    cannot do it (exit 4), ``ConflictError`` while another pipeline holds the service's lock."""
+    decision = _decide(ctx, verdict, facts, (stage, next_stage), platform, approval=approval,
+                       holder=holder or lock_holder(ctx))
     if out_dir is not None:
         write_promotion(out_dir / "promotion.json", decision)
         if decision.action is Action.PROMOTE and next_stage is not None:
@@ -74,22 +78,23 @@ def _decide(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts, stages:
         return Decision(Action.WAIT_APPROVAL, verdict, "", f"{verdict.result} in {stage.name} needs a manual approval "
                         "(re-run with --approval approve or reject)", None, ExitCode.APPROVAL_REQUIRED)
     good = verdict in (Verdict.PASS, Verdict.WARNING)
-    if good and approval != "reject":
-        return _promote(ctx, verdict, facts, stages, platform, holder=holder)
-    reason = "approval refused" if approval == "reject" and good else f"quality gate: {verdict.result}"
-    return _roll_back(ctx, (verdict, reason), facts, stage, platform, holder=holder)
+    # Everything below reads and changes the stage: one holder at a time, for the whole decision.
+    with platform.lock(ctx, holder):
+        if good and approval != "reject":
+            return _promote(ctx, verdict, facts, stages, platform)
+        reason = "approval refused" if approval == "reject" and good else f"quality gate: {verdict.result}"
+        return _roll_back(ctx, (verdict, reason), facts, stage, platform)
 
 
 def _promote(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts, stages: tuple[Stage, Stage | None],
-             platform: Platform, *, holder: str) -> Decision:
+             platform: Platform) -> Decision:
     stage, next_stage = stages
     weights = None
     if stage.blue_green:
         target = Weights.all_to(facts.colour)
-        with platform.lock(ctx, holder):
-            current = platform.status(ctx).weights
-            weights = current if current == target else platform.set_weights(ctx, target)
-            platform.mark(ctx, facts.colour, "passed")
+        current = platform.status(ctx).weights
+        weights = current if current == target else platform.set_weights(ctx, target)
+        platform.mark(ctx, facts.colour, "passed")
     word = verdict.result
     if next_stage is None:
         return Decision(Action.NONE, verdict, "", f"{word}: {ctx.tag} serves {stage.name} (last stage)", weights, ExitCode.OK)
@@ -97,8 +102,8 @@ def _promote(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts, stages
                     ExitCode.OK)
 
 
-def _roll_back(ctx: StageContext, why: tuple[Verdict, str], facts: DeploymentFacts, stage: Stage, platform: Platform,
-               *, holder: str) -> Decision:
+def _roll_back(ctx: StageContext, why: tuple[Verdict, str], facts: DeploymentFacts, stage: Stage,
+               platform: Platform) -> Decision:
     verdict, reason = why
     code = ExitCode.INFRA if verdict is Verdict.ERROR else ExitCode.FAIL
     if not stage.blue_green:
@@ -106,14 +111,13 @@ def _roll_back(ctx: StageContext, why: tuple[Verdict, str], facts: DeploymentFac
         return Decision(Action.STOP, verdict, "", f"{reason}; direct stage: {ctx.tag} stays deployed, not promoted", None,
                         code)
     target = facts.restore_target()
-    with platform.lock(ctx, holder):
-        current = platform.status(ctx).weights
-        if target is None or target.of(facts.colour) == 100:
-            platform.mark(ctx, facts.colour, "failed")
-            return Decision(Action.ROLLBACK, verdict, "", f"{reason}; no previous version to route back to", current, code)
-        moved = current != target
-        weights = platform.set_weights(ctx, target) if moved else current
+    current = platform.status(ctx).weights
+    if target is None or target.of(facts.colour) == 100:
         platform.mark(ctx, facts.colour, "failed")
+        return Decision(Action.ROLLBACK, verdict, "", f"{reason}; no previous version to route back to", current, code)
+    moved = current != target
+    weights = platform.set_weights(ctx, target) if moved else current
+    platform.mark(ctx, facts.colour, "failed")
     back_to = weights.live if weights and weights.live else other_colour(facts.colour)
     where = f"traffic back to {back_to}" if moved else f"traffic stays on {back_to}"
     return Decision(Action.ROLLBACK, verdict, "", f"{reason}; {where} ({weights})", weights, code)

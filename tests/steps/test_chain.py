@@ -12,10 +12,16 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from pipeline_steps.cli import cli
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.errors import ExitCode
-from pipeline_steps.steps.chain import ChainSettings, run_chain
+from pipeline_steps.steps.chain import ChainResult, ChainSettings, run_chain
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SHIPYARD = Shipyard(stages=(Stage("dev", "direct", "functional"), Stage("staging", "blue_green_service", "performance"),
                             Stage("production", "blue_green_service")), source="shipyard.yaml")
@@ -141,3 +147,31 @@ def test_failed_tests_in_a_direct_stage_stop_without_rollback(tmp_path: Path) ->
     result = run_chain(CTX, SHIPYARD, _settings(tmp_path), runner=steps, printer=lambda _: None)
     assert result.exit_code == ExitCode.FAIL and _steps(steps.calls)[-1] == ("dev", "run-tests")
     assert result.outcomes[-1].action == "stop"
+
+
+def test_a_prometheus_url_reaches_evaluate_through_the_environment_only(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --prometheus-url http://user:pw@host`` must not put the password on a child's command line
+    (``ps``, Jenkins' step log): the chain hands it to evaluate as ``PROMETHEUS_URL``."""
+    url = "http://gate:s3cret-pw@prometheus:9090"
+    seen: list[ChainSettings] = []
+    monkeypatch.setattr("pipeline_steps.steps.chain.run_chain", lambda ctx, shipyard, settings, **kw: seen.append(
+        settings) or ChainResult([], 0, "production"))
+    result = CliRunner().invoke(cli, ["run", "--shipyard", str(ROOT / "examples" / "shipyard.yaml"), "--project", "sockshop",
+                                      "--service", "carts", "--image", "img", "--tag", "1", "--prometheus-url", url])
+    assert result.exit_code == 0, result.output
+    settings = seen[0]
+    assert "s3cret-pw" not in repr((settings.platform_args, settings.evaluate_extra, settings.test_overrides))
+    assert settings.evaluate_env == {"PROMETHEUS_URL": url}
+
+    steps = ScriptedSteps({"staging": "pass"})
+    envs: list[tuple[list[str], dict[str, str]]] = []
+
+    def runner(argv: Sequence[str], env: dict[str, str]) -> int:
+        envs.append((list(argv), dict(env)))
+        return steps(argv, env)
+
+    run_chain(CTX, SHIPYARD, _settings(tmp_path, evaluate_env=settings.evaluate_env), runner=runner, printer=lambda _: None)
+    assert all("s3cret-pw" not in " ".join(argv) for argv, _ in envs)
+    assert [env.get("PROMETHEUS_URL") for argv, env in envs if argv[0] == "evaluate"] == [url]
+    assert all("PROMETHEUS_URL" not in env for argv, env in envs if argv[0] != "evaluate")

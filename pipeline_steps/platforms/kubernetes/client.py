@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.files import read_yaml
+from pipeline_steps.secrets import Secret
 
 BACKEND = "kubernetes"
 
@@ -95,6 +96,10 @@ def api_client(kubeconfig: str | None, context: str | None) -> Any:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise BadInputError(source, None, f"is not a valid kubeconfig: {type(err).__name__}{where}") from None
+    # The kubeconfig's credentials join the process's secrets, so no message can print them (cli.py masks).
+    for credential in (*(cfg.api_key or {}).values(), cfg.password):
+        if credential:
+            Secret(str(credential).removeprefix("Bearer ").strip(), cfg.username or "")
     # Retry only failed connects; a read timeout on a write must surface, not be replayed blindly.
     # Answers with Retry-After are Kube.call's to retry: urllib3 would turn them into "max
     # retries exceeded" and hide the 429 (respect_retry_after_header).

@@ -126,11 +126,15 @@ class KubernetesPlatform:
     def status(self, ctx: StageContext) -> StageStatus:
         colours = tuple(self._state(ctx, d) for d in self._deployments(ctx))
         vs = self.routes.read(ctx, ctx.service)
-        weights = route_weights(vs, ctx) if vs is not None else None
-        strategy = DeploymentStrategy.BLUE_GREEN if weights is not None or any(c.colour in COLOURS for c in colours) \
-            else DeploymentStrategy.DIRECT
+        weights, invalid = None, ""
+        try:
+            weights = route_weights(vs, ctx) if vs is not None else None
+        except InfrastructureError as err:  # edited out of band: shown, and switch/rollback can repair it
+            invalid = err.message
+        strategy = DeploymentStrategy.BLUE_GREEN if weights is not None or invalid or any(
+            c.colour in COLOURS for c in colours) else DeploymentStrategy.DIRECT
         return StageStatus(context=ctx, strategy=strategy if colours else ctx.deployment_strategy,
-                           colours=colours, weights=weights)
+                           colours=colours, weights=weights, invalid_route=invalid)
 
     def endpoints(self, ctx: StageContext) -> Endpoints:
         internal = f"{ctx.service}.{ctx.namespace}.svc.cluster.local"

@@ -53,7 +53,8 @@ class ServiceRoute:
 
     index: int
     name: str
-    weights: Weights
+    weights: Weights | None
+    """None: weights edited into no valid split (found only by ``set``, which writes valid ones over them)."""
 
     def describe(self) -> str:
         return f"http[{self.index}]" + (f" {self.name!r}" if self.name else "") + f" ({self.weights})"
@@ -76,9 +77,20 @@ def _weights(route: list[Any], colours: list[str | None], where: str) -> Weights
     return Weights(blue=blue, green=100 - blue)
 
 
-def service_routes(vs: Obj, ctx: StageContext) -> list[ServiceRoute]:
+def _found(route: list[Any], colours: list[str | None], where: str, invalid_ok: bool) -> Weights | None:
+    try:
+        return _weights(route, colours, where)
+    except InfrastructureError:
+        if invalid_ok:
+            return None
+        raise
+
+
+def service_routes(vs: Obj, ctx: StageContext, *, invalid_ok: bool = False) -> list[ServiceRoute]:
     """This service's routes with their weights (Istio defaults applied); [] if there is none.
-    Raises ``ConflictError`` naming the entries that make the VirtualService ambiguous."""
+    Raises ``ConflictError`` naming the entries that make the VirtualService ambiguous, and
+    ``InfrastructureError`` for weights that are no valid split unless ``invalid_ok`` (then None:
+    a write can always put valid weights back, issue 12.9)."""
     http = (vs.get("spec") or {}).get("http") or []
     hosts = service_hosts(ctx)
     found: list[ServiceRoute] = []
@@ -94,10 +106,10 @@ def service_routes(vs: Obj, ctx: StageContext) -> list[ServiceRoute]:
             continue
         if len(route) == 1:
             if name == ctx.service or len(http) == 1:
-                found.append(ServiceRoute(index, name, _weights(route, colours, where)))
+                found.append(ServiceRoute(index, name, _found(route, colours, where, invalid_ok)))
             continue  # a pinned test route: left alone
         if sorted(c or "" for c in colours) == sorted(COLOURS):
-            found.append(ServiceRoute(index, name, _weights(route, colours, where)))
+            found.append(ServiceRoute(index, name, _found(route, colours, where, invalid_ok)))
         else:
             ambiguous.append(f"{where} routes to {[c or 'another destination' for c in colours]}")
     if ambiguous:
@@ -130,7 +142,7 @@ def route_weights(vs: Obj, ctx: StageContext) -> Weights | None:
 def with_weights(vs: Obj, ctx: StageContext, weights: Weights) -> list[Any]:
     """``spec.http`` of ``vs`` with only this service's routes set to ``weights``."""
     http = copy.deepcopy(vs["spec"]["http"])
-    for found in service_routes(vs, ctx):
+    for found in service_routes(vs, ctx, invalid_ok=True):
         route = http[found.index]["route"]
         if len(route) == 1:  # add the other colour next to the lone destination
             other = copy.deepcopy(route[0])
@@ -172,10 +184,12 @@ class RouteEditor:
         version = self.discovery.istio_version()
         for _ in range(self.attempts):
             vs = self.read(ctx, name)
-            routes = service_routes(vs, ctx) if vs is not None else []
+            routes = service_routes(vs, ctx, invalid_ok=True) if vs is not None else []
             if vs is None or not routes:
                 raise InfrastructureError(BACKEND, f"VirtualService {name} in {ctx.namespace} has no blue/green "
                                                    f"route for {ctx.service}")
+            if len({r.weights for r in routes if r.weights is not None}) > 1:
+                route_weights(vs, ctx)  # routes split differently by hand: refused, naming them
             if all(r.weights == weights for r in routes) and all(
                     len(vs["spec"]["http"][r.index]["route"]) == 2 or weights.live for r in routes):
                 return weights  # idempotent: nothing to write

@@ -14,17 +14,20 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline_steps.documents.names import check_tag, check_text
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import read_text
+from pipeline_steps.files import read_text, under
 
 PROPERTIES = "application.properties"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".git")
-_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def artifact_folder(image: str, tag: str) -> Path:
-    """Where ``image:tag`` lives on the local platform."""
-    return Path(image).resolve() / tag
+    """Where ``image:tag`` lives on the local platform: the folder ``tag`` inside the folder ``image``
+    (never outside it: a tag is checked against the image tag grammar and joined by ``files.under``)."""
+    check_text(image, "--image", None)  # a folder: a line break or NUL in it is no path we make
+    return under(Path(image).resolve(), check_tag(tag, "--tag", None), source="--tag")
 
 
 def parse_sets(values: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -32,7 +35,7 @@ def parse_sets(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for entry in values:
         key, sep, value = entry.partition("=")
-        if not sep or not _KEY.match(key.strip()):
+        if not sep or not _KEY.fullmatch(key.strip()):
             raise BadInputError("--set", None, f"{entry!r} is not KEY=VALUE")
         result[key.strip()] = value.strip()
     return result
@@ -42,12 +45,18 @@ def build(source: Path, image: str, tag: str, overrides: Mapping[str, str]) -> P
     """Copy ``source`` to ``<image>/<tag>/`` with ``overrides`` applied to its properties file."""
     if not source.is_dir():
         raise BadInputError("--source", None, f"{source} is not a folder")
-    if not tag or "/" in tag or tag in (".", ".."):
-        raise BadInputError("--tag", None, f"{tag!r} is not a tag (a folder name)")
+    if not tag:
+        raise BadInputError("--tag", None, "is required")
+    check_text(image, "--image", None)
+    for key, value in overrides.items():
+        if not _KEY.fullmatch(key) or any(ch in value for ch in "\r\n\0"):
+            # a line break would add a property of its own to application.properties
+            raise BadInputError("--set", key, f"{value!r} holds a line break or NUL" if _KEY.fullmatch(key)
+                                else "is not a property name")
+    target = artifact_folder(image, tag)
     properties = source / PROPERTIES
     if overrides and not properties.is_file():
         raise BadInputError("--source", None, f"{properties} does not exist, so --set has nothing to change")
-    target = artifact_folder(image, tag)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{tag}.", dir=target.parent))
     try:

@@ -8,8 +8,9 @@ Why: the use case must run on a machine without a cluster, for real. This implem
 - ``apply`` stops the colour's previous process, then starts the new one: blue/green only
   ever applies to the free colour (the deploy step's rule), so the other colour serves traffic
   meanwhile; a direct deployment has a short gap, as it has no second colour;
-- each service in each stage gets an Envoy (``envoy.py``): weights through the admin runtime,
-  endpoints through filesystem CDS, so the listener (the public URL) never moves;
+- each service in each stage gets an Envoy (``envoy.py``): weights through the admin runtime, on
+  a listener (the public URL) that never moves; a colour keeps its port across deployments, so
+  a new version is a restart behind an unchanged Envoy and an unchanged Prometheus target;
 - Prometheus (``monitoring.py``) scrapes every colour as ``job=<service>-<project>-<stage>``;
 - all facts live in the state folder (``state.py``) so separate CLI invocations agree.
 """
@@ -21,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.base import ColourState, Option, StageStatus, iter_colours
 from pipeline_steps.platforms.local import envoy, monitoring, processes, procs
 from pipeline_steps.platforms.local.build import artifact_folder
+from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 from pipeline_steps.platforms.local.state import StateDir, read_json
 
 MARKS = ("failed", "passed", "")
@@ -48,15 +50,26 @@ def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def _same_port_if_free(port: Any) -> int:
+    """A colour keeps its port across deployments (so Prometheus keeps one target and one series per
+    colour, see ``monitoring``); a new one only when another program took it meanwhile."""
+    return int(port) if isinstance(port, int) and procs.port_is_free(port) else procs.stable_port()
+
+
 AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
 """Set to ``off`` to keep the first deploy from starting Prometheus (gates that only use the testrun source)."""
 
 
+SCRAPE_INTERVAL_ENV = "PIPELINE_STEPS_SCRAPE_INTERVAL"
+
+
 @dataclass(frozen=True)
 class LocalSettings:
-    """``--state-dir``: the folder every invocation on this machine shares."""
+    """``--state-dir``: the folder every invocation on this machine shares; ``--scrape-interval``: the
+    Prometheus scrape interval to start (or reload) with, "" for the running one's or the default."""
 
     state_dir: str = ".pipeline-steps"
+    scrape_interval: str = ""
 
 
 class LocalPlatform:
@@ -66,11 +79,18 @@ class LocalPlatform:
     OPTIONS: ClassVar[tuple[Option, ...]] = (
         ("--state-dir", {"envvar": "PIPELINE_STEPS_STATE_DIR", "default": ".pipeline-steps", "show_default": True,
                          "help": "Local platform: folder holding processes, ports and weights [env PIPELINE_STEPS_STATE_DIR]."}),
+        ("--scrape-interval", {"envvar": SCRAPE_INTERVAL_ENV, "default": "",
+                               "help": "Local platform: how often Prometheus scrapes every colour and Envoy, e.g. 1s or "
+                                       f"15s (default {monitoring.DEFAULT_SCRAPE_INTERVAL}, or what the running one "
+                                       f"uses); a gate's window must span two [env {SCRAPE_INTERVAL_ENV}]."}),
     )
 
     @classmethod
     def settings_from_options(cls, options: Mapping[str, Any]) -> LocalSettings:
-        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps")
+        interval = str(options.get("scrape_interval") or "").strip()
+        if interval:
+            duration_seconds(interval)  # bad input before anything runs
+        return LocalSettings(state_dir=options.get("state_dir") or ".pipeline-steps", scrape_interval=interval)
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> LocalPlatform:
@@ -78,11 +98,13 @@ class LocalPlatform:
         Prometheus from starting."""
         group: LocalSettings = settings.group(cls.name, LocalSettings())
         auto = os.environ.get(AUTO_PROMETHEUS_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
-        return cls(group.state_dir, auto_prometheus=auto)
+        return cls(group.state_dir, auto_prometheus=auto, scrape_interval=group.scrape_interval)
 
-    def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True) -> None:
+    def __init__(self, state_dir: str | Path = ".pipeline-steps", *, auto_prometheus: bool = True,
+                 scrape_interval: str = "") -> None:
         self.state = StateDir(state_dir)
         self.auto_prometheus = auto_prometheus
+        self.scrape_interval = scrape_interval
 
     # --- Protocol -----------------------------------------------------------------------------
 
@@ -90,11 +112,17 @@ class LocalPlatform:
         data = self.state.load_stage(ctx)
         strategy = data.get("strategy") or ctx.deployment_strategy
         colours = tuple(self._colour_state(name, record) for name, record in sorted(data["colours"].items()))
-        weights = None
+        weights, invalid = None, ""
         if colours and strategy == DeploymentStrategy.BLUE_GREEN:
             # Envoy's runtime is the truth; its static route (= the recorded weights) until first set
-            weights = self._admin(ctx, data).weights() or Weights.from_dict(data.get("weights") or {"blue": 100, "green": 0})
-        return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights)
+            try:
+                weights = self._admin(ctx, data).weights() or Weights.from_dict(
+                    data.get("weights") or {"blue": 100, "green": 0}, str(self.state.stage_file(ctx)))
+            except envoy.InvalidSplit as err:  # edited through the admin API: shown, and switch can repair it
+                invalid = err.found
+            except BadInputError as err:  # the recorded weights, edited by hand
+                invalid = str(err)
+        return StageStatus(context=ctx, strategy=strategy, colours=colours, weights=weights, invalid_route=invalid)
 
     def apply(self, ctx: StageContext, colour: str | None, service: ServiceSpec) -> None:
         folder = self._check_apply(ctx, colour, service)
@@ -112,7 +140,18 @@ class LocalPlatform:
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
-            port = procs.free_port()
+            data["colours"][key] = {**old, "port": _same_port_if_free(old.get("port"))}
+        current = data.get("envoy") or {}
+        if not current.get("stats_port"):  # a new stage's Envoy: its ports now, so one reload covers every target
+            data["envoy"] = {**current, "listener_port": current.get("listener_port") or procs.stable_port(),
+                             "stats_port": procs.stable_port()}
+        self.state.save_stage(ctx, data)
+        # Prometheus learns new addresses (its discovery tick, seconds) while the processes start
+        if self.auto_prometheus and monitoring.installed():
+            monitoring.ensure_started(self.state, self.scrape_interval)
+        monitoring.refresh(self.state)
+        for key in keys:
+            port = int(data["colours"][key]["port"])
             argv = [a.replace("{port}", str(port)).replace("{python}", sys.executable) for a in service.local_command]
             started = processes.start(argv, cwd=folder, log=stage_dir / "logs" / f"{key}.log", env=service.local_env)
             data["colours"][key] = {"image": ctx.image, "tag": ctx.tag, "folder": str(folder), "port": port,
@@ -120,13 +159,13 @@ class LocalPlatform:
                                     "process": started.to_dict()}
         data["version"] = int(data.get("version") or 0) + 1
         self.state.save_stage(ctx, data)
-        self._route(ctx, data, keys, strategy_changed)
+        self._route(ctx, data)
         self.state.save_stage(ctx, data)
-        if self.auto_prometheus and monitoring.installed():
-            monitoring.ensure_started(self.state)
-        monitoring.refresh(self.state)
+        monitoring.refresh(self.state)  # a no-op unless Envoy's stats port had to move
 
     def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
+        """Until the colour answers its health path; in a stage with a performance test also until this
+        folder's Prometheus scrapes its address (see ``monitoring``: the load test must not start first)."""
         key = _key(colour)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -134,6 +173,11 @@ class LocalPlatform:
             if record is None:
                 raise NotReadyError("local", f"{ctx.namespace}/{ctx.service} has no {key} colour deployed")
             state = self._colour_state(key, record)
+            if state.available and ctx.test_strategy == "performance":
+                problem = monitoring.wait_scraped(self.state, f"{ctx.service}-{ctx.namespace}", key, int(record["port"]),
+                                                  max(0.0, deadline - time.monotonic()))
+                if problem:
+                    raise NotReadyError(f"local {ctx.namespace}/{ctx.service} {key}", problem)
             if state.available:
                 return state
             running = processes.is_ours(record.get("process"))
@@ -141,7 +185,7 @@ class LocalPlatform:
                 # exit_reason already ends with the log tail; a running but unhealthy colour gets it here
                 tail = processes.log_tail(record.get("process") or {}) if running else ""
                 raise NotReadyError(f"local {ctx.namespace}/{ctx.service} {key}", "; ".join(state.reasons) + tail)
-            time.sleep(0.1)
+            time.sleep(0.02)
 
     def set_weights(self, ctx: StageContext, weights: Weights) -> Weights:
         data = self.state.load_stage(ctx)
@@ -200,13 +244,14 @@ class LocalPlatform:
                 data = read_json(path)
                 if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("project", "stage", "service")):
                     raise BadInputError(str(path), None, "unreadable local platform state: no project, stage and service")
+                ctx = StageContext(project=data["project"], stage=data["stage"], service=data["service"],
+                                   deployment_strategy=data.get("strategy") or "direct").validate(str(path))
             except BadInputError as err:
                 if unreadable is None:
                     raise
                 unreadable.append(str(err))
                 continue
-            yield StageContext(project=data["project"], stage=data["stage"], service=data["service"],
-                               deployment_strategy=data.get("strategy") or "direct")
+            yield ctx
 
     def revive(self, ctx: StageContext) -> str:
         """Restart the stage's Envoy if it died (same listener port, recorded weights); its public URL.
@@ -216,7 +261,7 @@ class LocalPlatform:
             return ""
         if not processes.is_ours((data.get("envoy") or {}).get("process")):
             data["version"] = int(data.get("version") or 0) + 1
-            self._route(ctx, data, [], strategy_changed=True)
+            self._route(ctx, data)
             self.state.save_stage(ctx, data)
             monitoring.refresh(self.state)
         return _url(int(data["envoy"]["listener_port"]))
@@ -265,39 +310,40 @@ class LocalPlatform:
         envoy.find_envoy()
         return folder
 
-    def _route(self, ctx: StageContext, data: dict[str, Any], changed: list[str], strategy_changed: bool) -> None:
-        """Point Envoy's clusters at the colours' ports; start Envoy if it is not running."""
-        folder = self.state.stage_dir(ctx) / "envoy"
-        folder.mkdir(parents=True, exist_ok=True)
+    def _route(self, ctx: StageContext, data: dict[str, Any]) -> None:
+        """Make the stage's Envoy route to the colours' ports: nothing to do when the running Envoy
+        already does (a redeployment behind a stable port); else (re)start it on the same listener port
+        with the recorded weights (see ``envoy.py``)."""
+        folder = procs.private_dir(self.state.stage_dir(ctx) / "envoy")
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
-        ports = {n: (data["colours"].get(n) or {}).get("port") for n in names}
-        weights = Weights.from_dict(data["weights"]) if data.get("weights") else None
-        envoy.write_clusters(folder, ports, data["version"])
         current = data.get("envoy") or {}
-        if processes.is_ours(current.get("process")):
-            admin = envoy.Admin(int(current["admin_port"]))
-            if strategy_changed:
-                envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-                if weights:
-                    admin.set_weights(weights)  # the runtime still holds the previous life's weights
-        else:
-            processes.stop(current.get("process"))  # a survivor of a killed wrapper would hold the port
-            envoy.write_route(folder, ctx.deployment_strategy, weights, data["version"])
-            listener, admin_port = current.get("listener_port") or procs.free_port(), procs.free_port()
-            started = envoy.start(folder, int(listener), admin_port)
-            data["envoy"] = {"listener_port": listener, "admin_port": admin_port, "process": started.to_dict()}
-            admin = envoy.Admin(admin_port)
-            if weights:
-                admin.set_weights(weights)  # a new Envoy starts from the recorded route, not from 100/0
-        for name in changed:
-            admin.wait_endpoint(name, ports.get(name))
+        layout = envoy.Layout(
+            listener_port=int(current.get("listener_port") or procs.stable_port()),
+            stats_port=int(current["stats_port"]) if current.get("stats_port") else procs.stable_port(),
+            strategy=str(ctx.deployment_strategy),
+            ports={n: (data["colours"].get(n) or {}).get("port") for n in names},
+            weights=Weights.from_dict(data["weights"]) if data.get("weights") else None)
+        if processes.is_ours(current.get("process")) and current.get("shape") == layout.shape():
+            return
+        processes.stop(current.get("process"))  # also a survivor of a killed wrapper, which would hold the port
+        if not procs.port_is_free(layout.stats_port):
+            layout = replace(layout, stats_port=procs.stable_port())
+        started = envoy.start(folder, layout)
+        data["envoy"] = {"listener_port": layout.listener_port, "stats_port": layout.stats_port, "shape": layout.shape(),
+                         "process": started.to_dict()}
+        if layout.weights:
+            envoy.Admin(folder).set_weights(layout.weights)  # the runtime is what status reads back
 
     def _admin(self, ctx: StageContext, data: dict[str, Any]) -> envoy.Admin:
         record = data.get("envoy") or {}
         if not processes.is_ours(record.get("process")):
             why = processes.exit_reason(record["process"]) if record.get("process") else "never started"
             raise InfrastructureError("envoy", f"the traffic switch of {ctx.namespace}/{ctx.service} is not running: {why}")
-        return envoy.Admin(int(record["admin_port"]))
+        if not record.get("stats_port"):
+            raise InfrastructureError("envoy", f"the traffic switch of {ctx.namespace}/{ctx.service} was started by an "
+                                               "older pipeline-steps with its admin API on TCP; `pipeline-steps local down` "
+                                               "and deploy again")
+        return envoy.Admin(self.state.stage_dir(ctx) / "envoy")
 
     def _colour_state(self, key: str, record: dict[str, Any]) -> ColourState:
         proc = record.get("process") or {}

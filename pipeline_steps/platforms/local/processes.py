@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.platforms.local.procs import all_pids, members, pid_alive, proc_cmdline, spawn, stop_pid
+from pipeline_steps.platforms.local.procs import all_pids, members, open_private, pid_alive, proc_cmdline, spawn, stop_pid
 from pipeline_steps.platforms.local.procs import log_tail as procs_log_tail
 
 _WRAPPER = 'exit_file="$1"; shift; "$@"; code=$?; echo "$code" > "$exit_file"; exit "$code"'
@@ -41,12 +41,12 @@ class Started:
 
 
 def start(command: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str] | None = None) -> Started:
-    """Start ``command`` detached (own session) in ``cwd``; its exit code lands next to ``log``."""
+    """Start ``command`` detached (own session, umask 077) in ``cwd``; its exit code lands next to
+    ``log`` (both private to the owner, see ``procs.spawn``)."""
     exit_file = log.with_suffix(".exit")
     exit_file.unlink(missing_ok=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
     argv = ("sh", "-c", _WRAPPER, "sh", str(exit_file), *command)
-    with open(log, "ab") as out:
+    with os.fdopen(open_private(log), "ab") as out:
         out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {shlex.join(command)}\n".encode())
     proc = spawn(argv, log_path=log, cwd=cwd, env=env)
     # Popen returns during execve, when /proc/<pid>/cmdline can still be empty for a moment:

@@ -4,11 +4,16 @@ The local platform and the tests start real servers; each one must bind to 127.0
 port, be reported when it crashes (not ignored), and be stopped by its own pid and process group
 so nothing else on the machine is touched. Everything this package reads from ``/proc``
 (proc(5): ``stat`` fields, ``cmdline``) and every HTTP readiness probe goes through here.
+
+Whatever a started process writes (its log, Prometheus' TSDB, Envoy's admin socket) is private to
+the user who runs the platform: logs are created 0600 in folders made 0700, and every child runs
+with umask 077, so no other local user can read a log or reach a control socket.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,6 +25,9 @@ from urllib.request import urlopen
 
 from pipeline_steps.errors import NotReadyError
 
+PRIVATE_UMASK = 0o077
+"""The umask of every started process: what it creates is readable and writable by its owner only."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -28,17 +36,73 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STABLE_PORTS_FROM = 10000
+"""Ports a process keeps across restarts come from here up to the kernel's ephemeral range."""
+
+
+def stable_port() -> int:
+    """A free port on 127.0.0.1 for a server that keeps it across restarts (a colour, an Envoy):
+    below the kernel's ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``), where no
+    outgoing connection is given a port, so a busy machine's clients cannot take it while the
+    server restarts (measured: with load tests running beside, a colour's ephemeral port was taken
+    within a redeployment). ``free_port()`` when that range is too small to pick from."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    if low - STABLE_PORTS_FROM >= 1000:
+        for _ in range(100):
+            port = random.randrange(STABLE_PORTS_FROM, low)
+            if port_is_free(port):
+                return port
+    return free_port()
+
+
+def port_is_free(port: int) -> bool:
+    """True when a server could bind 127.0.0.1:``port`` now. ``SO_REUSEADDR`` as servers set it
+    (Python's ``http.server``, Go's ``net.Listen``, Envoy): connections of a stopped process that
+    linger in TIME_WAIT do not block the port, a listening socket does."""
+    if not 0 < port < 65536:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents with mode 0700 (existing folders are left as they are)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is filtered by the caller's umask; 0700 must hold regardless
+    return path
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_APPEND) -> int:
+    """A file descriptor on ``path`` created 0600 if absent (an existing file keeps its mode)."""
+    private_dir(path.parent)
+    return os.open(path, flags | os.O_CREAT, 0o600)
+
+
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
           env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session (so a stop reaches its children), output to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    """Start ``argv`` in its own session (so a stop reaches its children) with umask 077, output to
+    ``log_path`` (created 0600)."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_private(log_path), "ab") as log:
         return subprocess.Popen(
             list(argv), cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, umask=PRIVATE_UMASK,
         )
 
 
@@ -77,6 +141,16 @@ def members(pgid: int) -> list[int]:
         if len(stat) > 2 and int(stat[2]) == pgid and stat[0] != "Z":
             found.append(pid)
     return found
+
+
+def live_start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (clock ticks since boot, proc(5) field 22) while it runs;
+    "" when it does not exist or is dead: a zombie (state ``Z``, killed but not yet reaped by its
+    parent, which a container without an init process never does) or exiting (``X``)."""
+    stat = proc_stat(pid)
+    if len(stat) <= 19 or stat[0] in ("Z", "X"):
+        return ""
+    return stat[19]
 
 
 def pid_alive(pid: int) -> bool:

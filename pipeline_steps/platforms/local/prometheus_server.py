@@ -3,7 +3,15 @@
 Why: the quality gate must be judged against real PromQL over real samples, and the local
 platform needs a Prometheus that scrapes each colour. This module starts
 ``/usr/bin/prometheus`` (Debian package) bound to 127.0.0.1 on a free port with its own data
-folder, rewrites its scrape configuration and reloads it, and stops it by pid.
+folder (0700, and Prometheus runs with umask 077), rewrites its scrape configuration and reloads
+it, and stops it by pid.
+
+Who can control it: Prometheus serves HTTP on TCP only (``--web.listen-address``), where every
+local user can connect. Its control endpoints are therefore left off: no ``--web.enable-lifecycle``
+(``/-/reload``, ``/-/quit``) and no ``--web.enable-admin-api`` (deleting series, snapshots), so
+both answer 403 to anyone. A reload is ``SIGHUP``, which only the owner (or root) may send
+(kill(2)), confirmed by the server's own ``prometheus_config_last_reload_success_timestamp_seconds``.
+What stays open on TCP is reading: queries and the UI (metrics of the services, no secrets).
 
 Stable API (also used by the local platform, issue 6)::
 
@@ -13,7 +21,7 @@ Stable API (also used by the local platform, issue 6)::
     server.start()                 # spawns, waits for /-/ready; raises InfrastructureError if no binary
     server.url                     # "http://127.0.0.1:<port>"
     server.wait_up("carts-sockshop-dev", timeout_s=15)   # until up{job=...} == 1 (first scrape ~5 s)
-    server.reload([...])           # rewrite prometheus.yml, POST /-/reload
+    server.reload([...])           # rewrite prometheus.yml, SIGHUP, wait for the reload to succeed
     state = server.state()         # {"pid", "port", "data_dir", "config_path", "url"}: store it
     ...                            # a later CLI invocation:
     server = PrometheusServer.attach(state)   # same process, by pid and port
@@ -21,26 +29,30 @@ Stable API (also used by the local platform, issue 6)::
 
 A scrape config is a dict with ``job_name`` (required), ``targets`` (list of ``host:port``,
 required), and optionally ``labels`` (dict), ``metrics_path`` (default ``/metrics``) and
-``scrape_interval`` (default: the server's, 1 s). Several target groups with their own labels in
-one job (blue and green in job ``carts-sockshop-dev``, told apart by a ``colour`` label): give
-``static_configs: [{"targets": [...], "labels": {...}}, ...]`` instead of ``targets``/``labels``.
+``scrape_interval`` (default: the server's ``scrape_interval=``, 1 s unless given). Several
+target groups with their own labels in one job (blue and green in job ``carts-sockshop-dev``,
+told apart by a ``colour`` label): give ``static_configs: [{"targets": [...], "labels": {...}}, ...]``
+instead of ``targets``/``labels``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
+from urllib.request import urlopen
 
 from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError
-from pipeline_steps.files import read_json, to_json
-from pipeline_steps.platforms.local.procs import free_port, pid_alive, spawn, stop_pid, wait_http
+from pipeline_steps.files import read_json, to_json, write_text
+from pipeline_steps.platforms.local.procs import free_port, log_tail, pid_alive, private_dir, spawn, stop_pid, wait_http
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
 _INSTALL_HINT = "install it with apt-get install prometheus"
@@ -56,6 +68,22 @@ def find_binary(binary: str | None = None) -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     raise InfrastructureError("prometheus", f"the prometheus binary was not found; {_INSTALL_HINT}")
+
+
+_DURATION = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RELOADED = "prometheus_config_last_reload_success_timestamp_seconds"
+_RELOAD_OK = "prometheus_config_last_reload_successful"
+
+
+def duration_seconds(text: str, field: str = "--scrape-interval") -> float:
+    """``"15s"`` -> 15.0: one number and a unit of Prometheus' duration format (``ms``, ``s``, ``m``,
+    ``h``; prometheus.io/docs/prometheus/latest/configuration/configuration/ ``<duration>``);
+    anything else, or zero, is bad input naming ``field``."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise BadInputError(field, None, f"{text!r} is not a duration such as 500ms, 15s or 1m")
+    return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 def render_config(scrape_configs: Sequence[Mapping[str, Any]], *, scrape_interval: str = "1s") -> str:
@@ -111,12 +139,12 @@ class PrometheusServer:
     def start(self, timeout_s: float = 30.0) -> PrometheusServer:
         """Write the config, spawn Prometheus and wait until ``/-/ready`` answers."""
         binary = find_binary(self.binary)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render_config(self.scrape_configs, scrape_interval=self.scrape_interval),
-                                    encoding="utf-8")
+        duration_seconds(self.scrape_interval)
+        private_dir(self.data_dir)
+        write_text(self.config_path, render_config(self.scrape_configs, scrape_interval=self.scrape_interval))
         self.port = self.port or free_port()
         argv = [binary, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                f"--web.listen-address=127.0.0.1:{self.port}",
                 f"--storage.tsdb.retention.time={self.retention}", "--log.level=warn"]
         proc = spawn(argv, log_path=self.log_path, cwd=self.data_dir)
         self.pid = proc.pid
@@ -131,17 +159,56 @@ class PrometheusServer:
         """Block until ``/-/ready`` answers 200 (raises ``NotReadyError``)."""
         wait_http(f"{self.url}/-/ready", timeout_s=timeout_s, what="prometheus", log_path=self.log_path)
 
-    def reload(self, scrape_configs: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the scrape configs: rewrite ``prometheus.yml`` and ``POST /-/reload``."""
+    def reload(self, scrape_configs: Sequence[Mapping[str, Any]], *, scrape_interval: str | None = None,
+               timeout_s: float = 10.0) -> None:
+        """Replace the scrape configs (and the interval, if given): rewrite ``prometheus.yml`` atomically,
+        send ``SIGHUP`` and wait until the server reports a successful reload after it
+        (``InfrastructureError`` with the log tail if it reports a failure or does not answer)."""
+        if scrape_interval is not None:
+            duration_seconds(scrape_interval)
+            self.scrape_interval = scrape_interval
         self.scrape_configs = [dict(c) for c in scrape_configs]
-        self.config_path.write_text(render_config(self.scrape_configs, scrape_interval=self.scrape_interval),
-                                    encoding="utf-8")
+        write_text(self.config_path, render_config(self.scrape_configs, scrape_interval=self.scrape_interval))
+        before = self._reload_metrics().get(_RELOADED, 0.0)
         try:
-            with urlopen(Request(f"{self.url}/-/reload", method="POST", data=b""), timeout=10) as resp:
-                if resp.status != 200:
-                    raise InfrastructureError("prometheus", f"reload answered HTTP {resp.status}")
-        except (URLError, OSError) as err:
-            raise InfrastructureError("prometheus", f"reload at {self.url} failed: {err}") from err
+            os.kill(self.pid, signal.SIGHUP)
+        except OSError as err:
+            raise InfrastructureError("prometheus", f"reload (SIGHUP to pid {self.pid}) failed: {err}") from err
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            seen = self._reload_metrics()
+            if seen.get(_RELOADED, 0.0) > before:
+                return
+            if seen.get(_RELOAD_OK) == 0.0:
+                break
+            time.sleep(0.02)
+        raise InfrastructureError("prometheus", f"reload of {self.config_path} did not succeed within {timeout_s:g}s"
+                                                f"{log_tail(self.log_path)}")
+
+    def config_text(self, scrape_configs: Sequence[Mapping[str, Any]]) -> str:
+        """``prometheus.yml`` as it would be for these scrape configs at this server's interval."""
+        return render_config(scrape_configs, scrape_interval=self.scrape_interval)
+
+    def loaded_text(self) -> str:
+        """The configuration file the server last loaded ("" when unreadable)."""
+        try:
+            return self.config_path.read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
+    def _reload_metrics(self) -> dict[str, float]:
+        """The reload gauges from the server's own ``/metrics`` ({} while it does not answer)."""
+        try:
+            with urlopen(f"{self.url}/metrics", timeout=5) as resp:
+                text = resp.read().decode("utf-8", "replace")
+        except (URLError, OSError):
+            return {}
+        found = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in (_RELOADED, _RELOAD_OK):
+                found[name] = float(value)
+        return found
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         """Instant query; the ``data.result`` list (a small helper for readiness checks and tests)."""
@@ -158,7 +225,8 @@ class PrometheusServer:
     def wait_up(self, job: str, timeout_s: float = 15.0, *, targets: int = 1) -> None:
         """Block until at least ``targets`` targets of ``job`` have been scraped successfully.
 
-        Prometheus applies new targets on a ~5 s tick, so a fresh job needs about 5 s.
+        Prometheus applies new targets on its discovery tick (up to ~6 s measured), so a fresh job needs
+        that long.
         """
         escaped = job.replace("\\", "\\\\").replace('"', '\\"')
         expr = f'up{{job="{escaped}"}} == 1'
@@ -184,14 +252,16 @@ class PrometheusServer:
     def state(self) -> dict[str, Any]:
         """What a caller stores to find this server again in a later invocation (``attach``)."""
         return {"pid": self.pid, "port": self.port, "data_dir": str(self.data_dir),
-                "config_path": str(self.config_path), "url": self.url}
+                "config_path": str(self.config_path), "url": self.url, "scrape_interval": self.scrape_interval}
 
     @classmethod
     def attach(cls, state: Mapping[str, Any]) -> PrometheusServer:
-        """A handle on a server started earlier (``state()``); reload/stop act on that process."""
+        """A handle on a server started earlier (``state()``); reload/stop act on that process and keep
+        its scrape interval (recorded, else read back from its configuration)."""
         server = cls(Path(str(state["data_dir"])), port=int(state["port"]))
         server.pid = int(state["pid"])
         config_path = Path(str(state.get("config_path") or server.config_path))
+        loaded: Any = None
         if config_path.exists():
             try:
                 loaded = read_json(config_path)
@@ -202,6 +272,11 @@ class PrometheusServer:
                 ]
             except (BadInputError, AttributeError, KeyError, IndexError, TypeError):
                 server.scrape_configs = []
+        recorded = state.get("scrape_interval")
+        if not recorded and isinstance(loaded, dict) and isinstance(loaded.get("global"), dict):
+            recorded = loaded["global"].get("scrape_interval")
+        if recorded:
+            server.scrape_interval = str(recorded)
         return server
 
     def __enter__(self) -> PrometheusServer:

@@ -10,8 +10,14 @@ temp file + rename, so a reader never sees half a document) next to its logs and
 
 The lock is a record (holder, pid, process start time, expiry) guarded by ``fcntl.flock``: a
 holder that died or outlived its ttl is taken over; a pid reused by another process does not
-count as the holder, because its start time differs. The same holder name may take it again
-(a re-run of the same Jenkins build), as a Kubernetes Lease lets its holder renew.
+count as the holder, because its start time differs; a killed holder that is still a zombie
+(its parent has not reaped it: a container without an init process never does) is dead too.
+The same holder name may take it again (a re-run of the same Jenkins build), as a Kubernetes
+Lease lets its holder renew.
+
+The folder holds pids, command lines, ports and logs, and its lock decides who may change
+traffic, so it is the owner's alone: folders are created 0700 and files 0600 (``procs.private_dir``,
+``procs.open_private``, the atomic writer's ``mkstemp``), whatever the caller's umask.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pipeline_steps import files
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError, ConflictError
 from pipeline_steps.files import write_json  # atomic: temp file + rename
-from pipeline_steps.platforms.local.procs import proc_stat
+from pipeline_steps.platforms.local.procs import live_start_time, open_private, private_dir
 
 SCHEMA = "pipeline-steps/local-stage/v1"
 
@@ -42,9 +48,9 @@ def read_json(path: Path) -> Any:
 
 
 def process_start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (clock ticks since boot, proc(5) field 22), "" when it does not exist."""
-    stat = proc_stat(pid)
-    return stat[19] if len(stat) > 19 else ""
+    """The kernel's start time of a running ``pid`` (clock ticks since boot, proc(5) field 22), ""
+    when it does not exist or is a zombie (``procs.live_start_time``)."""
+    return live_start_time(pid)
 
 
 class StateDir:
@@ -62,7 +68,8 @@ class StateDir:
         return self.root / "prometheus"
 
     def stage_dir(self, ctx: StageContext) -> Path:
-        return self.root / "stages" / ctx.namespace / ctx.service
+        """``<root>/stages/<project>-<stage>/<service>``; never outside the state folder (``files.under``)."""
+        return files.under(self.root, "stages", ctx.namespace, ctx.service, source="context")
 
     def stage_file(self, ctx: StageContext) -> Path:
         return self.stage_dir(ctx) / "state.json"
@@ -78,6 +85,7 @@ class StateDir:
         return data
 
     def save_stage(self, ctx: StageContext, data: dict[str, Any]) -> None:
+        private_dir(self.stage_dir(ctx))
         write_json(self.stage_file(ctx), data)
 
     def all_stage_files(self) -> list[Path]:
@@ -109,14 +117,14 @@ class StateDir:
 def _holds(record: dict[str, Any]) -> bool:
     """A lock record still binds while its process lives (same start time) and its ttl runs."""
     pid = int(record.get("pid") or 0)
-    alive = pid > 0 and process_start_time(pid) == record.get("start")
+    start = process_start_time(pid) if pid > 0 else ""
+    alive = bool(start) and start == record.get("start")
     return alive and float(record.get("expires") or 0) > time.time()
 
 
 @contextmanager
 def _flocked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    with os.fdopen(open_private(path), "ab") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -67,8 +67,8 @@ def stop_everything(platform: LocalPlatform) -> None:
 def make_platform(tmp_path: Path) -> Iterator[Callable[..., LocalPlatform]]:
     made: list[LocalPlatform] = []
 
-    def factory(name: str = "state", auto_prometheus: bool = False) -> LocalPlatform:
-        platform = LocalPlatform(tmp_path / name, auto_prometheus=auto_prometheus)
+    def factory(name: str = "state", auto_prometheus: bool = False, scrape_interval: str = "1s") -> LocalPlatform:
+        platform = LocalPlatform(tmp_path / name, auto_prometheus=auto_prometheus, scrape_interval=scrape_interval)
         made.append(platform)
         return platform
 

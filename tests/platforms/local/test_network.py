@@ -2,8 +2,9 @@
 
 Aspects: after a blue/green deployment with Prometheus, the listening TCP sockets of every
 recorded process (each colour's carts, the stage's Envoy, Prometheus) are exactly the recorded
-ports (colour ports, Envoy's listener and admin, Prometheus' port), all bound to 127.0.0.1,
-none to a wildcard or an external address. Sockets are read from /proc, not from our records.
+ports (colour ports, Envoy's listener and stats listener, Prometheus' port), all bound to 127.0.0.1,
+none to a wildcard or an external address; the ports a colour or Envoy keeps across restarts lie
+below the kernel's ephemeral range. Sockets are read from /proc, not from our records.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline_steps.documents.service import ServiceSpec
+from pipeline_steps.platforms.local import procs
 from pipeline_steps.platforms.local.platform import LocalPlatform
 from tests.platforms.local.conftest import context
 
@@ -74,8 +76,13 @@ def test_every_process_listens_on_loopback_only_on_its_recorded_ports(make_platf
     expected = {
         stage["colours"]["blue"]["process"]["pid"]: {stage["colours"]["blue"]["port"]},
         stage["colours"]["green"]["process"]["pid"]: {stage["colours"]["green"]["port"]},
-        stage["envoy"]["process"]["pid"]: {stage["envoy"]["listener_port"], stage["envoy"]["admin_port"]},
+        stage["envoy"]["process"]["pid"]: {stage["envoy"]["listener_port"], stage["envoy"]["stats_port"]},
         prometheus["process"]["pid"]: {prometheus["server"]["port"]},
     }
     for leader, ports in expected.items():
         assert _listens(leader) == {("127.0.0.1", port) for port in ports}, (leader, ports)
+    # ports kept across restarts lie below the ephemeral range, where no client connection can take them
+    ephemeral_from = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    kept = [stage["colours"][c]["port"] for c in ("blue", "green")] + [stage["envoy"]["listener_port"],
+                                                                         stage["envoy"]["stats_port"]]
+    assert all(procs.STABLE_PORTS_FROM <= port < ephemeral_from for port in kept), (kept, ephemeral_from)

@@ -80,7 +80,7 @@ def test_a_corrupt_stage_file_drops_only_its_own_targets(tmp_path: Path) -> None
     state = StateDir(tmp_path)
     dev, staging = context("img", "1", stage="dev"), context("img", "1")
     state.save_stage(dev, {"project": "sockshop", "stage": "dev", "service": "carts",
-                           "colours": {"blue": {"port": 1234}}, "envoy": {"admin_port": 1235}})
+                           "colours": {"blue": {"port": 1234}}, "envoy": {"stats_port": 1235}})
     state.stage_file(staging).parent.mkdir(parents=True)
     state.stage_file(staging).write_text("{not json", encoding="utf-8")
     configs = monitoring.scrape_configs(state)

@@ -2,7 +2,8 @@
 
 Aspects: state files are replaced atomically (no temp file left, old or new content only); the
 lock refuses a second live holder (ConflictError naming it), lets the same holder renew, and is
-taken over from a dead holder, from a reused pid (start time differs) and after its ttl;
+taken over from a dead holder, from a reused pid (start time differs), after its ttl and from a
+holder that was killed and is a zombie its parent never reaps;
 ``build`` copies the source with properties overridden and rejects malformed ``--set``.
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,6 +64,52 @@ def test_stale_lock_is_taken_over(tmp_path: Path, case: str) -> None:
     with state.lock(CTX, "new-build", 60):
         assert json.loads((state.stage_dir(CTX) / "lock.json").read_text())["holder"] == "new-build"
     assert not (state.stage_dir(CTX) / "lock.json").exists()
+
+
+_HOLDER = """
+import sys, time
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.platforms.local.state import StateDir
+ctx = StageContext(project="sockshop", stage="staging", service="carts", image="img", tag="1",
+                   deployment_strategy="blue_green_service")
+with StateDir(sys.argv[1]).lock(ctx, "killed-build", 600):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+_PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+print(child.pid, flush=True)
+time.sleep(120)  # never waits for the child: once killed it stays a zombie, as under a container's pid 1
+"""
+
+
+def _state_letter(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_killed_holder_that_is_a_zombie_does_not_keep_the_lock(tmp_path: Path) -> None:
+    """The holder is a grandchild whose parent never reaps it, so nothing in this process can reap it
+    either (``waitpid`` only works on one's own children): the lock must see the zombie as dead."""
+    state = StateDir(tmp_path)
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        holder = int(parent.stdout.readline())
+        assert parent.stdout.readline().strip() == "locked"
+        with pytest.raises(ConflictError, match="killed-build"), state.lock(CTX, "new-build", 60):
+            pass  # alive, it holds the lock
+        os.kill(holder, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _state_letter(holder) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state_letter(holder) == "Z"  # killed, unreaped: its pid and start time still exist
+        assert json.loads((state.stage_dir(CTX) / "lock.json").read_text())["pid"] == holder
+        with state.lock(CTX, "new-build", 60):
+            assert json.loads((state.stage_dir(CTX) / "lock.json").read_text())["holder"] == "new-build"
+    finally:
+        parent.kill()
+        parent.wait()
 
 
 def test_live_lock_record_from_this_process_conflicts(tmp_path: Path) -> None:

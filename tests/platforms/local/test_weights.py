@@ -12,6 +12,7 @@ one cluster and no weights; switching a stage's strategy starts it afresh (no st
 from __future__ import annotations
 
 import json
+import socket
 from collections import Counter
 from urllib.request import urlopen
 
@@ -64,7 +65,7 @@ def test_flip_moves_real_traffic_and_reads_back(platform: LocalPlatform, carts_i
 
     assert platform.set_weights(ctx, Weights.all_to("green")) == Weights(0, 100)
     assert versions(public, 30) == Counter({"v3": 30})
-    admin = envoy.Admin(json.loads(platform.state.stage_file(ctx).read_text())["envoy"]["admin_port"])
+    admin = envoy.Admin(platform.state.stage_dir(ctx) / "envoy")
     assert admin.weights() == Weights(0, 100)
 
     assert platform.set_weights(ctx, Weights(50, 50)) == Weights(50, 50)
@@ -97,11 +98,34 @@ def test_new_version_in_free_colour_keeps_live_colour_serving(platform: LocalPla
     platform.apply(context(carts_image, "2"), "green", carts_service)
     after = json.loads(platform.state.stage_file(context(carts_image, "2")).read_text())
     assert after["colours"]["blue"]["process"] == before["colours"]["blue"]["process"]
-    assert after["colours"]["green"]["port"] != before["colours"]["green"]["port"]
+    assert after["colours"]["green"]["process"]["pid"] != before["colours"]["green"]["process"]["pid"]
+    assert after["colours"]["green"]["port"] == before["colours"]["green"]["port"]  # a stable scrape target
     assert not processes.is_ours(before["colours"]["green"]["process"])
     assert after["envoy"]["listener_port"] == before["envoy"]["listener_port"]
-    admin = envoy.Admin(after["envoy"]["admin_port"])
+    assert after["envoy"]["stats_port"] == before["envoy"]["stats_port"]
+    admin = envoy.Admin(platform.state.stage_dir(context(carts_image, "2")) / "envoy")
     assert admin.endpoint_ports()["green"] == [after["colours"]["green"]["port"]]
+    platform.wait_available(context(carts_image, "2"), "green", 15)
+    assert versions(after_url := platform.endpoints(context(carts_image, "2")).colour_urls["green"], 1) == Counter({"v2": 1})
+    assert after_url.endswith(f":{before['colours']['green']['port']}")
+
+
+def test_a_colour_whose_port_was_taken_meanwhile_moves_to_a_new_one(platform: LocalPlatform, carts_image: str,
+                                                                     carts_service: ServiceSpec) -> None:
+    deploy_v1_then_v3_to_green(platform, carts_image, carts_service)
+    ctx = context(carts_image, "2")
+    before = json.loads(platform.state.stage_file(ctx).read_text())["colours"]["green"]
+    assert processes.stop(before["process"])
+    with socket.socket() as squatter:  # another program binds the port while green is down
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past connections' TIME_WAIT
+        squatter.bind(("127.0.0.1", before["port"]))
+        squatter.listen()
+        platform.apply(ctx, "green", carts_service)
+        platform.wait_available(ctx, "green", 15)
+        after = json.loads(platform.state.stage_file(ctx).read_text())["colours"]["green"]
+        assert after["port"] != before["port"]
+        assert envoy.Admin(platform.state.stage_dir(ctx) / "envoy").endpoint_ports()["green"] == [after["port"]]
+        assert versions(platform.endpoints(ctx).colour_urls["green"], 1) == Counter({"v2": 1})
 
 
 def test_direct_stage_has_one_cluster_and_no_weights(platform: LocalPlatform, carts_image: str,
