@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
+from pipeline_steps.documents.names import check_label
 from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.history.base import EXPORT_SCHEMA, SCHEMA_VERSION, HistoryEntry, HistoryIndicator
@@ -116,13 +117,16 @@ def _one_of(value: str, allowed: tuple[str, ...], where: str, field: str) -> Non
 
 def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
     """``record`` if it is an export record a store could have written, else ``BadInputError(where,
-    field, why)``: an id both stores hold, the gate's vocabulary, a UTC ``created_at``, one entry per
+    field, why)``: an id both stores hold, project/stage/service as DNS-1123 labels (``documents/names.py``,
+    as ``evaluate`` takes them), the gate's vocabulary, a UTC ``created_at``, one entry per
     indicator id, finite numbers (so an import never ends as the database's overflow error)."""
     ident = record.get("id")
     if isinstance(ident, bool) or not isinstance(ident, int) or not 1 <= ident <= MAX_ID:
         raise BadInputError(where, "id", f"must be a positive integer up to {MAX_ID}, got {str(ident)[:40]}")
     for name in _TEXT:
         _text(record.get(name), where, name)
+    for name in ("project", "stage", "service"):  # a series' name, held to the grammar every way in has
+        check_label(record[name], where, name)
     if not _CREATED_AT.fullmatch(record["created_at"]):
         raise BadInputError(where, "created_at", f"must be an ISO-8601 UTC time (2026-11-26T10:00:00.123456Z), got"
                             f" {record['created_at'][:40]!r}")

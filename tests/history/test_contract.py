@@ -296,6 +296,10 @@ def _mutated(record: dict[str, Any], change: str) -> dict[str, Any]:
         ind.append(dict(ind[0]))
     elif change == "indicator value past a double":
         ind[0]["value"] = 10**400
+    elif change == "service with a newline":  # issue 12.3: 'carts\n' made a series of its own
+        record["service"] = record["context"]["service"] = record["service"] + "\n"
+    elif change == "project not a label":
+        record["project"] = record["context"]["project"] = "../Sock Shop"
     return record
 
 
@@ -308,6 +312,8 @@ IMPOSSIBLE = {
     "result not a result": "result: 'passed-ish' is not one of pass, warning, fail, error",
     "indicator id twice": r"indicators\[2\].id: 'rt' is already indicators\[0\]",
     "indicator value past a double": r"indicators\[0\].value: must be a finite number",
+    "service with a newline": r"service: '\w+\\n' is not a DNS-1123 label",
+    "project not a label": r"project: '\.\./Sock Shop' is not a DNS-1123 label",
 }
 
 
