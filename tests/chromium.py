@@ -28,7 +28,8 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-backgroun
 @dataclass
 class Rendered:
     """A loaded page: its screenshot (PNG), the boxes of the selectors asked for (x, y, width, height
-    in CSS pixels of the viewport, None when absent), what the page logged, and the load time."""
+    in CSS pixels of the viewport of the first match, its bounds when rotated; None when absent), what
+    the page logged, and the load time."""
 
     png: bytes
     boxes: dict[str, tuple[float, float, float, float] | None]
@@ -114,7 +115,8 @@ async def _drive(port: int, url: str, selectors: list[str], width: int, height: 
                     boxes[selector] = None
                     continue
                 quad = (await call("DOM.getBoxModel", nodeId=node))["model"]["border"]
-                boxes[selector] = (quad[0], quad[1], quad[2] - quad[0], quad[5] - quad[1])
+                xs, ys = quad[0::2], quad[1::2]  # a rotated element's quad is not axis-aligned: take its bounds
+                boxes[selector] = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
             for event in events:
                 if event.get("method") == "Log.entryAdded":
                     log.append(str(event["params"]["entry"].get("text", "")))

@@ -82,3 +82,22 @@ def test_context_rejects_bad_names(field: str, value: str, needle: str) -> None:
     with pytest.raises(BadInputError) as err:
         context_from_options(options)
     assert err.value.field == needle
+
+
+def test_no_help_text_shows_docstring_markup() -> None:
+    """click prints a command's docstring as it is: reStructuredText's ``literal`` quotes would reach the user."""
+    group = cli_module.cli
+    shown: list[tuple[str, str]] = []
+
+    def walk(command: click.Command, path: str) -> None:
+        with click.Context(command, info_name=path) as ctx:
+            shown.append((path, command.get_help(ctx)))
+            if isinstance(command, click.Group):
+                for name in command.list_commands(ctx):
+                    sub = command.get_command(ctx, name)
+                    assert sub is not None, name
+                    walk(sub, f"{path} {name}")
+
+    walk(group, "pipeline-steps")
+    assert len(shown) > len(cli_module.COMMANDS)
+    assert [path for path, text in shown if "``" in text] == []

@@ -48,21 +48,43 @@ boolean isServiceDeliveryBranch(String project) {
 /**
  * Newer deliveries supersede older ones of the same service and stage. `milestone` and
  * `disableConcurrentBuilds(abortPrevious: true)` act per job, and one deploy job serves every service
- * and stage, so either would abort another service's delivery. Instead each build records its key
- * (project/stage/service) in `env`, and after taking the stage's lock a build that finds a newer build
- * of this job with the same key ends as NOT_BUILT without touching the stage: the same rule as a
- * milestone, per key. The lock is taken with inversePrecedence, so the newest waiter goes first.
+ * and stage, so either would abort another service's delivery. Instead each deploy build records its key
+ * (project/stage/service) in `env`, and a chain build that finds a newer deploy build with the same key
+ * ends as NOT_BUILT without touching the stage: the same rule as a milestone, per key. The lock is taken
+ * with inversePrecedence, so the newest waiter goes first.
  */
 void claim(String key) {
     env.DELIVERY_KEY = key
 }
 
+/** deploy, after taking the stage's lock: gives way when a newer deploy build claimed the same key. */
 void giveWayToNewer(String key) {
-    def newer = currentBuild.nextBuild
+    endIfSuperseded(currentBuild, key)
+}
+
+/**
+ * run_tests and evaluation_done: give way when the stage was (or is about to be) taken over by a newer
+ * delivery, i.e. a deploy build newer than the one this chain build descends from (currentBuild.upstreamBuilds,
+ * RunWrapper.getUpstreamBuilds: the direct upstream first) claimed the same key. Otherwise an older version's
+ * tests would judge the newer one, and its late PASS would flip the traffic back to the older colour and
+ * promote it. A deploy build whose record was discarded cannot be compared: the build goes on, saying so.
+ */
+void giveWayToNewerDelivery(String key) {
+    String deployJob = job('deploy').substring(1)
+    def deploy = currentBuild.upstreamBuilds.find { it.fullProjectName == deployJob }
+    if (deploy == null) {
+        echo "no ${deployJob} build upstream of this one is on record: cannot tell whether a newer delivery overtook it"
+        return
+    }
+    endIfSuperseded(deploy, key)
+}
+
+void endIfSuperseded(def build, String key) {
+    def newer = build.nextBuild
     while (newer != null) {
         if (newer.buildVariables.DELIVERY_KEY == key) {
             currentBuild.result = 'NOT_BUILT'
-            error("superseded: build #${newer.number} delivers a newer version to ${key}")
+            error("superseded: build #${newer.number} of ${job('deploy')} delivers a newer version to ${key}")
         }
         newer = newer.nextBuild
     }

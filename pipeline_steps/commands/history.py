@@ -53,7 +53,7 @@ def export(**options: Any) -> None:
 @history_options
 @click.argument("source", type=click.Path(dir_okay=False, allow_dash=True))
 def import_(**options: Any) -> None:
-    """Add the evaluations of a ``history export`` file (- for standard input) under their own ids.
+    """Add the evaluations of a `history export` file (- for standard input) under their own ids.
 
     All or nothing: one malformed line, or an id that already holds a different evaluation, is
     bad input (exit 2) and nothing is added. Evaluations already there (same id, same content) are skipped.

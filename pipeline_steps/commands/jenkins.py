@@ -172,7 +172,7 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--poll", type=Number(minimum=0.05, maximum=3600), default=1.0, show_default=True, help="Seconds between polls.")
 def trigger(*, url: str, user: str, token_env: str, token_file: str | None, request_timeout: float, job: str,
             params: tuple[str, ...], follow: bool, queue_timeout: float, timeout: float, poll: float) -> int:
-    """Build Now on JOB (a folder job as ``folder/name``), follow the queue item to the build,
+    """Build Now on JOB (a folder job as folder/name), follow the queue item to the build,
     stream its console, print the test summary and exit with the build's result:
     SUCCESS 0, UNSTABLE 3, FAILURE/NOT_BUILT 1, ABORTED 130; unknown job or undeclared parameter 2; Jenkins
     unreachable, credentials refused or timeouts 4."""

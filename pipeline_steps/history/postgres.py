@@ -20,6 +20,7 @@ A crashed client's open transaction is rolled back by the server when its sessio
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -68,25 +69,62 @@ _STEPS: dict[int, list[str]] = {
 }
 
 
+SECRET_KEYS = ("password", "sslpassword")
+"""libpq parameters that hold a secret (libpq docs, 34.1.2 Parameter Key Words): refused in a URL."""
+
+
+def _user_part(url: str) -> tuple[str, str]:
+    """``(user part, rest)`` of a URL after its scheme as libpq cuts it: the user part ends at the first
+    '@' unless a '/' comes first (libpq fe-connect.c, conninfo_uri_parse_options); ``("", rest)`` without one."""
+    rest = url.split("://", 1)[1]
+    end = min((i for i in (rest.find("@"), rest.find("/")) if i >= 0), default=-1)
+    if end >= 0 and rest[end] == "@":
+        return rest[:end], rest[end + 1:]
+    return "", rest
+
+
 def masked(url: str) -> str:
-    """``url`` with a password in its user part or query replaced by ``***`` (for the refusal message)."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    query = "&".join(f"{k}={'***' if k == 'password' else v}" for k, v in urllib.parse.parse_qsl(parts.query))
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` with the password of its user part and every secret query value replaced by ``***``
+    (for the refusal message; only for a URL with no '@' besides the user's, see ``check_url``)."""
+    scheme = url.split("://", 1)[0]
+    user, rest = _user_part(url)
+    if ":" in user:
+        user = user.split(":", 1)[0] + ":***"
+    base, _, query = rest.partition("?")
+    if query:
+        query = "&".join(f"{k}={'***' if urllib.parse.unquote(k) in SECRET_KEYS else v}" if sep else k
+                         for k, sep, v in (item.partition("=") for item in query.split("&")))
+        base = f"{base}?{query}"
+    return f"{scheme}://{user}@{base}" if user else f"{scheme}://{base}"
+
+
+def _without_fragments(message: str) -> str:
+    """libpq's parse error with the URL pieces it quotes left out (a piece may be part of a password)."""
+    return re.sub(r'"[^"]*"', '"..."', " ".join(message.split()))
 
 
 def check_url(url: str, source: str) -> str:
-    """``url`` when it is a PostgreSQL URI without a password, else ``BadInputError`` (the message
-    shows the URL masked and says where the password goes)."""
+    """``url`` when it is a PostgreSQL URI without a password, else ``BadInputError``.
+
+    A password with a reserved character ('/', '#', '?', '@') left unencoded is read differently by
+    Python's ``urlsplit`` and by libpq, so the URL is refused when either finds a password or it holds
+    an '@' that is not the user part's; libpq's own parse errors lose the pieces they quote. Messages
+    show the URL masked, or not at all when it cannot be cut safely."""
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    user, rest = _user_part(url)
+    if "@" in rest:
+        raise BadInputError(source, None, "the history URL has an '@' that does not end its user name, so it may hold a"
+                            " password and is not shown; percent-encode '@', '/', '?', '#' and ':' in names (%40, %2F,"
+                            f" %3F, %23, %3A) and give the password in {WHERE_THE_PASSWORD_GOES}")
     try:
         parts = urllib.parse.urlsplit(url)
-        has_password = parts.password is not None or any(k == "password" for k, _ in urllib.parse.parse_qsl(parts.query))
-    except ValueError as err:
-        raise BadInputError(source, None, f"not a postgresql:// URL: {err}") from None
+        libpq = conninfo_to_dict(url)
+        has_password = parts.password is not None or ":" in user or any(
+            k in SECRET_KEYS for k, _ in urllib.parse.parse_qsl(parts.query)) or any(k in libpq for k in SECRET_KEYS)
+    except (ValueError, Error) as err:
+        raise BadInputError(source, None, f"not a usable PostgreSQL URL: {_without_fragments(str(err))}") from None
     if has_password:
         raise BadInputError(source, None, f"the history URL {masked(url)} carries a password; remove it from the URL and"
                             f" give it in {WHERE_THE_PASSWORD_GOES} (a URL lands in logs and process lists)")
@@ -125,7 +163,7 @@ class PostgresHistory(SqlHistory):
             try:
                 given = conninfo_to_dict(self.location)
             except psycopg.Error as err:
-                raise BadInputError(self._source, None, f"not a usable PostgreSQL URL: {err}") from None
+                raise BadInputError(self._source, None, f"not a usable PostgreSQL URL: {_without_fragments(str(err))}") from None
             extra: dict[str, Any] = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
             if self._password:
                 extra["password"] = self._password.reveal()

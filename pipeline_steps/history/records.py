@@ -14,16 +14,26 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from pipeline_steps.documents.vocabulary import IndicatorStatus
+from pipeline_steps.documents.names import check_label
+from pipeline_steps.documents.vocabulary import IndicatorStatus, Verdict
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.history.base import EXPORT_SCHEMA, SCHEMA_VERSION, HistoryEntry, HistoryIndicator
 
-_NON_FINITE = {"+Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}
+_NON_FINITE = {"+Inf": math.inf, "-Inf": -math.inf}
+"""JSON has no infinity; a NaN is stored as no value (null) by every backend, so no export line carries one."""
 _TEXT = ("project", "stage", "service", "created_at", "kind", "verdict", "result")
 _INDICATOR_TEXT = ("id", "status", "criteria", "query", "source", "reason")
+MAX_ID = 2**63 - 1
+"""The largest id both stores hold (SQLite INTEGER, PostgreSQL BIGINT are signed 64-bit)."""
+KINDS = ("perfspec", "slo")
+RESULTS = ("pass", "warning", "fail", "error")
+"""Pitometer's and lighthouse's result words (``Verdict.result``)."""
+_CREATED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+"""``files.iso_utc`` (with or without microseconds): the only clock a store writes, so text order is time order."""
 
 
 def to_record(entry: HistoryEntry) -> dict[str, Any]:
@@ -40,9 +50,10 @@ def to_record(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def _written(value: float | None) -> float | str | None:
+    """A value as an export line holds it (a NaN a store of an earlier version kept is no value)."""
     if value is None or math.isfinite(value):
         return value
-    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return None if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def write_export(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
@@ -86,8 +97,12 @@ def _no_constant(name: str) -> float:
 def _number(value: Any, where: str, field: str, *, optional: bool = False) -> None:
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadInputError(where, field, f"must be a finite number, got {value!r}")
+    try:
+        finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+    except OverflowError:  # an integer past the largest double
+        finite = False
+    if not finite:
+        raise BadInputError(where, field, f"must be a finite number, got {str(value)[:40]}")
 
 
 def _text(value: Any, where: str, field: str) -> None:
@@ -95,13 +110,29 @@ def _text(value: Any, where: str, field: str) -> None:
         raise BadInputError(where, field, f"must be a string, got {value!r}")
 
 
+def _one_of(value: str, allowed: tuple[str, ...], where: str, field: str) -> None:
+    if value not in allowed:
+        raise BadInputError(where, field, f"{value[:40]!r} is not one of {', '.join(allowed)}")
+
+
 def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
-    """``record`` if it is a complete export record, else ``BadInputError(where, field, why)``."""
+    """``record`` if it is an export record a store could have written, else ``BadInputError(where,
+    field, why)``: an id both stores hold, project/stage/service as DNS-1123 labels (``documents/names.py``,
+    as ``evaluate`` takes them), the gate's vocabulary, a UTC ``created_at``, one entry per
+    indicator id, finite numbers (so an import never ends as the database's overflow error)."""
     ident = record.get("id")
-    if isinstance(ident, bool) or not isinstance(ident, int) or ident < 1:
-        raise BadInputError(where, "id", f"must be a positive integer, got {ident!r}")
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 1 <= ident <= MAX_ID:
+        raise BadInputError(where, "id", f"must be a positive integer up to {MAX_ID}, got {str(ident)[:40]}")
     for name in _TEXT:
         _text(record.get(name), where, name)
+    for name in ("project", "stage", "service"):  # a series' name, held to the grammar every way in has
+        check_label(record[name], where, name)
+    if not _CREATED_AT.fullmatch(record["created_at"]):
+        raise BadInputError(where, "created_at", f"must be an ISO-8601 UTC time (2026-11-26T10:00:00.123456Z), got"
+                            f" {record['created_at'][:40]!r}")
+    _one_of(record["verdict"], Verdict.values(), where, "verdict")
+    _one_of(record["kind"], KINDS, where, "kind")
+    _one_of(record["result"], RESULTS, where, "result")
     for name in ("score", "max_score"):
         _number(record.get(name), where, name)
     context = record.get("context")
@@ -113,16 +144,25 @@ def check_record(record: dict[str, Any], where: str) -> dict[str, Any]:
     indicators = record.get("indicators")
     if not isinstance(indicators, list):
         raise BadInputError(where, "indicators", "must be a list")
+    positions: dict[str, int] = {}
     for n, ind in enumerate(indicators):
         at = f"indicators[{n}]"
         if not isinstance(ind, dict):
             raise BadInputError(where, at, "must be an object")
         for name in _INDICATOR_TEXT:
             _text(ind.get(name), where, f"{at}.{name}")
+        if ind["id"] in positions:
+            raise BadInputError(where, f"{at}.id", f"{ind['id'][:40]!r} is already indicators[{positions[ind['id']]}]")
+        positions[ind["id"]] = n
         if ind["status"] not in IndicatorStatus.values():
             raise BadInputError(where, f"{at}.status", f"{ind['status']!r} is not one of {', '.join(IndicatorStatus.values())}")
-        if not (isinstance(ind.get("value"), str) and ind["value"] in _NON_FINITE):
-            _number(ind.get("value"), where, f"{at}.value", optional=True)
+        value = ind.get("value")
+        if not (isinstance(value, str) and value in _NON_FINITE):
+            try:
+                _number(value, where, f"{at}.value", optional=True)
+            except BadInputError:
+                raise BadInputError(where, f"{at}.value", f"must be a finite number, +Inf, -Inf or null, got"
+                                    f" {str(value)[:40]}") from None
         for name in ("score", "max_score"):
             _number(ind.get(name), where, f"{at}.{name}")
         if not isinstance(ind.get("key_sli"), bool):

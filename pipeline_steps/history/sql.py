@@ -13,6 +13,7 @@ inside one read transaction, so they are one snapshot on both engines.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -140,7 +141,8 @@ class SqlHistory:
                 (context["project"], context["stage"], context["service"], self._stamp(cur), kind, verdict, result,
                  float(score), float(max_score), json.dumps(context, sort_keys=True)))
             entry_id = int(cur.fetchone()[0])
-            rows = [(entry_id, n, ind.id, ind.value, ind.status.value, float(ind.score), float(ind.max_score),
+            # SQLite turns a NaN REAL into NULL and PostgreSQL keeps it: store no value on both.
+            rows = [(entry_id, n, ind.id, _no_nan(ind.value), ind.status.value, float(ind.score), float(ind.max_score),
                      ind.criteria_text, ind.query, ind.source, ind.reason, bool(ind.key_sli)) for n, ind in enumerate(indicators)]
             if rows:
                 cur.executemany(f"INSERT INTO indicators (evaluation_id, position, {_INDICATOR_COLUMNS})"
@@ -302,3 +304,7 @@ def _prefixed() -> str:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _no_nan(value: float | None) -> float | None:
+    return None if value is not None and math.isnan(value) else value

@@ -13,6 +13,7 @@ were never committed). SQLite >= 3.35 (``RETURNING``); Debian 12 has 3.40.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import tempfile
@@ -109,6 +110,8 @@ class SqliteHistory(SqlHistory):
         if isinstance(err, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
             return InfrastructureError("history", f"{self.path}: {text} (another writer; waited"
                                        f" {time.monotonic() - started:.1f} s of {self.lock_timeout_s:g} s)")
+        if _disk_failed(err):
+            return InfrastructureError("history", f"{self.path}: {text} (the disk refused the write; nothing was stored)")
         if isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.OperationalError):
             return BadInputError(str(self.path), None, f"not a usable history store: {text}")
         return BadInputError(str(self.path), None, f"cannot open history store: {text}")
@@ -130,10 +133,10 @@ class SqliteHistory(SqlHistory):
             yield cur
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise self._error(err, started) from err
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         finally:
             cur.close()
@@ -160,3 +163,27 @@ class SqliteHistory(SqlHistory):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+_DISK_ERRORS = (13, 10)
+"""SQLITE_FULL and SQLITE_IOERR (sqlite.org/rescode.html; named in the sqlite3 module only from Python 3.11)."""
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
+
+
+def _disk_failed(err: Exception) -> bool:
+    """A full or failing disk (SQLITE_FULL, SQLITE_IOERR and its extended codes, or the OS saying so):
+    an infrastructure problem, not a wrong location."""
+    if isinstance(err, OSError):
+        return err.errno in _DISK_ERRNOS
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return (int(code) & 0xFF) in _DISK_ERRORS
+    return isinstance(err, sqlite3.OperationalError) and ("disk I/O error" in str(err) or "is full" in str(err))
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End the transaction; SQLite has already rolled it back after SQLITE_FULL or an I/O error (sqlite.org
+    rescode.html), and a ROLLBACK then fails, hiding the error that matters."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

@@ -89,6 +89,25 @@ def test_add_previous_count_keep_every_field(history_location: str) -> None:
     store.close()
 
 
+def test_a_nan_is_no_value_on_every_backend(history_location: str) -> None:
+    """SQLite stores a NaN REAL as NULL and PostgreSQL keeps NaN, so a value must not depend on the
+    backend: ``add`` stores a NaN as no value on both, and an export line carrying "NaN" (which no
+    store writes) is bad input naming the field."""
+    store = open_history(history_location)
+    add(store, "pass", math.nan)
+    assert [i.value for i in store.previous("sockshop", "staging", "carts", limit=1)[0].indicators] == [None]
+    assert '"value": null' in _export(store).splitlines()[1]
+    record = json.loads(_export(store).splitlines()[1])
+    record["id"] += 1
+    record["indicators"][0]["value"] = "NaN"
+    header = _export(store).splitlines()[0]
+    with pytest.raises(BadInputError, match=r"x.jsonl: line 2: indicators\[0\].value: must be a finite number, \+Inf,"
+                                            " -Inf or null"):
+        store.import_records(read_export(io.StringIO(f"{header}\n{json.dumps(record)}\n"), "x.jsonl"))
+    assert store.count("sockshop", "staging", "carts") == 1
+    store.close()
+
+
 def test_series_buckets_the_whole_history(history_location: str) -> None:
     store = open_history(history_location)
     statuses = ["pass"] * 9 + ["fail"]
@@ -254,6 +273,63 @@ def test_import_is_all_or_nothing(history_location: str) -> None:
         store.import_records(read_export(io.StringIO(broken), "x.jsonl"))
     with pytest.raises(BadInputError, match="line 1: schema"):
         store.import_records(read_export(io.StringIO("{}\n"), "x.jsonl"))
+    assert _export(store) == text
+    store.close()
+
+
+def _mutated(record: dict[str, Any], change: str) -> dict[str, Any]:
+    record = json.loads(json.dumps(record))
+    ind = record["indicators"]
+    if change == "id past BIGINT":
+        record["id"] = 2**63
+    elif change == "created_at not a time":
+        record["created_at"] = "yesterday <b>"
+    elif change == "created_at not UTC":
+        record["created_at"] = "2026-11-26T10:00:00+02:00"
+    elif change == "verdict not a verdict":
+        record["verdict"] = "<script>"
+    elif change == "kind not a gate":
+        record["kind"] = "pitometer2"
+    elif change == "result not a result":
+        record["result"] = "passed-ish"
+    elif change == "indicator id twice":
+        ind.append(dict(ind[0]))
+    elif change == "indicator value past a double":
+        ind[0]["value"] = 10**400
+    elif change == "service with a newline":  # issue 12.3: 'carts\n' made a series of its own
+        record["service"] = record["context"]["service"] = record["service"] + "\n"
+    elif change == "project not a label":
+        record["project"] = record["context"]["project"] = "../Sock Shop"
+    return record
+
+
+IMPOSSIBLE = {
+    "id past BIGINT": "id: must be a positive integer up to 9223372036854775807",
+    "created_at not a time": "created_at: must be an ISO-8601 UTC time",
+    "created_at not UTC": "created_at: must be an ISO-8601 UTC time",
+    "verdict not a verdict": "verdict: '<script>' is not one of PASS, WARNING, FAIL, ERROR",
+    "kind not a gate": "kind: 'pitometer2' is not one of perfspec, slo",
+    "result not a result": "result: 'passed-ish' is not one of pass, warning, fail, error",
+    "indicator id twice": r"indicators\[2\].id: 'rt' is already indicators\[0\]",
+    "indicator value past a double": r"indicators\[0\].value: must be a finite number",
+    "service with a newline": r"service: '\w+\\n' is not a DNS-1123 label",
+    "project not a label": r"project: '\.\./Sock Shop' is not a DNS-1123 label",
+}
+
+
+@pytest.mark.parametrize("change", IMPOSSIBLE)
+def test_import_refuses_a_record_no_store_could_have_written(history_location: str, change: str) -> None:
+    """A record is checked against what ``add`` can store (SQLite INTEGER and PostgreSQL BIGINT ids, the
+    verdict vocabulary, one UTC clock, one row per indicator id): bad input naming line and field, nothing
+    imported, never the database's overflow as an internal or infrastructure error."""
+    store = open_history(history_location)
+    _fill(store)
+    text = _export(store)
+    records = [json.loads(line) for line in text.splitlines()]
+    fresh = {**records[1], "id": records[-1]["id"] + 10}
+    lines = [text.splitlines()[0], json.dumps({**fresh, "id": fresh["id"] + 1}), json.dumps(_mutated(fresh, change))]
+    with pytest.raises(BadInputError, match=f"x.jsonl: line 3: {IMPOSSIBLE[change]}"):
+        store.import_records(read_export(io.StringIO("\n".join(lines) + "\n"), "x.jsonl"))
     assert _export(store) == text
     store.close()
 

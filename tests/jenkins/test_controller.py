@@ -1,7 +1,8 @@
 """The controller's files: casc.yaml, plugins.txt, the job templates, the agent image and the README.
 
 Aspects: (13) no secret in casc.yaml has a default, so CASC_STRICT_SECRET_RESOLUTION (which the README
-requires, from configuration-as-code 2065 on) stops a start with a secret unset; (2) the controller runs
+requires, from configuration-as-code 2065 on) stops a start with a secret unset, and a secret holding quotes,
+backslashes or `$` reaches its credential exactly (the seed script resolved as JCasC does, run by Groovy); (2) the controller runs
 no builds and the chain credentials are folder-scoped per stage, not global, and only the release group
 may build in that folder; (16) the PostgreSQL history's password is a credential of that folder whose id
 the controller names (the library binds it to PGPASSWORD: test_library.py); (10) the service job fetches
@@ -70,7 +71,8 @@ def test_16_the_history_password_is_a_folder_credential_named_on_the_controller(
     assert env["PIPELINE_STEPS_HISTORY_CREDENTIALS_ID"] == "pipeline-steps-history"
     assert HISTORY_ID == "${PIPELINE_STEPS_HISTORY_CREDENTIALS_ID:-pipeline-steps-history}", "the id the library binds"
     secret = re.search(r"id\('\$\{PIPELINE_STEPS_HISTORY_CREDENTIALS_ID[^)]*\)\s*description\('[^']*'\)\s*"
-                       r"secret\(hudson\.util\.Secret\.fromString\('\$\{([A-Z_]+)\}'\)\)", CASC["jobs"][0]["script"])
+                       r"secret\(hudson\.util\.Secret\.fromString\(new String\('\$\{base64:\$\{([A-Z_]+)\}\}'",
+                       CASC["jobs"][0]["script"])
     assert secret and secret.group(1) == "PIPELINE_STEPS_HISTORY_PASSWORD"
     assert "PIPELINE_STEPS_HISTORY_PASSWORD" in README and "postgresql://" in env["PIPELINE_STEPS_HISTORY"] + README
 
@@ -122,3 +124,110 @@ def test_plugins_are_pinned_and_every_step_comes_from_a_listed_plugin() -> None:
                                                     "catchError", "sleep", "isUnix", "deleteDir", "writeFile",
                                                     "readFile", "stash", "unstash", "retry"}
     assert unmapped == set(), f"steps the harness offers with no plugin in the table: {unmapped}"
+
+
+# -- the seed script with hostile secret values --------------------------------------------------------------
+HOSTILE_SECRETS = {
+    # Generated secrets hold every printable character: a quote ends a Groovy string, a backslash starts an
+    # escape (\t, \n, \u0041 silently become other characters), `$` starts Groovy interpolation. (A `${NAME}`
+    # in a value is JCasC's own business: its resolver substitutes inside values, escape it as ^${NAME}.)
+    "DYNATRACE_API_TOKEN": "dt0c01.AB'CD\\tEF\\u0041\"$y",
+    "PIPELINE_STEPS_HISTORY_PASSWORD": "p@ss'w\\0rd\"\\n}'; throw new Error('x'); '",
+}
+_STUBS = {
+    "hudson/util/Secret.groovy": "package hudson.util\nclass Secret {\n    static String fromString(String s) { s }\n}\n",
+    # credentials' SecretBytes.fromString: not an encrypted value, so base64 of the plain bytes
+    "com/cloudbees/plugins/credentials/SecretBytes.groovy": (
+        "package com.cloudbees.plugins.credentials\nclass SecretBytes {\n"
+        "    static String fromString(String s) { new String(s.decodeBase64(), 'UTF-8') }\n}\n"),
+}
+_RECORDER = """
+import groovy.json.JsonOutput
+class Dsl {
+    List<Map> calls = []
+    def methodMissing(String name, Object args) {
+        Object[] given = args as Object[]
+        if (given && given[-1] instanceof Closure) {
+            Closure body = (Closure) given[-1]
+            body.delegate = this
+            body.resolveStrategy = Closure.DELEGATE_FIRST
+            body()
+        } else {
+            calls << [name: name, value: given ? given[0] : null]
+        }
+        return null
+    }
+}
+Dsl dsl = new Dsl()
+Closure seed = new GroovyShell(this.class.classLoader).evaluate('{ -> ' + new File(args[0]).text + '\\n}')
+seed.delegate = dsl
+seed.resolveStrategy = Closure.DELEGATE_FIRST
+seed()
+println JsonOutput.toJson(dsl.calls)
+"""
+
+
+def _casc_resolve(text: str, env: dict[str, str]) -> str:
+    """JCasC's substitution (SecretSourceResolver, commons-text StringSubstitutor with substitution in
+    variable names) of what casc.yaml uses: ${VAR}, ${VAR:-default}, ${readFileBase64:PATH} and
+    ${base64:VALUE}, the name resolved first. (Values are not scanned again here.)"""
+    import base64
+
+    def lookup(body: str) -> str:
+        if body.startswith("readFileBase64:"):
+            return base64.b64encode(Path(body.split(":", 1)[1]).read_bytes()).decode()
+        if body.startswith("base64:"):
+            return base64.b64encode(body.split(":", 1)[1].encode()).decode()
+        name, _, default = body.partition(":-")
+        return env.get(name, default)
+
+    def resolve(at: int, nested: bool) -> tuple[str, int]:
+        """The text from ``at`` resolved up to the '}' closing a variable (``nested``) or the end; where it stopped."""
+        out: list[str] = []
+        while at < len(text):
+            if text.startswith("${", at):
+                name, at = resolve(at + 2, True)
+                out.append(lookup(name))
+                at += 1  # the closing brace
+            elif nested and text[at] == "}":
+                return "".join(out), at
+            else:
+                out.append(text[at])
+                at += 1
+        return "".join(out), at
+
+    return resolve(0, False)[0]
+
+
+def test_13_secret_values_reach_the_credentials_exactly_whatever_characters_they_hold(tmp_path: Path) -> None:
+    """The seed script is Groovy: a secret spliced into a '...' literal would end the string at a quote (the
+    load fails and its error quotes the line, secret and all) or lose characters to escapes. Resolved as JCasC
+    does and run by Groovy 2.4 with the credential classes stubbed, every credential holds its value exactly."""
+    from tests.jenkins.pipeline import groovy, java_home
+
+    kubeconfigs = {}
+    env = dict(HOSTILE_SECRETS)
+    for stage in ("DEV", "STAGING", "PRODUCTION"):
+        path = tmp_path / f"kubeconfig-{stage}"
+        kubeconfigs[stage.lower()] = f"apiVersion: v1\n# {stage} 'quoted' \\ back $x \u00fc\n"
+        path.write_text(kubeconfigs[stage.lower()])
+        env[f"KUBECONFIG_{stage}_FILE"] = str(path)
+    for rel, text in _STUBS.items():
+        (tmp_path / "stubs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "stubs" / rel).write_text(text)
+    (tmp_path / "seed.groovy").write_text(_casc_resolve(CASC["jobs"][0]["script"], env))
+    (tmp_path / "record.groovy").write_text(_RECORDER)
+    done = subprocess.run([groovy(), "-cp", str(tmp_path / "stubs"), str(tmp_path / "record.groovy"),
+                           str(tmp_path / "seed.groovy")], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "JAVA_HOME": java_home()}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    calls = json.loads(done.stdout.strip().splitlines()[-1])
+    ids = [c["value"] for c in calls if c["name"] == "id"]
+    values = [c["value"] for c in calls if c["name"] in ("secret", "secretBytes")]
+    held = dict(zip(ids, values, strict=True))
+    assert held == {"kubeconfig-dev": kubeconfigs["dev"], "kubeconfig-staging": kubeconfigs["staging"],
+                    "kubeconfig-production": kubeconfigs["production"],
+                    "dynatrace-api-token": HOSTILE_SECRETS["DYNATRACE_API_TOKEN"],
+                    "pipeline-steps-history": HOSTILE_SECRETS["PIPELINE_STEPS_HISTORY_PASSWORD"]}

@@ -87,6 +87,8 @@ DEPLOY = {"PROJECT": "sockshop", "STAGE": "staging", "SERVICE": "carts", "IMAGE"
           "DEPLOYMENTSTRATEGY": "blue_green_service", "TESTSTRATEGY": "performance", "PLATFORM": "local",
           "SHIPYARD": "shipyard.yaml"}
 STAGING = {"stdout": '{"name": "staging", "deployment_strategy": "blue_green_service", "test_strategy": "performance"}'}
+GATE_STAGE = {"stdout": '{"name": "staging", "deployment_strategy": "blue_green_service", "test_strategy": "performance",'
+                        ' "gate": "perfspec.json", "next": "production"}'}
 
 
 def deploy_build(number: int, newer: list[dict[str, Any]]) -> dict[str, Any]:
@@ -110,6 +112,26 @@ SUPERSEDE = [
      "sh": {"results": {"pipeline-steps run-tests": {"exit": 1}}}},
     {"name": "evaluation_done promotes", "jenkinsfile": "Jenkinsfiles/evaluation_done", "job": "delivery/evaluation_done",
      "params": dict(DEPLOY, TAG="2.0.0", VERDICT="pass"), "causes": [upstream("delivery/run_tests")]},
+    # A newer version's deploy to the same stage started after the one this chain build belongs to (its deploy
+    # is found through currentBuild.upstreamBuilds): the older verdict must neither flip traffic back to the older
+    # colour nor promote it, and the older tests must not judge (or store a history row of) the newer version.
+    *({"name": f"{job} overtaken{suffix}", "jenkinsfile": f"Jenkinsfiles/{job}", "job": f"delivery/{job}",
+       "params": dict(DEPLOY, TAG="2.0.0", VERDICT="pass", COLOUR="green", PREVIOUS_COLOUR="blue"),
+       "causes": [upstream(f"delivery/{'deploy' if job == 'run_tests' else 'run_tests'}")],
+       "upstreamBuilds": [*([] if job == "run_tests" else [{"fullProjectName": "delivery/run_tests", "number": 3}]),
+                          {"fullProjectName": "delivery/deploy", "number": 7, "buildVariables": {"DELIVERY_KEY": KEY},
+                           "newerBuilds": [{"number": 8, "buildVariables": {"DELIVERY_KEY": key}}]},
+                          {"fullProjectName": "carts/main", "number": 7}],
+       "items": ["delivery/deploy", "delivery/evaluation_done"],
+       "sh": {"results": {"shipyard stage staging": GATE_STAGE, "pipeline-steps run-tests": {"exit": 0},
+                          "pipeline-steps evaluate": {"exit": 0},
+                          "pipeline-steps evaluation-done": {"exit": 0, "writes": {
+                              "out/promotion.json": '{"action": "promote", "next_stage": "production"}'}},
+                          "shipyard stage production": {"stdout": '{"name": "production", "deployment_strategy":'
+                                                                  ' "blue_green_service", "test_strategy": ""}'}}},
+       "files": {"service/service.yaml": "name: carts\n"}}
+      for job in ("run_tests", "evaluation_done")
+      for key, suffix in ((KEY, ""), ("sockshop/production/carts", ", by another stage's delivery"))),
 ]
 
 # (c) the PostgreSQL history's password, from the chain folder's credential, only in the sh environment.
@@ -144,12 +166,21 @@ def history_scenarios(base: Path) -> list[dict[str, Any]]:
         {"name": HISTORY[4], "job": "delivery/run_tests", "credentials": HISTORY_CREDENTIALS,
          **step_call("qualityGate", dict(gate, history=f"{DATABASE}?password={PASSWORD}")), "env": env(4),
          "sh": replayed},
+        # A generated password with a '/' or a '#' left unencoded: no parser finds a user:password part, so
+        # an '@' past the user part is refused as well; so is the client key's passphrase (sslpassword).
+        *({"name": name, "job": "delivery/run_tests", "credentials": HISTORY_CREDENTIALS,
+           **step_call("qualityGate", dict(gate, history=url)), "env": env(n), "sh": replayed}
+          for n, (name, url) in enumerate(zip(HISTORY[5:], (
+              DATABASE.replace("pipeline_steps@", f"u:{PASSWORD.replace('-', '/')}@"),
+              DATABASE.replace("pipeline_steps@", f"u:{PASSWORD.replace('-', '#')}@"),
+              f"{DATABASE}?sslmode=verify-full&sslpassword={PASSWORD}"), strict=True), start=5)),
     ]
 
 
 HISTORY = ("run_tests with a PostgreSQL history", "sqlite history: no credential needed",
            "qualityGate in a service branch: the folder's credential is out of reach",
-           "a URL with its password is refused", "a password as a URL parameter is refused")
+           "a URL with its password is refused", "a password as a URL parameter is refused",
+           "a password with a '/' is refused", "a password with a '#' is refused", "an sslpassword is refused")
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +259,22 @@ def test_stage_locks_are_taken_newest_first_and_an_older_delivery_gives_way(play
     assert other.result == "SUCCESS" and other.sh("pipeline-steps deploy"), other.summary()
 
 
+def test_an_overtaken_delivery_neither_judges_nor_promotes_nor_flips(played: dict[str, Played]) -> None:
+    tests = played["run_tests overtaken"]
+    assert tests.result == "NOT_BUILT" and "superseded: build #8" in tests.of("error")[0]["message"], tests.summary()
+    assert not tests.sh("pipeline-steps run-tests") and not tests.sh("pipeline-steps evaluate") and not tests.of("build")
+    done = played["evaluation_done overtaken"]
+    assert done.result == "NOT_BUILT" and "superseded: build #8" in done.of("error")[0]["message"], done.summary()
+    assert not done.sh("pipeline-steps evaluation-done") and not done.of("build"), done.summary()
+    assert [e for e in done.of("lock") if e["phase"] == "acquire"], "decided under the stage lock"
+    for job in ("run_tests", "evaluation_done"):
+        elsewhere = played[f"{job} overtaken, by another stage's delivery"]
+        assert elsewhere.result == "SUCCESS", elsewhere.summary()
+    assert played["run_tests overtaken, by another stage's delivery"].sh("pipeline-steps evaluate")
+    promoted = played["evaluation_done overtaken, by another stage's delivery"]
+    assert promoted.sh("pipeline-steps evaluation-done") and promoted.of("build"), promoted.summary()
+
+
 def test_the_history_password_reaches_only_the_environment_of_evaluate_and_report(
         played: dict[str, Played], recorders_dir: Path) -> None:
     build = played[HISTORY[0]]
@@ -263,4 +310,6 @@ def test_the_history_password_reaches_only_the_environment_of_evaluate_and_repor
     for name in HISTORY[3:]:
         refused = played[name]
         assert refused.result == "FAILURE" and not refused.of("sh"), refused.summary()
-        assert "carries a password" in refused.error and PASSWORD not in refused.log + refused.error
+        assert "carries a password" in refused.error, refused.summary()
+        pieces = [p for p in PASSWORD.split("-") if len(p) > 2]
+        assert not [p for p in pieces if p in refused.log + refused.error], refused.error

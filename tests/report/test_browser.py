@@ -24,7 +24,7 @@ from pipeline_steps.documents.vocabulary import IndicatorStatus
 from pipeline_steps.history import open_history
 from pipeline_steps.report.html import COLOURS, STYLESHEET
 from tests.chromium import Rendered, render
-from tests.history_data import fill
+from tests.history_data import fill, records
 
 JENKINS_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'self';"
 """hudson.model.DirectoryBrowserSupport.CSP's default (Jenkins docs, "Configuring Content Security Policy")."""
@@ -107,3 +107,26 @@ def test_the_newest_build_is_on_the_first_screen_of_a_large_history(served: tupl
         x, y, w, h = box
         assert x >= 0 and x + w <= WIDTH and y >= 0 and y + h <= HEIGHT, (selector, box)
     assert _near(_colour(page, "td.cell"), COLOURS[IndicatorStatus.FAIL])  # the first column is the newest build
+
+
+def test_the_charts_build_labels_are_drawn_whole(served: tuple[Path, str], tmp_path: Path) -> None:
+    """Tags as the service Jenkinsfile makes them (`git describe --tags --always --dirty`: 0.7.12-14-g1a2b3c4-dirty)
+    and one too long for any axis: the first and the newest label lie inside the chart, not cut at its left or
+    bottom edge where the version number is."""
+    folder, base = served
+    history = str(tmp_path / "history.sqlite")
+    store = open_history(history)
+    long_tag = "release-2026.11.26-build-000123456789-with-a-very-long-suffix"
+    store.import_records(dict(r, context={**r["context"], "tag": long_tag if r["id"] == 30 else
+                                          f"0.7.{r['id']}-14-g1a2b3c4-dirty"}) for r in records(30))
+    store.close()
+    _report(history, folder / "report.html")
+    page = render(f"{base}/report.html", ["svg.chart", "svg.chart text.xlabel", "svg.chart text.xlabel:last-of-type"],
+                  width=WIDTH, height=HEIGHT)
+    chart = page.boxes["svg.chart"]
+    assert chart is not None
+    for selector in ("svg.chart text.xlabel", "svg.chart text.xlabel:last-of-type"):
+        label = page.boxes[selector]
+        assert label is not None and label[2] > 0, selector
+        assert chart[0] <= label[0] and label[0] + label[2] <= chart[0] + chart[2], (selector, label, chart)
+        assert chart[1] <= label[1] and label[1] + label[3] <= chart[1] + chart[3], (selector, label, chart)

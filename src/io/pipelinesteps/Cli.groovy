@@ -92,7 +92,7 @@ class Cli implements Serializable {
         if (!history) {
             return []
         }
-        if (isDatabase(history) && (history ==~ /(?s)[a-z]+:\/\/[^\/@]*:[^\/@]*@.*/ || history.contains('password='))) {
+        if (isDatabase(history) && mayCarryPassword(history)) {
             steps.error('the evaluation history URL carries a password: remove it and store the password in the ' +
                 "credential ${historyCredentialsId(args) ?: '(historyCredentialsId)'}, bound to PGPASSWORD")
         }
@@ -150,6 +150,22 @@ class Cli implements Serializable {
 
     private String historyCredentialsId(Map args) {
         return "${args.historyCredentialsId ?: steps.env.PIPELINE_STEPS_HISTORY_CREDENTIALS_ID ?: ''}".trim()
+    }
+
+    /**
+     * Whether a postgresql:// URL carries a password, or may: libpq's user part (up to the first '@'
+     * unless a '/' comes first; libpq fe-connect.c conninfo_uri_parse_options) holds a ':', another '@'
+     * follows it (a password with an unencoded '/', '#' or '?' is cut elsewhere by each parser), or the
+     * query names password or sslpassword. The CLI applies the same rule (history/postgres.py check_url).
+     */
+    static boolean mayCarryPassword(String url) {
+        String rest = url.substring(url.indexOf('://') + 3)
+        int at = rest.indexOf('@')
+        int slash = rest.indexOf('/')
+        boolean hasUser = at >= 0 && (slash < 0 || at < slash)
+        String user = hasUser ? rest.substring(0, at) : ''
+        String after = hasUser ? rest.substring(at + 1) : rest
+        return user.contains(':') || after.contains('@') || after.toLowerCase().contains('password')
     }
 
     private static boolean isDatabase(String history) {

@@ -3,16 +3,20 @@ package harness
 /**
  * The `currentBuild` global (workflow-support RunWrapper): result (only ever worse, Run.setResult),
  * description, number, getBuildCauses (a list of cause maps with `_class`, as RunWrapper serialises
- * them), buildVariables (what `env.X =` set) and nextBuild (newer builds of the same job, from
- * scenario.newerBuilds).
+ * them), buildVariables (what `env.X =` set; for another build its EnvironmentAction overrides),
+ * nextBuild (newer builds of the same job, from scenario.newerBuilds) and upstreamBuilds (RunWrapper
+ * getUpstreamBuilds: the build that started this one, then recursively the builds that started that one,
+ * from scenario.upstreamBuilds, each with its own `newerBuilds`).
  */
 class CurrentBuild {
     private final Build build
     private final Map other
+    private final List<Map> newer
 
-    CurrentBuild(Build build, Map other = null) {
+    CurrentBuild(Build build, Map other = null, List<Map> newer = null) {
         this.build = build
         this.other = other
+        this.newer = newer != null ? newer : (build.scenario.newerBuilds ?: []) as List<Map>
     }
 
     String getResult() {
@@ -20,6 +24,9 @@ class CurrentBuild {
     }
 
     void setResult(String value) {
+        if (other != null) {
+            throw new SecurityException('can only set the result property on the current build')
+        }
         build.record('setResult', [result: value])
         build.worsen(value)
     }
@@ -29,6 +36,9 @@ class CurrentBuild {
     }
 
     void setDescription(String value) {
+        if (other != null) {
+            throw new SecurityException('can only set the description property on the current build')
+        }
         build.description = value
         build.record('description', [description: value])
     }
@@ -42,7 +52,7 @@ class CurrentBuild {
     }
 
     String getFullProjectName() {
-        return build.job
+        return other != null && other.fullProjectName ? other.fullProjectName : build.job
     }
 
     Map<String, String> getBuildVariables() {
@@ -56,12 +66,15 @@ class CurrentBuild {
     }
 
     CurrentBuild getNextBuild() {
-        List<Map> newer = (build.scenario.newerBuilds ?: []) as List<Map>
-        if (other == null) {
-            return newer ? new CurrentBuild(build, newer[0]) : null
-        }
-        int at = newer.indexOf(other)
-        return at + 1 < newer.size() ? new CurrentBuild(build, newer[at + 1]) : null
+        int at = other == null ? -1 : newer.indexOf(other)
+        return at + 1 < newer.size() ? new CurrentBuild(build, newer[at + 1], newer) : null
+    }
+
+    /** RunWrapper.getUpstreamBuilds: wrappers of other builds (setResult and setDescription refuse them). */
+    List<CurrentBuild> getUpstreamBuilds() {
+        List<Map> upstream = other != null ? [] : (build.scenario.upstreamBuilds ?: []) as List<Map>
+        build.record('getUpstreamBuilds', [projects: upstream.collect { it.fullProjectName }])
+        return upstream.collect { Map run -> new CurrentBuild(build, run, (run.newerBuilds ?: []) as List<Map>) }
     }
 
     boolean resultIsBetterOrEqualTo(String other) {
