@@ -79,6 +79,18 @@ def _echo_masked(text: str) -> None:
     click.echo(redact_all(text, list(registered())), err=True)
 
 
+def _check_argv(argv: list[str]) -> None:
+    """Every argument is UTF-8 text. The OS hands bytes that are not over as lone surrogates, and every
+    writer failed on them later, after a history row or a traffic flip (exit 4, a bug)."""
+    from pipeline_steps.files import check_text  # here, not at the top: ``--help`` never pays for it
+
+    for number, arg in enumerate(argv, start=1):
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        before = argv[number - 2] if number > 1 else ""
+        name = flag if eq else before if before.startswith("--") and "=" not in before else f"argument {number}"
+        check_text(value if eq else arg, "command line", name)
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command runs, and maps our errors
     to exit codes (so ``CliRunner`` tests see the same codes as a shell)."""
@@ -103,10 +115,16 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Checked in ``invoke``, where it becomes one ``error:`` line and exit 2 like every bad input.
+        ctx.meta["pipeline_steps.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         quiet_library_logs()
         new_run()
         try:
+            _check_argv(ctx.meta.get("pipeline_steps.argv", []))
             rv = super().invoke(ctx)
         except PipelineStepsError as err:
             _echo_masked(f"error: {err}")

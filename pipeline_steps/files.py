@@ -8,11 +8,14 @@ readers here, so a file is either what its format promises or bad input naming i
   refused (Python's ``json`` accepts them, and every comparison with NaN is false: a gate that
   never breaches); an object repeating a key with another value is refused (the last one
   silently won: a second ``"objectives"`` lowered the objective; an identical repeat changes
-  nothing and stays readable, as in Keptn 0.2's own evaluation-done example); nesting deeper than ``MAX_DEPTH``, more than
+  nothing and stays readable, as in Keptn 0.2's own evaluation-done example); a string or key
+  holding half of a UTF-16 surrogate pair (``"\\ud800"``: no UTF-8 can carry it, so a writer
+  failed on it after the history row) is refused; nesting deeper than ``MAX_DEPTH``, more than
   ``MAX_BYTES`` or text that is not UTF-8 are refused with one clear line.
-* **YAML** (safe loader): the same, plus aliases: a document whose aliases expand to more than
-  ``MAX_NODES`` nodes (the "billion laughs" under an SLO ``filter:`` took 3 GB) or refer to
-  themselves is refused before anything walks it; merge keys (``<<``) still work.
+* **YAML** (safe loader): the same (a merge key ``<<`` given twice included), plus aliases: a
+  document whose aliases expand to more than ``MAX_NODES`` nodes (the "billion laughs" under an
+  SLO ``filter:`` took 3 GB) or refer to themselves is refused before anything walks it; merge
+  keys (``<<``) still work.
 
 Writers replace a file atomically (temp + rename), so a reader never sees half a document and a
 crash never leaves one behind, and they refuse non-finite numbers, so no JSON this tool writes
@@ -26,9 +29,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +50,9 @@ MAX_NODES = 100_000
 _LARGEST_FLOAT_INT = int(sys.float_info.max)
 
 _NOT_FINITE = "is not a finite number (NaN, infinities and numbers beyond 1.8e308 are refused)"
+_NOT_TEXT = ("is not valid Unicode text: it holds half of a UTF-16 surrogate pair (an escape like \\ud800 alone), "
+             "which no UTF-8 output can carry; write the character itself")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _DUPLICATE = "is given twice with different values (the last one would silently win; give each key once)"
 
 
@@ -109,8 +116,29 @@ def _int(text: str) -> Any:
     return value if abs(value) <= _LARGEST_FLOAT_INT else _NonFinite(text if len(text) < 20 else text[:17] + "...")
 
 
+def _shown(key: Any) -> str:
+    """A key as a field path shows it; a lone surrogate as its escape, so the message can be printed."""
+    text = str(key)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
+
+
 def _join(path: str, key: Any) -> str:
-    return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+    return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{_shown(key)}" if path else _shown(key))
+
+
+def check_text(text: str, source: str, field: str | None) -> str:
+    """``text`` if UTF-8 can carry it; else bad input naming ``source`` and ``field``. For text that
+    reaches outputs without a reader: a flag or an environment variable (the OS decodes bytes that
+    are not UTF-8 into lone surrogates: ``--tag $'v\\xff'``)."""
+    if _SURROGATE.search(text):
+        raise BadInputError(source, field, f"'{_shown(text)[:40]}' is not UTF-8 text; give it as UTF-8")
+    return text
+
+
+def _text_problem(source: str, path: str, text: str) -> BadInputError | None:
+    """A string or key that is not Unicode text (a JSON ``\\ud800`` escape, a YAML ``"\\ud800"``):
+    it would fail every writer later, after a history row or a traffic flip."""
+    return BadInputError(source, path or None, _NOT_TEXT) if _SURROGATE.search(text) else None
 
 
 def _deep(source: str, path: str) -> BadInputError:
@@ -129,7 +157,14 @@ def _check_json(data: Any, source: str) -> None:
             raise BadInputError(source, path or None, f"{value.text} {_NOT_FINITE}")
         if isinstance(value, _Repeated):
             raise BadInputError(source, _join(path, value.key), _DUPLICATE)
+        problem = _text_problem(source, path, value) if isinstance(value, str) else None
+        if problem:
+            raise problem
         if isinstance(value, dict):
+            for key in value:
+                problem = _text_problem(source, _join(path, key), key)
+                if problem:
+                    raise problem
             stack.extend((v, _join(path, k), depth + 1) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, _join(path, i), depth + 1) for i, v in enumerate(value))
@@ -189,6 +224,9 @@ def _check_yaml(loader: Any, root: Any, source: str) -> None:
             raise BadInputError(source, path or None, "refers to itself through an alias (a recursive document)")
         total = 1
         if isinstance(node, yaml.ScalarNode):
+            problem = _text_problem(source, path, node.value)
+            if problem:
+                raise problem
             if node.tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int"):
                 value = loader.construct_object(node)
                 if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > _LARGEST_FLOAT_INT:
@@ -200,12 +238,21 @@ def _check_yaml(loader: Any, root: Any, source: str) -> None:
                     total += size(child, _join(path, i), depth + 1)
             else:
                 seen: dict[Any, Any] = {}
+                merged: Any = None
                 for key_node, child in node.value:
                     if key_node.tag == "tag:yaml.org,2002:merge":
+                        # ``<<`` is a key too: given twice, the second silently won (one ``<<: [*a, *b]`` merges several)
+                        if merged is not None and not _same(loader.construct_object(merged, deep=True),
+                                                            loader.construct_object(child, deep=True)):
+                            raise BadInputError(source, _join(path, "<<"), _DUPLICATE)
+                        merged = child
                         total += size(child, path, depth + 1)
                         continue
                     if not isinstance(key_node, yaml.ScalarNode):
                         raise BadInputError(source, path or None, "has a key that is not a plain value (a list or mapping)")
+                    problem = _text_problem(source, _join(path, key_node.value), key_node.value)
+                    if problem:
+                        raise problem
                     key = loader.construct_object(key_node)
                     total += 1 + size(child, _join(path, key), depth + 1)
                     if key in seen and not _same(loader.construct_object(seen[key], deep=True),
@@ -310,6 +357,25 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_text(path) as out:
         out.write(text)
     return Path(path)
+
+
+def check_writable(paths: Iterable[str | Path]) -> None:
+    """Each path can be written as a file: it is not a folder, and no part of the way to it is a
+    file. A step calls this with every document it will write before it acts, so a folder in the
+    way is bad input naming it, with nothing queried, stored, deployed or flipped (it used to be a
+    bug's exit 4 after the history row, or after traffic had moved)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            raise BadInputError(str(path), None, "is a folder where this step writes a file; nothing was changed")
+        for ancestor in path.parents:
+            if ancestor.exists():
+                if not ancestor.is_dir():
+                    raise BadInputError(str(ancestor), None, f"is a file where a folder is needed for {path}; "
+                                                             "nothing was changed")
+                if not os.access(ancestor, os.W_OK | os.X_OK):
+                    raise BadInputError(str(ancestor), None, f"cannot write here (for {path}); nothing was changed")
+                break
 
 
 def _non_finite_path(data: Any, path: str = "") -> str | None:

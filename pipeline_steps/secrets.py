@@ -121,19 +121,41 @@ def new_run() -> None:
         _REGISTRY.clear()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _checked(value: str, source: str, what: str, user: str = "") -> Secret | None:
+    """``value`` stripped of surrounding white space as a ``Secret`` (None when empty). A secret goes
+    into an HTTP header: a line break there made requests raise an exception that quoted the header,
+    token and all, into every output; so one inside the value is bad input, never showing it."""
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise BadInputError(source, None, f"the {what} holds a line break or control character; give it on one line")
+    if re.search("[\ud800-\udfff]", value):  # how the OS hands over bytes that are not UTF-8
+        raise BadInputError(source, None, f"the {what} is not UTF-8 text")
+    return Secret(value, user) if value else None
+
+
 def read_secret(*, env: str | None = None, file: str | None = None, what: str = "token", user: str = "") -> Secret | None:
-    """Read a secret from a file (first line, stripped) or an environment variable.
+    """Read a secret from a file or an environment variable, stripped of surrounding white space (a
+    mounted Kubernetes secret and ``echo token > file`` end in a line break); None when absent or empty.
+    A line break or control character inside, or bytes that are not UTF-8, are ``BadInputError``
+    naming the file or variable, never the value.
 
     Never from a flag value: flags land in shell history, Jenkins logs and ``ps``. ``user`` is the
     name it is sent with as Basic credentials (masked as base64 of ``user:secret`` too)."""
     if file:
         try:
-            return Secret(Path(file).read_text(encoding="utf-8").strip(), user)
+            raw = Path(file).read_bytes()
         except OSError as err:
             raise BadInputError(file, None, f"cannot read {what} file: {err.strerror}") from err
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInputError(file, None, f"the {what} is not UTF-8 text") from None
+        return _checked(text, file, what, user)
     if env:
-        value = os.environ.get(env, "")
-        return Secret(value, user) if value else None
+        return _checked(os.environ.get(env, ""), env, what, user)
     return None
 
 
@@ -196,8 +218,17 @@ class SecretURL:
         except ValueError:
             ok = False
         if not ok:
-            raise BadInputError(source, field, f"{self.url!r} is not an http(s) URL")
+            raise BadInputError(source, field, f"{_masked_userinfo(self.url)!r} is not an http(s) URL")
         return self.url
+
+
+def _masked_userinfo(url: str) -> str:
+    """``url`` for the message of a URL we refuse: everything between ``//`` and its last ``@`` shown
+    as ``***``. A URL that failed to parse may still hold a userinfo ``split_url`` could not tell apart
+    (``http://u:a/b#c@host``); the refusal must not print it."""
+    scheme, sep, rest = url.partition("//")
+    at = rest.rfind("@")
+    return f"{scheme}{sep}{MASK}@{rest[at + 1:]}" if sep and at >= 0 else url
 
 
 def split_url(text: str) -> SecretURL:
@@ -206,7 +237,9 @@ def split_url(text: str) -> SecretURL:
     The authority runs from ``//`` to the first ``/``, ``?`` or ``#`` (RFC 3986 3.2); a userinfo
     is what precedes its last ``@``. A password holding an unencoded ``/`` (``user:p/w@host``) is
     still a userinfo here: the last ``@`` before any ``?`` or ``#`` ends it, so nothing of the
-    password survives into the URL. Without ``//`` (``user:pw@host:9090``) the same rule applies
+    password survives into the URL. A ``?`` or ``#`` in a password (``user:p#ss@host``, invalid
+    unencoded but common in passwords) is found too: with no ``@`` before the first ``?`` or ``#``,
+    a ``user:...`` head without ``/`` ends at the text's last ``@``. Without ``//`` (``user:pw@host:9090``) the same rule applies
     from the start of the text.
     """
     scheme, sep, rest = text.partition("://")
@@ -217,6 +250,11 @@ def split_url(text: str) -> SecretURL:
         rest = text[len(prefix):]
     head_end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     at = rest.rfind("@", 0, head_end)
+    if at < 0 and ":" in rest[:head_end] and "/" not in rest[:head_end]:
+        # ``user:p#ss@host``: a "?" or "#" typed into a password ends the authority early for every
+        # parser (RFC 3986 3.2, WHATWG), leaving the password's tail in a "fragment" to be printed.
+        # A "user:..." head with no "/" before it, followed by an "@" later, is such a userinfo.
+        at = rest.rfind("@")
     if at < 0:
         return SecretURL(text, shown=text)
     typed_user, colon, password = rest[:at].partition(":")

@@ -73,7 +73,9 @@ def test_context_options_read_jenkins_parameters_from_env() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [("stage", "Staging", "stage"), ("deployment_strategy", "canary", "deployment_strategy"),
-     ("test_strategy", "load", "test_strategy"), ("service", "", "service")],
+     ("test_strategy", "load", "test_strategy"), ("service", "", "service"),
+     # a Jenkins parameter whose bytes are not UTF-8 reaches us as a lone surrogate (os.environ)
+     ("tag", "v\udcff", "tag"), ("image", "carts\udcff", "image"), ("keptn_context", "\udcff", "keptn_context")],
 )
 def test_context_rejects_bad_names(field: str, value: str, needle: str) -> None:
     options = {"project": "sockshop", "stage": "dev", "service": "carts", field: value}

@@ -75,6 +75,9 @@ _BOMB = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9) if p else 'x, x, x, x, x,
     ('{"x": {"y": 1, "y": [2]}}', "d.json: x.y: is given twice with different values"),
     ("[" * 100_000 + "]" * 100_000, "d.json: invalid JSON: nested more than 64 levels deep"),
     ("[" * 70 + "]" * 70, "d.json: [0][0]"),
+    ('{"id": "\\ud800"}', "d.json: id: is not valid Unicode text"),         # half a UTF-16 pair: no UTF-8 for it
+    ('{"a": [{"b": "x\\udfffy"}]}', "d.json: a[0].b: is not valid Unicode text"),
+    ('{"\\ud83d": 1}', "d.json: \\ud83d: is not valid Unicode text"),
 ])
 def test_the_strict_json_reader(tmp_path: Path, text: str, message: str) -> None:
     """Issue 11: NaN/Infinity literals, numbers beyond a double, repeated keys and deep nesting are
@@ -98,6 +101,10 @@ def test_the_strict_json_reader(tmp_path: Path, text: str, message: str) -> None
     ("? [1, 2]\n: x\n", "s.yaml: has a key that is not a plain value"),
     ('a: "\\U00110000"\n', "s.yaml: invalid YAML: chr() arg not in range"),
     ("a: 2026-13-45\n", "s.yaml: invalid YAML: month must be in 1..12"),
+    ('a: "\\ud800"\n', "s.yaml: a: is not valid Unicode text"),
+    ('a: {b: ["x\\udfffy"]}\n', "s.yaml: a.b[0]: is not valid Unicode text"),
+    ('"\\ud83d": 1\n', "s.yaml: \\ud83d: is not valid Unicode text"),
+    ("c:\n  <<: {x: 1}\n  <<: {x: 2}\n", "s.yaml: c.<<: is given twice with different values"),
     ("a: \x00\n", "s.yaml: invalid YAML: unacceptable character #x0000"),
 ])
 def test_the_strict_yaml_reader(tmp_path: Path, text: str, message: str) -> None:
@@ -121,3 +128,15 @@ def test_writers_refuse_non_finite_numbers(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"non-finite number .* at a\[1\]"):
         files.write_json(tmp_path / "o.json", {"a": [1, float("nan")]})
     assert not (tmp_path / "o.json").exists()
+
+
+def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:
+    files.check_writable([tmp_path / "new" / "deeper" / "doc.json", tmp_path / "doc.json"])  # absent folders are fine
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(BadInputError, match=r"dir\.json: is a folder where this step writes a file"):
+        files.check_writable([tmp_path / "ok.json", tmp_path / "dir.json"])
+    (tmp_path / "events").write_text("x")
+    with pytest.raises(BadInputError) as err:
+        files.check_writable([tmp_path / "events" / "a" / "e.json"])
+    assert err.value.source == str(tmp_path / "events") and "is a file where a folder is needed" in err.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "events"]  # it creates nothing

@@ -31,7 +31,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline_steps.errors",),
     ("pipeline_steps",),  # the package itself: its docstring and __version__
 )
-"""Rooms from the top down; a room may import the rooms below it. Rooms on one line are siblings."""
+"""Rooms from the top down; a room may import the rooms below it. Rooms on one line are siblings.
+The last, the package itself, holds only its ``__init__``: a module nobody put on the map is in no room."""
+
+PACKAGE_ITSELF = "pipeline_steps"
 
 SHARED_INSIDE = {"pipeline_steps.commands": {"pipeline_steps.commands.options"}, "pipeline_steps.steps": set()}
 """Rooms whose modules are siblings of each other: they may import only these modules of their own room."""
@@ -42,7 +45,8 @@ def room_of(module: str) -> tuple[int, str]:
     best: tuple[int, str] | None = None
     for index, rooms in enumerate(LAYERS):
         for room in rooms:
-            if (module == room or module.startswith(room + ".")) and (best is None or len(room) > len(best[1])):
+            inside = module == room or (module.startswith(room + ".") and room != PACKAGE_ITSELF)
+            if inside and (best is None or len(room) > len(best[1])):
                 best = (index, room)
     if best is None:
         raise AssertionError(f"{module} is in no room of the map; add it to the map (docs/architecture.md) first")
@@ -162,6 +166,23 @@ def test_the_checker_refuses_each_kind_of_wrong_import(source: str, target: str,
 ])
 def test_the_checker_lets_downward_imports_pass(source: str, target: str) -> None:
     assert violation(source, target) is None
+
+
+@pytest.mark.parametrize("module", ["pipeline_steps.helpers", "pipeline_steps.utils", "pipeline_steps.newroom.part"])
+def test_a_module_outside_the_map_is_in_no_room(module: str) -> None:
+    """A new top-level module (a utils.py) or folder is not quietly part of the package root, the
+    lowest rung, which every room could import: it must be put on the map first."""
+    with pytest.raises(AssertionError, match="in no room of the map"):
+        room_of(module)
+
+
+def test_the_top_level_holds_the_edge_modules_and_the_rooms() -> None:
+    """Issue 10: at most 8 top-level modules (the edge) beside the rooms; each of them on the map."""
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    rooms = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert len(modules) <= 8, modules
+    for name in [*modules, *rooms]:
+        room_of(f"pipeline_steps.{name}")
 
 
 def test_function_level_imports_are_seen(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import pytest
 
 from pipeline_steps.documents.evaluation import Window
+from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import MASK, Secret, redact_all, split_url
 from pipeline_steps.sources.prometheus import PrometheusSource
@@ -76,6 +77,12 @@ def test_every_spelling_is_masked() -> None:
     ("//u:p@h", "//h", "u", "p"),
     ("http://tok@h", "http://h", "tok", None),
     ("http://h/x?q=a@b", "http://h/x?q=a@b", "", None),
+    # a "#" or "?" typed into a password ends the authority early for every parser
+    ("http://u:p#w@h:9", "http://h:9", "u", "p#w"),
+    ("htp://u:p?w@h", "htp://h", "u", "p?w"),
+    ("http://u:9090#w@h/x", "http://h/x", "u", "9090#w"),
+    ("u:p#w@h:9090", "h:9090", "u", "p#w"),
+    ("http://h:9/x?q=a@b", "http://h:9/x?q=a@b", "", None),
 ])
 def test_userinfo_leaves_the_url_decoded(given: str, url: str, user: str, password: str | None) -> None:
     parts = split_url(given)
@@ -86,6 +93,15 @@ def test_userinfo_leaves_the_url_decoded(given: str, url: str, user: str, passwo
     if parts.password:
         raw = given.split("//", 1)[-1].rsplit("@", 1)[0].split(":", 1)[1] if "//" in given else given.split(":", 1)[1]
         assert raw.split("@")[0] in parts.password.forms()  # as the user typed it, encoded or not
+
+
+@pytest.mark.parametrize("given", ["http://u:a/b#SECRETX@h", "htp://u:a/b?SECRETX@h", "http://u:SECRETX@[::1",
+                                   "http://u:a/b#SECRETX@h:99999"])
+def test_a_refused_url_never_shows_what_may_be_a_userinfo(given: str) -> None:
+    """A URL that no parser can read may hold a password ``split_url`` could not tell apart."""
+    with pytest.raises(BadInputError) as caught:
+        split_url(given).check_http("--prometheus-url", None)
+    assert "SECRETX" not in str(caught.value) and "a/b" not in str(caught.value)
 
 
 @contextmanager

@@ -93,7 +93,7 @@ def evaluate(**options: Any) -> int:
     merged.update({k: v for k, v in options.items() if v and k in CONTEXT_FIELDS})
     spec = load_perfspec(spec_path) if spec_path else load_slo(slo_path, sli_path, options["sli_provider"])
     merged["event_file"] = options.get("event_file")  # an --event fills what flags and testrun.json leave empty
-    context = context_from_options(merged, source=testrun_path or "command line")
+    context = context_from_options(merged)  # testrun.json's own fields were checked as it was read
     window = window_from(testrun, testrun_path, options["start"], options["end"])
     settings = sources.settings_from_options({**options, "testrun_document": testrun}, context,
                                              timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])

@@ -54,7 +54,7 @@ def evaluation_done(**options: Any) -> int:
     next_stage = shipyard.next_stage(stage.name)
     event = read_event(options["event_file"]) if options.get("event_file") else None
 
-    verdict = normalise_verdict(_verdict(options, event, truthy), "--verdict")
+    verdict = normalise_verdict(*_verdict(options, event, truthy))
     if options.get("deployment_file"):
         facts = DeploymentFacts.from_file(options["deployment_file"])
     elif options.get("colour"):
@@ -72,28 +72,30 @@ def evaluation_done(**options: Any) -> int:
     return int(decision.exit_code)
 
 
-def _verdict(options: dict[str, Any], event: Any, truthy: Any) -> str:
-    """--verdict, else the evaluation file's verdict, else the event's; missing is bad input (fail closed)."""
+def _verdict(options: dict[str, Any], event: Any, truthy: Any) -> tuple[str, str, str]:
+    """``(verdict, source, field)``: --verdict, else the evaluation file's verdict, else the event's,
+    with where it came from, so a bad one names that; missing is bad input (fail closed)."""
     if options.get("verdict"):
-        return str(options["verdict"])
+        return str(options["verdict"]), "command line", "--verdict"
     path = options.get("evaluation_file")
     if path:
         from pipeline_steps.files import read_json
 
         data = read_json(path)
-        value = data.get("verdict") or data.get("result") if isinstance(data, dict) else None
+        field = "verdict" if isinstance(data, dict) and data.get("verdict") else "result"
+        value = data.get(field) if isinstance(data, dict) else None
         if not isinstance(value, str):
             raise BadInputError(path, "verdict", "missing: expected PASS, WARNING, FAIL or ERROR")
-        return value
+        return value, str(path), field
     if event is not None and event.name == "evaluation-done":
-        data = event.data
+        data, where = event.data, str(options["event_file"])
         if isinstance(data.get("verdict"), str):
-            return str(data["verdict"])
+            return str(data["verdict"]), where, "data.verdict"
         details = data.get("evaluationdetails")
         if isinstance(details, dict) and isinstance(details.get("result"), str):
-            return str(details["result"])
+            return str(details["result"]), where, "data.evaluationdetails.result"
         if "evaluationpassed" in data:
-            return "pass" if truthy(data["evaluationpassed"]) else "fail"
+            return ("pass" if truthy(data["evaluationpassed"]) else "fail"), where, "data.evaluationpassed"
     raise BadInputError("evaluation-done", "verdict", "no verdict: give --verdict, --evaluation or an evaluation-done --event")
 
 

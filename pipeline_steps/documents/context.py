@@ -8,14 +8,16 @@ step. They are parsed once, at the edge, into this frozen dataclass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pipeline_steps.documents.names import DNS_LABEL, check_label, check_tag, check_token
 from pipeline_steps.documents.vocabulary import DeploymentStrategy
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import check_text
 
-__all__ = ["DNS_LABEL", "TEST_STRATEGIES", "StageContext"]
+__all__ = ["DNS_LABEL", "TEST_STRATEGIES", "StageContext", "check_fields"]
 
 TEST_STRATEGIES = ("", "functional", "performance")
 
@@ -63,32 +65,18 @@ class StageContext:
         data["deployment_strategy"] = str(self.deployment_strategy)
         return data
 
-    def validate(self, source: str = "context") -> StageContext:
-        """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field.
+    def validate(self, source: str = "context", prefix: str = "") -> StageContext:
+        """Check names and strategies; raise ``BadInputError`` naming ``source`` and the field
+        (``prefix`` + its name: ``context.project`` in a document).
 
         Every field that becomes a name or a path is held to its grammar (``documents/names.py``):
         project, stage and service are DNS-1123 labels, the tag an image tag, the Keptn context an
         id. The image is checked by the platform that uses it: the OCI reference grammar on
         Kubernetes (``platforms/kubernetes/references.py``), a folder without control characters locally."""
         for name in ("project", "stage", "service"):
-            value = getattr(self, name)
-            if not value:
-                raise BadInputError(source, name, "is required")
-            check_label(value, source, name)
-        check_tag(self.tag, source, "tag")
-        check_token(self.keptn_context, source, "keptn_context")
-        if not isinstance(self.deployment_strategy, DeploymentStrategy):
-            raise BadInputError(
-                source,
-                "deployment_strategy",
-                f"{self.deployment_strategy!r} is not one of {', '.join(DeploymentStrategy.values())}",
-            )
-        if self.test_strategy not in TEST_STRATEGIES:
-            raise BadInputError(
-                source,
-                "test_strategy",
-                f"{self.test_strategy!r} is not one of functional, performance or empty",
-            )
+            if not getattr(self, name):
+                raise BadInputError(source, prefix + name, "is required")
+        check_fields(asdict(self), source, prefix)
         return self
 
     @classmethod
@@ -99,6 +87,31 @@ class StageContext:
         known = {f: data.get(f, "") for f in cls.__dataclass_fields__}
         for key, value in known.items():
             if not isinstance(value, str):
-                raise BadInputError(source, key, "must be a string")
+                raise BadInputError(source, f"context.{key}", "must be a string")
         known["deployment_strategy"] = known["deployment_strategy"] or DeploymentStrategy.DIRECT
-        return cls(**known).validate(source)
+        return cls(**known).validate(source, "context.")
+
+
+def check_fields(values: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    """Check the context fields present in ``values`` (a whole context, or the part one file gives):
+    UTF-8 text, DNS-1123 names, known strategies; ``BadInputError`` naming ``source`` and ``prefix`` +
+    the field. Each source of a merged context is checked on its own, so an error names the one
+    that gave the value (a bad ``--project`` is not blamed on testrun.json)."""
+    for name, value in values.items():
+        if isinstance(value, str):  # image, tag and the Keptn context reach every document as they are
+            check_text(value, source, prefix + name)
+    for name in ("project", "stage", "service"):
+        value = values.get(name)
+        if value:
+            check_label(value, source, prefix + name)
+    if isinstance(values.get("tag"), str):
+        check_tag(values["tag"], source, prefix + "tag")
+    if isinstance(values.get("keptn_context"), str):
+        check_token(values["keptn_context"], source, prefix + "keptn_context")
+    strategy = values.get("deployment_strategy")
+    if "deployment_strategy" in values and strategy not in DeploymentStrategy.values():
+        raise BadInputError(source, prefix + "deployment_strategy",
+                            f"{strategy!r} is not one of {', '.join(DeploymentStrategy.values())}")
+    test_strategy = values.get("test_strategy")
+    if test_strategy and test_strategy not in TEST_STRATEGIES:
+        raise BadInputError(source, prefix + "test_strategy", f"{test_strategy!r} is not one of functional, performance or empty")

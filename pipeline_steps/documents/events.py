@@ -108,9 +108,14 @@ def make_event(name: str, ctx: StageContext, source: str, **extra: Any) -> Event
                  source=f"pipeline-steps/{source}")
 
 
+def event_path(out_dir: str | Path, name: str) -> Path:
+    """Where the event ``name`` is written: ``OUT/events/<name>.json``."""
+    return Path(out_dir) / "events" / f"{name}.json"
+
+
 def write_event(out_dir: str | Path, event: Event) -> Path:
     """Write ``OUT/events/<name>.json`` atomically (a re-run overwrites, never half-writes)."""
-    return write_json(Path(out_dir) / "events" / f"{event.name}.json", event.to_json())
+    return write_json(event_path(out_dir, event.name), event.to_json())
 
 
 def read_event(path: str | Path) -> Event:

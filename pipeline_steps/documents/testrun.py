@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline_steps.documents.context import StageContext
+from pipeline_steps.documents.context import StageContext, check_fields
 from pipeline_steps.documents.evaluation import parse_time
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import iso_utc, read_json, write_json
@@ -145,6 +145,7 @@ def testrun_context(data: dict[str, Any], path: str) -> dict[str, str]:
         if not isinstance(value, str):
             raise BadInputError(path, f"context.{key}", f"must be a string, got {value!r:.40}")
         found[key] = value
+    check_fields(found, path, "context.")  # checked here, so a bad flag is never blamed on this file
     return found
 
 

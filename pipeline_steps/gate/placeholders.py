@@ -52,14 +52,21 @@ def context_values(context: StageContext, filters: Mapping[str, str] | None = No
 
 
 def fill_queries(spec_path: str, queries: list[Query], values: Mapping[str, str]) -> list[Any]:
-    """Each query with its placeholders filled by its source (``MetricSource.substitute``); a value
-    that cannot stand where its placeholder is is bad input naming the spec and the query's field."""
+    """Each query with its placeholders filled by its source (``MetricSource.substitute``) and checked
+    again by it (``check_query``: the load-time check saw the placeholders, and a value can still
+    make a query unrunnable, e.g. an empty ``$DEPLOYMENT`` where a USQL dimension stands); either
+    problem is bad input naming the spec and the query's field, before anything is queried."""
     filled = []
     for where, source, query in queries:
+        cls = source_class(source)
         try:
-            filled.append(source_class(source).substitute(query, values))
+            query = cls.substitute(query, values)
         except ValueError as err:
             raise BadInputError(spec_path, where, str(err)) from None
+        problem = cls.check_query(query)
+        if problem:
+            raise BadInputError(spec_path, where, f"after its placeholders were filled: {problem}")
+        filled.append(query)
     return filled
 
 

@@ -69,7 +69,8 @@ def render_summary(document: dict[str, Any], reports: list[IndicatorReport]) -> 
                      f"{number(r.score)}/{number(r.max_score)}  {_short(r.criteria_text, 40)}")
     if len(reports) > len(shown):
         lines.append(f"  ... {len(reports) - len(shown)} more in evaluation.json")
-    reasons = [r for r in reports if r.reason and JUNIT_OUTCOMES[r.status]]
+    # what did not pass, and what passed without some of its series (every dropped series is reported)
+    reasons = [r for r in reports if r.reason and (JUNIT_OUTCOMES[r.status] or r.dropped)]
     if reasons:
         lines.append("")
         for r in reasons[:6]:
@@ -101,7 +102,9 @@ def write_gate_junit(path: Path, document: dict[str, Any], reports: list[Indicat
         elif outcome == "error":
             error = f"{r.status}: {r.reason}"
         details = "\n".join(f"{k}: {v}" for k, v in props.items()) + (f"\nreason: {r.reason}" if r.reason else "")
-        cases.append(JUnitCase(name=r.id, classname=classname, properties=props, failure=failure, error=error, details=details))
+        stdout = f"reason: {r.reason}" if r.reason and outcome is None else ""  # a pass without some series
+        cases.append(JUnitCase(name=r.id, classname=classname, stdout=stdout, properties=props, failure=failure, error=error,
+                               details=details))
     window = document["window"]
     return write_junit(path, "quality-gate", cases, secrets=secrets,
                        properties={"verdict": document["verdict"], "window": f"{window['start']}..{window['end']}"})

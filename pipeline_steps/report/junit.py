@@ -2,7 +2,7 @@
 
 Why JUnit for a gate: Jenkins shows test cases per build with history and trends; one case per
 indicator makes "why did it fail?" a click away (value, threshold, query, score). Secrets are
-masked before anything is written.
+masked before anything is written, and the file is replaced atomically (``files.write_text``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from pipeline_steps.files import write_text
 from pipeline_steps.secrets import Secret, redact_all
 
 
@@ -50,7 +51,4 @@ def write_junit(path: Path, suite: str, cases: list[JUnitCase], *, secrets: list
             tc.add_skipped_info(message=case.skipped)
         junit_cases.append(tc)
     xml = to_xml_report_string([TestSuite(suite, junit_cases, properties=properties)], prettyprint=True, encoding="utf-8")
-    xml = redact_all(xml, secrets or [])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(xml, encoding="utf-8")
-    return path
+    return write_text(path, redact_all(xml, secrets or []))  # atomic: Jenkins fails a build on a truncated XML

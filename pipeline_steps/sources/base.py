@@ -63,11 +63,14 @@ class Fetched:
 def samples_of(pairs: list[tuple[str, Any]]) -> Fetched:
     """Samples from ``(key, raw value)`` pairs. ``"+Inf"``/``"-Inf"`` (Prometheus' notation for a
     ratio over zero, a histogram's top bucket) are values and are graded; NaN, null and what is no
-    number at all are dropped, and their keys kept for the report (docs/gate.md "Values")."""
+    number at all (``true``/``false`` included) are dropped, and their keys kept for the report
+    (docs/gate.md "Values")."""
     kept: list[Sample] = []
     dropped: list[str] = []
     for key, raw in pairs:
         try:
+            if isinstance(raw, bool):  # JSON true/false: float(False) is 0.0, which passed an upper threshold
+                raise TypeError("a boolean is no number")
             value = float(raw)
         except (TypeError, ValueError, OverflowError):
             dropped.append(key)

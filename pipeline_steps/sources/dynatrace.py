@@ -148,16 +148,17 @@ class DynatraceSource:
             if request.api == "usql":
                 body = self._get(request.path, {**request.params, "explain": "false", "addDeepLinkFields": "false",
                                                 "startTimestamp": start_ms, "endTimestamp": end_ms})
+                _holding(body, "values", list)
                 return _usql_value(request, body)
             body = self._get(request.path, {**request.params, "from": start_ms, "to": end_ms})
+            if request.api == "slo":
+                if body.get("error", "NONE") != "NONE":  # Dynatrace: HTTP 200 with the reason in "error"
+                    raise _Failed(redact_all(f"dynatrace SLO {request.path.rsplit('/', 1)[-1]}: {body['error']}",
+                                                  self.secrets()))
+                return samples_of([(request.path.rsplit("/", 1)[-1], _holding(body, "evaluatedPercentage", object))])
+            return samples_of([("", _holding(body, "totalCount", object))])
         except _Failed as failed:
             return Fetched(error=str(failed))
-        if request.api == "slo":
-            if body.get("error", "NONE") != "NONE":  # Dynatrace: HTTP 200 with the reason in "error"
-                return Fetched(error=redact_all(f"dynatrace SLO {request.path.rsplit('/', 1)[-1]}: {body['error']}",
-                                                self.secrets()))
-            return samples_of([(request.path.rsplit("/", 1)[-1], body.get("evaluatedPercentage"))])
-        return samples_of([("", body.get("totalCount"))])
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         try:
@@ -176,13 +177,15 @@ class DynatraceSource:
         pairs: list[tuple[str, Any]] = []
         for _ in range(MAX_PAGES):
             body = self._get(request.path, params)
-            for collection in body.get("result") or []:
+            for collection in _holding(body, "result", list):
+                if not isinstance(collection, dict) or not isinstance(collection.get("data"), list):
+                    raise _Failed("dynatrace answered a metric result without its 'data' list; no answer to judge")
                 # Dynatrace processes at most 100,000 tuples and 20,000,000 data points per query and
                 # ignores the rest; a ratio of 1 means the limit was reached and the answer is partial.
                 if any(_number(collection.get(k)) >= 1 for k in ("dimensionCountRatio", "dataPointCountRatio")):
                     raise _Failed("dynatrace reached its query limit (dimensionCountRatio or dataPointCountRatio 1): "
                                   "the answer is partial; narrow the entitySelector")
-                for series in collection.get("data") or []:
+                for series in collection["data"]:
                     key = ",".join(str(d) for d in series.get("dimensions") or [])
                     values = series.get("values") or [None]
                     raw = values[-1]
@@ -208,6 +211,14 @@ def _number(value: Any) -> float:
 
 class _Failed(Exception):
     """One request failed for good; ``str()`` is safe to show."""
+
+
+def _holding(body: dict[str, Any], key: str, kind: type) -> Any:
+    """``body[key]``, which the API always returns; an answer without it (a proxy's ``{}``) is no
+    answer, never "no values", which an indicator with ``ignoreEmpty`` scores full."""
+    if key not in body or not isinstance(body[key], kind):
+        raise _Failed(f"dynatrace answered without {key!r} ({'a list' if kind is list else 'a value'}); no answer to judge")
+    return body[key]
 
 
 def _usql_value(request: queries.DtRequest, body: dict[str, Any]) -> Fetched:

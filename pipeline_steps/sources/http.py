@@ -117,27 +117,27 @@ def _watch(sock: Any) -> None:
         deadline.watch(sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    """Hands its socket to the sending thread's ``_Deadline`` when it connects and for each answer it
-    reads (a pooled connection is reused by later requests)."""
+class _Watched:
+    """Mixed into urllib3's connections: hands the socket to the sending thread's ``_Deadline`` when
+    it connects and for each answer it reads (a pooled connection is reused by later requests)."""
+
+    sock: Any
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _watch(self.sock)
 
     def getresponse(self) -> Any:
         _watch(self.sock)
-        return super().getresponse()
+        return super().getresponse()  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch(self.sock)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def getresponse(self) -> Any:
-        _watch(self.sock)
-        return super().getresponse()
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):

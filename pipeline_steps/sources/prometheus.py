@@ -137,8 +137,11 @@ class PrometheusSource:
         kind = data.get("resultType")
         result = data.get("result")
         if kind == "vector" and isinstance(result, list):
-            return samples_of([(json.dumps(r.get("metric", {}), separators=(",", ":")), (r.get("value") or [0, None])[1])
-                                   for r in result])
+            # Prometheus' API: every element has ``metric`` and ``value: [time, "number"]``; one without its
+            # sample is no answer (read as "no values", ignoreEmpty scored it full).
+            if not all(isinstance(r, dict) and isinstance(r.get("value"), list) and len(r["value"]) == 2 for r in result):
+                return Fetched(error="prometheus answered a vector element without its sample (value: [time, number])")
+            return samples_of([(json.dumps(r.get("metric", {}), separators=(",", ":")), r["value"][1]) for r in result])
         if kind == "scalar" and isinstance(result, list) and len(result) == 2:
             return samples_of([("", result[1])])
         return Fetched(error=f"prometheus returned a {kind} result; the gate needs an instant vector or scalar")

@@ -4,7 +4,8 @@ Why a tokenizer: the placeholder scanner knew only quotes, so an apostrophe in a
 (``# the handler's calls``) opened a "string" that was not one, and a filter value
 ``x"}) or vector(1) or absent(y{a="`` closed the real string and added PromQL of its own: the SLI
 became 1 and the gate judged injected PromQL (issue 11). The lexical rules here are Prometheus'
-own (``promql/parser/lex.go``): a ``#`` outside a string comments to the end of the line; strings
+own (``promql/parser/lex.go``): a ``#`` outside a string comments to the end of the line (a line
+feed or a lone carriage return, its ``isEndOfLine``); strings
 are ``"..."`` and ``'...'`` with backslash escapes (``\\a \\b \\f \\n \\r \\t \\v \\\\``, the string's
 quote, octal ``\\ooo``, ``\\xhh``, ``\\uhhhh``, ``\\Uhhhhhhhh``) that may not span a line, and
 ```...``` raw strings with no escapes.
@@ -14,7 +15,7 @@ How each placeholder value is written depends on where the tokenizer finds it:
 * inside ``"..."`` or ``'...'``: backslash and that string's quote escaped, every control character
   as ``\\xhh`` (PromQL rejects ``\\'`` inside ``"..."`` and ``\\"`` inside ``'...'``, so only that quote);
 * inside a raw string: as is, and a value with a backtick is refused (nothing can escape it);
-* in a comment: as is, and a value with a line break is refused (it would end the comment);
+* in a comment: as is, and a value with a line break (LF or CR) is refused (it would end the comment);
 * outside any string or comment: only a plain token (letters, digits, ``_:.+-,``: durations,
   names, numbers); anything else is refused.
 
@@ -96,7 +97,7 @@ def substitute_promql(text: str, values: Mapping[str, str]) -> str:
             elif ch in "\"'`":
                 state, opened_at = ch, i
         elif state == _COMMENT:
-            if ch == "\n":
+            if ch in "\r\n":  # lex.go isEndOfLine: a lone carriage return ends a comment too
                 state = _CODE
         elif state == _RAW:
             if ch == "`":

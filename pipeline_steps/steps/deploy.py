@@ -28,10 +28,11 @@ from pathlib import Path
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import DeploymentRecord, write_record
-from pipeline_steps.documents.events import after_deploy
+from pipeline_steps.documents.events import after_deploy, event_path
 from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.documents.weights import COLOURS, Weights, other_colour
 from pipeline_steps.errors import BadInputError, ConflictError, NotReadyError, PipelineStepsError
+from pipeline_steps.files import check_writable
 from pipeline_steps.platforms.base import ColourState, Platform, StageStatus, lock_holder
 
 FIRST_COLOUR = "blue"
@@ -56,6 +57,7 @@ def deploy(platform: Platform, ctx: StageContext, service: ServiceSpec, out_path
     options = options or DeployOptions()
     if not ctx.image or not ctx.tag:
         raise BadInputError("command line", "image" if not ctx.image else "tag", "is required to deploy")
+    check_writable([out_path, event_path(out_path.parent, "deployment-finished")])  # before anything is deployed
     started = time.time()
     # The lock must outlive the wait for readiness, or a second pipeline could take it over as stale.
     with platform.lock(ctx, options.holder or lock_holder(ctx), ttl_s=max(300.0, options.timeout_s + 120.0)):

@@ -28,10 +28,10 @@ from pipeline_steps.documents.evaluation import (
     evaluation_document,
     write_evaluation,
 )
-from pipeline_steps.documents.events import after_evaluation
+from pipeline_steps.documents.events import after_evaluation, event_path
 from pipeline_steps.documents.vocabulary import Verdict
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.files import to_json, write_text
+from pipeline_steps.files import check_writable, to_json, write_text
 from pipeline_steps.gate import lighthouse, pitometer
 from pipeline_steps.gate.perfspec import PerfSpec
 from pipeline_steps.gate.placeholders import context_values, duration_values, fill_queries
@@ -72,6 +72,7 @@ class GateRun:
 
 def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
     """Judge ``run.window`` by ``spec`` (Pitometer 1.0.x or lighthouse 0.8 semantics; docs/gate.md)."""
+    check_writable(outputs(run.out_dir).values())  # a folder in the way: bad input before anything is queried
     filters, queries_file = (spec.filters, spec.sli_path) if isinstance(spec, SloSpec) else (None, spec.path)
     values = {**context_values(run.context, filters, deployment=run.deployment),
               **duration_values(run.window, keptn_minutes=run.keptn_minutes)}
@@ -100,6 +101,12 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
     else:
         judgement = pitometer.judge(spec, run.window, fetched, described)
     return _record(run, judgement, secrets)
+
+
+def outputs(out: Path) -> dict[str, Path]:
+    """Every file the step writes under ``out``."""
+    return {"evaluation": out / "evaluation.json", "junit": out / "junit-evaluation.xml",
+            "summary": out / "evaluation-summary.txt", "event": event_path(out, "evaluation-done")}
 
 
 def _sources_for(run: GateRun, names: set[str]) -> dict[str, MetricSource]:
@@ -161,8 +168,8 @@ def _record(run: GateRun, judgement: Judgement, secrets: list[Secret | None]) ->
                                      indicators=judgement.reports)
     document = evaluation_document(judgement, run.context, run.window, history_id)
     out = run.out_dir
-    paths = {"evaluation": out / "evaluation.json", "junit": out / "junit-evaluation.xml",
-             "summary": out / "evaluation-summary.txt"}
+    paths = outputs(out)
+    del paths["event"]  # written below when there is one
     # Sources mask secrets in what they report; masking again here covers whatever else could carry
     # one (an exception text from a source bug, a query that embeds a credential).
     write_evaluation(paths["evaluation"], document, secrets)

@@ -29,22 +29,24 @@ from pathlib import Path
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import DeploymentFacts
-from pipeline_steps.documents.events import make_event, write_event
+from pipeline_steps.documents.events import event_path, make_event, write_event
 from pipeline_steps.documents.promotion import Decision, write_promotion
 from pipeline_steps.documents.shipyard import Stage
 from pipeline_steps.documents.vocabulary import Action, Verdict
 from pipeline_steps.documents.weights import Weights, other_colour
 from pipeline_steps.errors import BadInputError, ExitCode
+from pipeline_steps.files import check_writable
 from pipeline_steps.platforms.base import Platform, lock_holder
 
 APPROVALS = ("auto", "approve", "reject")
 
 
-def normalise_verdict(value: str, source: str) -> Verdict:
-    """Our verdicts, Pitometer's results (pass/warning/fail) and Keptn's ``failed`` (= error)."""
+def normalise_verdict(value: str, source: str, field: str | None = "verdict") -> Verdict:
+    """Our verdicts, Pitometer's results (pass/warning/fail) and Keptn's ``failed`` (= error); else bad
+    input naming ``source`` (the file, event or ``command line``) and ``field``."""
     verdict = Verdict.parse(value)
     if verdict is None:
-        raise BadInputError(source, "verdict", f"{value!r} is not one of pass, warning, fail, error")
+        raise BadInputError(source, field, f"{value!r} is not one of pass, warning, fail, error")
     return verdict
 
 
@@ -54,6 +56,8 @@ def evaluation_done(ctx: StageContext, verdict: Verdict, facts: DeploymentFacts,
     """Decide and act; with ``out_dir`` write promotion.json and the events there. ``holder`` names
     the lock holder (default: a new ``lock_holder``). Raises ``PipelineStepsError`` when the platform
     cannot do it (exit 4), ``ConflictError`` while another pipeline holds the service's lock."""
+    if out_dir is not None:  # a folder in the way is bad input before traffic moves
+        check_writable([out_dir / "promotion.json", *(event_path(out_dir, n) for n in ("new-artefact", "configuration-changed"))])
     decision = _decide(ctx, verdict, facts, (stage, next_stage), platform, approval=approval,
                        holder=holder or lock_holder(ctx))
     if out_dir is not None:

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from pipeline_steps.documents.context import StageContext
-from pipeline_steps.documents.events import after_tests
+from pipeline_steps.documents.events import after_tests, event_path
 from pipeline_steps.documents.testrun import CheckResult, PerformanceResult, TestRun
 from pipeline_steps.errors import ExitCode
+from pipeline_steps.files import check_writable
 from pipeline_steps.load.engine import WHOLE, Part
 from pipeline_steps.load.progress import Progress
 from pipeline_steps.load.workload import HealthSpec, PerformanceSpec, Workload
@@ -70,6 +71,8 @@ def run_tests(plan: TestPlan, *, stream: TextIO | None = None, tty: bool | None 
     return the exit code."""
     out = stream or sys.stdout
     from pipeline_steps.load.engine import run_loop
+
+    check_writable([plan.out_dir / "testrun.json", plan.out_dir / "junit-tests.xml", event_path(plan.out_dir, "tests-finished")])
 
     start = time.time()
     outcome = run_loop(_run(plan, out, tty))

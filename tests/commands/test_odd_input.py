@@ -110,6 +110,11 @@ ISSUE = [
          "command line: --end: window end", ("--start", str(round(time.time() - 60)), "--end", str(round(time.time() + 7200)))),
     Case("7: Dynatrace form not understood", "sli", _doc("sli", "indicators.p95", "MV2;Percent;metricSelector=x:avg"),
          "{file}: indicators.p95: MV2 needs", ("--sli-provider", "dynatrace", "--dynatrace-url", "http://127.0.0.1:9")),
+    Case("7: a placeholder value that breaks a Dynatrace form", "sli",
+         dump(KINDS["sli"], {"indicators": {"p95": "USQL;COLUMN_CHART;$DEPLOYMENT;SELECT x FROM usersession",
+                                            "errors": "metricSelector=builtin:service.errors.total.rate:avg"}}),
+         "{file}: indicators.p95: after its placeholders were filled: USQL COLUMN_CHART needs the dimension",
+         ("--sli-provider", "dynatrace", "--dynatrace-url", "http://127.0.0.1:9")),
     Case("9: perfspec not UTF-8", "perfspec", b'{"indicators":[\xff]}', "{file}: is not UTF-8 text: byte 0xff at line 1"),
     Case("9: 100,000 nested arrays", "perfspec", "[" * 100_000 + "]" * 100_000,
          "{file}: invalid JSON: nested more than 64 levels deep"),
@@ -121,8 +126,33 @@ ISSUE = [
          "{file}: comparison.number_of_comparison_results: must be between 1 and 1000"),
     Case("9: project: 123 in a testrun context", "testrun", _doc("testrun", "context.project", 123),
          "{file}: context.project: must be a string, got 123"),
+    # Each source of a merged context is named for its own values: the flag was blamed on testrun.json.
+    Case("9: a bad --project next to a good testrun.json", "testrun", dump(KINDS["testrun"], KINDS["testrun"].make()),
+         "command line: project: 'BAD' is not a DNS-1123 label", ("--project", "BAD")),
+    Case("9: a bad project in testrun.json", "testrun", _doc("testrun", "context.project", "BAD"),
+         "{file}: context.project: 'BAD' is not a DNS-1123 label"),
+    Case("9: an unknown verdict in evaluation.json", "evaluation", _doc("evaluation", "verdict", "maybe"),
+         "{file}: verdict: 'maybe' is not one of pass, warning, fail, error"),  # it was blamed on --verdict
+    Case("9: an unknown verdict given as --verdict", "evaluation", dump(KINDS["evaluation"], KINDS["evaluation"].make()),
+         "command line: --verdict: 'maybe' is not one of", ("--verdict", "maybe")),
+    Case("9: a bad strategy in deployment.json", "deployment", _doc("deployment", "context.deployment_strategy", "canary"),
+         "{file}: context.deployment_strategy: 'canary' is not one of"),
     Case("9: --out-dir naming an existing file", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
          "command line: --out-dir: '{perfspec.json}' is a file, not a folder", ("--out-dir", "{perfspec.json}")),
+    # Text no UTF-8 can carry (half a surrogate pair) used to be read, judged, stored in the history and
+    # then crash the summary writer: exit 4 "internal error" with a history row and half the outputs.
+    Case("9: a lone surrogate in a perfspec id", "perfspec", _doc("perfspec", "indicators[0].id", "\ud800"),
+         "{file}: indicators[0].id: is not valid Unicode text"),
+    Case("9: a lone surrogate in an sli.yaml query", "sli", _doc("sli", "indicators.p95", "up\ud800"),
+         "{file}: indicators.p95: is not valid Unicode text"),
+    Case("9: a lone surrogate in testrun.json context.tag", "testrun", _doc("testrun", "context.tag", "v\udcff"),
+         "{file}: context.tag: is not valid Unicode text"),
+    Case("9: a flag that is not UTF-8 (--tag $'v\\xff')", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: --tag: 'v\\udcff' is not UTF-8 text", ("--tag", "v\udcff")),
+    Case("9: a file name that is not UTF-8", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: argument 8: '\\udcffout' is not UTF-8 text", ("\udcffout",)),
+    Case("9: --flag=value that is not UTF-8", "perfspec", dump(KINDS["perfspec"], KINDS["perfspec"].make()),
+         "command line: --image: 'carts\\udcff' is not UTF-8 text", ("--image=carts\udcff",)),
 ]
 
 
@@ -149,6 +179,8 @@ def _family() -> list[Case]:
                 "HUGE" if kind.yaml else '"HUGE"', "1.0e+400" if kind.yaml else "1e400"),
                 "{file}: " + first + (": 1.0e+400" if kind.yaml else ": 1e400") + " is not a finite number"),
         ]
+        cases.append(Case(f"{kind.name}: lone surrogate", kind.name, _doc(kind.name, first, "x\udfff"),
+                          "{file}: " + first + ": is not valid Unicode text"))
         if kind.yaml:
             cases.append(Case(f"{kind.name}: alias bomb", kind.name, BOMB, "{file}: f: expands to more than 100,000 values"))
         for path in kind.numeric:
@@ -233,3 +265,35 @@ def test_the_future_window_queried_nothing(tmp_path: Path) -> None:
         server.server_close()
     assert outcome.code == ExitCode.BAD_INPUT and "--end: window end" in outcome.output, outcome.output
     assert seen == [] and outcome.after == outcome.before
+
+
+@pytest.mark.parametrize(("kind", "in_the_way", "folder"), [
+    ("perfspec", "out/evaluation.json", True), ("perfspec", "out/junit-evaluation.xml", True),
+    ("perfspec", "out/evaluation-summary.txt", True), ("perfspec", "out/events", False),
+    ("perfspec", "out/events/evaluation-done.json", True),
+    ("shipyard", "out/promotion.json", True), ("shipyard", "out/events", False),
+    ("workload", "out/testrun.json", True), ("workload", "out/junit-tests.xml", True),
+    ("workload", "out/events/tests-finished.json", True),
+])
+def test_an_output_that_cannot_be_written_is_bad_input_before_the_step_acts(
+        target: str, platform: FakePlatform, kind: str, in_the_way: str, folder: bool) -> None:
+    """Issue 11 item 9's class: a folder where a step writes a document (or a file where its events
+    folder goes) was found by the writer after the step had acted: exit 4 "internal error" after the
+    history row was written, after evaluation-done had moved traffic, after the tests had run. Now it is
+    bad input naming the path before anything is queried, stored, sent or flipped."""
+    root = Path.cwd()
+    seed_history(root)
+    blocker = root / in_the_way
+    if folder:
+        blocker.mkdir(parents=True)
+    else:
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("x")
+    calls = len(platform.calls)
+    outcome = run(root, KINDS[kind], dump(KINDS[kind], KINDS[kind].make()), target=target,
+                  extra=("--test-strategy", "performance") if kind == "workload" else ())
+    assert outcome.code == ExitCode.BAD_INPUT, outcome.output
+    assert len(outcome.error_lines()) == 1 and f"error: {in_the_way}: " in outcome.error_lines()[0], outcome.output
+    promise(outcome, KINDS[kind], root)
+    assert outcome.after == outcome.before
+    assert [c for c in platform.calls[calls:] if c[0] in ("set_weights", "mark", "apply")] == []

@@ -13,7 +13,8 @@ import pytest
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.evaluation import Window
-from pipeline_steps.gate.placeholders import context_values, duration_values
+from pipeline_steps.errors import BadInputError
+from pipeline_steps.gate.placeholders import context_values, duration_values, fill_queries
 from pipeline_steps.sources.promql import escape_promql
 from pipeline_steps.sources.promql import substitute_promql as substitute
 
@@ -71,3 +72,22 @@ def test_values_are_escaped_for_the_string_they_land_in(template: str, value: st
 def test_values_that_cannot_stand_there_are_refused(template: str, value: str) -> None:
     with pytest.raises(ValueError, match=r"\$X"):
         substitute(template, {"X": value})
+
+
+@pytest.mark.parametrize(("source", "query", "values", "problem"), [
+    ("dynatrace", "USQL;COLUMN_CHART;$DEPLOYMENT;SELECT x FROM usersession", {"DEPLOYMENT": ""}, "needs the dimension"),
+    ("dynatrace", "metricSelector=builtin:x:avg&entitySelector=$DEPLOYMENT", {"DEPLOYMENT": ""}, "entitySelector is empty"),
+    ("prometheus", "$QUERY", {"QUERY": ""}, "must be a PromQL string"),
+    ("testrun", "$P", {"P": " "}, "must be a dotted path"),
+])
+def test_a_query_its_values_make_unrunnable_is_bad_input(source: str, query: str, values: dict[str, str],
+                                                         problem: str) -> None:
+    """The load-time check saw the query with its placeholders; a value can still make it one its
+    source cannot run (an empty ``$DEPLOYMENT`` where a USQL dimension stands). That is bad input
+    naming the spec and the field, before anything is queried; it was a bug's exit 4 with a traceback."""
+    with pytest.raises(BadInputError) as err:
+        fill_queries("sli.yaml", [("indicators.rt", source, query)], values)
+    assert err.value.source == "sli.yaml" and err.value.field == "indicators.rt"
+    assert "after its placeholders were filled" in err.value.message and problem in err.value.message
+    assert fill_queries("sli.yaml", [("indicators.rt", source, query)], {k: "green" for k in values}) == [
+        query.replace("$DEPLOYMENT", "green").replace("$QUERY", "green").replace("$P", "green")]

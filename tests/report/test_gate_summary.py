@@ -55,3 +55,20 @@ def test_junit_one_case_per_indicator(tmp_path: Path) -> None:
     assert "query: rate(x[120s])" in out and "score: 0/100" in out
     text = path.read_text()
     assert "s3cret" not in text and "***" in text
+
+
+def test_a_passing_indicator_with_dropped_series_says_so_everywhere(tmp_path: Path) -> None:
+    """Issue 11: every dropped series is reported. A NaN green colour dropped from a passing indicator
+    was named in evaluation.json only; the console summary and Jenkins' JUnit case showed a plain pass."""
+    dropped = IndicatorReport("err", "prometheus", "q", "pass", 100, 100, value=0.01, criteria_text="fail if >= 0.1",
+                              reason='1 series dropped (NaN or no value): {"colour":"green"}',
+                              dropped=['{"colour":"green"}'])
+    clean = IndicatorReport("ok", "prometheus", "q", "pass", 1, 1, value=1.0)
+    doc = {**DOC, "verdict": "PASS"}
+    text = render_summary(doc, [dropped, clean])
+    assert 'err: 1 series dropped (NaN or no value): {"colour":"green"}' in text and "ok:" not in text
+    cases = {c.get("name"): c for c in ElementTree.parse(write_gate_junit(
+        tmp_path / "j.xml", doc, [dropped, clean], secrets=[])).getroot().iter("testcase")}
+    assert cases["err"].find("failure") is None and cases["err"].find("error") is None
+    assert 'reason: 1 series dropped (NaN or no value): {"colour":"green"}' in (cases["err"].findtext("system-out") or "")
+    assert "reason" not in (cases["ok"].findtext("system-out") or "")

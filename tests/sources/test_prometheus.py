@@ -129,6 +129,64 @@ def test_bearer_token_is_sent_and_never_in_errors() -> None:
     assert got.error is not None and "s3cr3t" not in got.error and "HTTP 503" in got.error
 
 
+def _echoing_server(seen: list[str]) -> ThreadingHTTPServer:
+    """A Prometheus (or a proxy before one) that puts the Authorization header it got into its error."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            auth = self.headers.get("Authorization", "")
+            seen.append(auth)
+            body = json.dumps({"status": "error", "errorType": "bad_data", "error": f"not allowed: {auth}"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _outputs(root: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_no_credential_reaches_any_output_in_any_form(tmp_path: Path) -> None:
+    """A token from a variable that ends in a line break (a Kubernetes secret as an environment
+    variable) went into the header as it was; requests refused it with an exception quoting the
+    header, so the token landed in evaluation.json, JUnit, the summary and the console. A backend
+    that echoes the Authorization header back got the Basic credential (base64 of user:password)
+    through unmasked. Through the real CLI: the token is sent stripped and nothing shows any form."""
+    seen: list[str] = []
+    server = _echoing_server(seen)
+    spec = tmp_path / "perfspec.json"
+    spec.write_text(json.dumps({"indicators": [{"id": "up", "source": "prometheus", "query": "up", "grading": {
+        "type": "Threshold", "thresholds": {"upperSevere": 1}, "metricScore": 100}}], "objectives": {"pass": 90,
+                                                                                                 "warning": 75}}))
+    url = f"http://127.0.0.1:{server.server_port}"
+    now = time.time()
+    common = ["evaluate", "--spec", str(spec), "--project", "p", "--stage", "s", "--service", "c", "--no-history",
+              "--start", str(now - 60), "--end", str(now - 1), "--retry-budget", "1", "--timeout", "1"]
+    basic = base64.b64encode(b"gate:pa55-w0rd").decode()
+    try:
+        for auth, out in ((["--prometheus-token-env", "PROM_T"], "bearer"),
+                          (["--prometheus-user", "gate", "--prometheus-password-env", "PROM_PW"], "basic")):
+            result = CliRunner().invoke(cli, [*common, "--prometheus-url", url, *auth, "--out-dir", str(tmp_path / out)],
+                                        env={"PROM_T": "t0k3n-value\n", "PROM_PW": "pa55-w0rd\n"})
+            assert result.exit_code == ExitCode.INFRA, result.output
+            text = result.output + _outputs(tmp_path / out)
+            for form in ("t0k3n-value", "pa55-w0rd", basic, base64.b64encode(b"gate:pa55-w0rd\n").decode()):
+                assert form not in text, (form, text)
+            assert "not allowed" in text  # the backend's message itself is kept, masked
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Bearer t0k3n-value", f"Basic {basic}"]
+
+
 def test_substituted_values_with_quotes_match_the_real_label_value(prom_env: PromEnv) -> None:
     name = 'it\'s "quoted" \\ too'
     prom_env.blue.gauge.labels(name=name).set(3.25)
@@ -192,3 +250,36 @@ def test_an_answer_with_warnings_is_error_not_a_partial_judgement() -> None:
         server.shutdown()
         server.server_close()
     assert got.samples == [] and got.error is not None and "store 10.0.0.7:10901 unavailable" in got.error
+
+
+def _answering(body: dict[str, object]) -> ThreadingHTTPServer:
+    raw = json.dumps(body).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_series_without_its_sample_is_an_error_not_no_data() -> None:
+    """Prometheus' API gives every vector element ``metric`` and ``value: [time, "number"]``; an element
+    without its sample is no answer. It was read as a series without value ("no values"), which an
+    indicator with ``ignoreEmpty`` scores full."""
+    for result in ([{"metric": {"colour": "green"}}], [{"metric": {}, "value": None}], ["oops"]):
+        server = _answering({"status": "success", "data": {"resultType": "vector", "result": result}})
+        try:
+            got = PrometheusSource(f"http://127.0.0.1:{server.server_port}", retry_budget_s=0.5).fetch("up", Window(0, 10))
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert got.error is not None and "without its sample" in got.error and not got.samples, (result, got)

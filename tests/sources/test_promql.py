@@ -40,11 +40,15 @@ def _read_back(prom_env: PromEnv, template: str, value: str) -> str:
     return str(result[0]["metric"].get("v", ""))
 
 
-def test_the_issues_injection_stays_inside_its_string(prom_env: PromEnv) -> None:
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_the_issues_injection_stays_inside_its_string(prom_env: PromEnv, line_end: str) -> None:
+    """Prometheus' lexer ends a ``#`` comment at a carriage return as at a line feed (``isEndOfLine``
+    in promql/parser/lex.go): a lone CR after the apostrophe comment must not leave the matcher
+    that follows it read as part of the comment."""
     now = time.time()
     source = PrometheusSource(prom_env.url)
     for value in ('x"}) or vector(1) or absent(y{a="', 'a"b'):
-        query = substitute(ISSUE_QUERY, {"handler": value})
+        query = substitute(ISSUE_QUERY.replace("\n", line_end), {"handler": value})
         got = source.fetch(query, Window(now - 60, now))
         assert got.error is None and got.values == [0.0], (query, got)
 
@@ -86,6 +90,7 @@ def test_unclear_or_unsafe_placements_are_refused(template: str, value: str, rea
     ("m{a='it''s'} # $X", "note", "m{a='it''s'} # note"),
     ("m{a=\"#$X\"}", "v", 'm{a="#v"}'),                                 # a # inside a string comments nothing
     ("`a\nb` + m{x='$X'}", "v", "`a\nb` + m{x='v'}"),                   # raw strings may span lines
+    ("# it's\rm{a=\"$X\"}", 'q"', "# it's\rm{a=\"q\\\"\"}"),              # a carriage return ends a comment too
 ])
 def test_contexts_are_those_of_prometheus_lexer(template: str, value: str, expected: str) -> None:
     assert substitute(template, {"X": value}) == expected

@@ -143,3 +143,18 @@ def test_first_deployment_waits_for_both_colours_within_one_timeout(tmp_path: Pa
     slow = Slow()
     deploy(slow, ctx("1"), SERVICE, tmp_path / "d.json", DeployOptions(timeout_s=2.0))
     assert len(slow.budgets) == 2 and slow.budgets[0] <= 2.0 and slow.budgets[1] <= 2.0 - 0.3
+
+
+@pytest.mark.parametrize("in_the_way", ["deployment.json", "events/deployment-finished.json"])
+def test_a_folder_where_a_document_goes_is_bad_input_before_anything_is_deployed(tmp_path: Path, in_the_way: str) -> None:
+    """The record used to fail after the new colour was deployed and traffic had flipped (exit 4, a
+    bug), leaving no deployment.json to roll back from."""
+    fake = FakePlatform()
+    deploy(fake, ctx("0.7.1"), SERVICE, tmp_path / "first" / "deployment.json")
+    fake.calls.clear()
+    (tmp_path / "out" / in_the_way).mkdir(parents=True)
+    with pytest.raises(BadInputError, match="is a folder where this step writes a file") as err:
+        deploy(fake, ctx("0.7.2"), SERVICE, tmp_path / "out" / "deployment.json")
+    assert err.value.source == str(tmp_path / "out" / in_the_way)
+    assert [c for c in fake.calls if c[0] in ("apply", "set_weights", "mark")] == []
+    assert fake.status(ctx("0.7.2")).weights == Weights(100, 0)
