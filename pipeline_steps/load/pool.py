@@ -18,6 +18,12 @@ Workers are started as ``python -c _BOOT FD`` rather than by ``multiprocessing``
 would re-import the caller's main module (the CLI, pytest); ``_BOOT`` ignores SIGINT and SIGTERM
 before anything else. When the run is being stopped, a worker that vanished (killed with the
 whole process tree) is not a bug: the others' results are kept and the run is aborted (130).
+
+Every wait on a worker has an end: a worker whose socket closed (it died, even before it could
+ignore SIGTERM: a Jenkins abort can reach the tree while the interpreter still starts) answers
+every later question with its crash, not only the first one (a lost ``ready`` once left
+``finished()`` waiting forever); start-up is bounded by ``START_S`` plus the connect timeout;
+after a stop, a worker that has not reported within ``STOP_GRACE_S`` is killed and counted lost.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from pipeline_steps.load.stats import Recorder, Snapshot
 from pipeline_steps.load.workload import PerformanceSpec
 
 _RATE_PER_PROCESS = 20_000  # the open model needs few processes: one schedule is the most precise
+START_S = 60.0
+"""Seconds a worker may take to start Python and import the engine (measured well under 1 s idle; a
+loaded 2-core CI machine takes several), on top of the spec's connect timeout."""
+STOP_GRACE_S = 10.0
+"""Seconds a told-to-stop worker has to send what it measured before it is killed and counted lost."""
 
 
 def default_processes(spec: PerformanceSpec, part: Part = WHOLE) -> int:
@@ -88,7 +99,8 @@ class LoadPool:
             return await LoadEngine(self.base_url, self.spec, self.variables, self.part).run(stop, on_tick, tick_s)
         workers = [_Worker(self, p, tick_s) for p in self.parts]
         try:
-            await _tolerant(asyncio.gather(*(w.started() for w in workers)), stop)
+            await _tolerant(_within(asyncio.gather(*(w.started() for w in workers)), START_S + self.spec.timeout_s,
+                                    "report ready"), stop)
             start = time.perf_counter() + 0.005  # every worker is waiting: start together
             start_unix = time.time() + (start - time.perf_counter())
             cpu = cpu_time()
@@ -102,6 +114,11 @@ class LoadPool:
                 for w in workers:
                     w.tell("stop")
             stopper.cancel()
+            if stop.is_set():  # each has been told; one that does not answer is killed, so its socket closes
+                _, late = await asyncio.wait(waiting, timeout=STOP_GRACE_S)
+                for w, f in zip(workers, waiting, strict=True):
+                    if f in late:
+                        w.kill()
             results = await asyncio.gather(*waiting, return_exceptions=True)
             lost = [r for r in results if isinstance(r, BaseException)]
             if lost and not stop.is_set():
@@ -157,7 +174,10 @@ class _Worker:
 
     async def _expect(self, kind: str) -> tuple[Any, ...]:
         message = await self.inbox.get()
+        while message[0] == "ready" and kind == "done":  # start-up was given up on (stopped, or too slow)
+            message = await self.inbox.get()
         if message[0] == "crash":
+            self.inbox.put_nowait(message)  # it stays dead: whoever asks next (finished() after started()) learns it too
             raise RuntimeError(f"load worker failed: {message[1]}")
         if message[0] != kind:
             raise RuntimeError(f"load worker sent {message[0]!r}, expected {kind!r}")
@@ -174,6 +194,11 @@ class _Worker:
         with contextlib.suppress(OSError):  # it has gone; finished() reports that
             self.pipe.send(message)
 
+    def kill(self) -> None:
+        """SIGKILL the worker (it did not answer in time): its socket closes and ``finished()`` reports it lost."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(self.pipe.fileno())
@@ -183,6 +208,14 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+async def _within(work: Any, seconds: float, what: str) -> Any:
+    """Await ``work`` for at most ``seconds``; a ``RuntimeError`` saying the workers did not ``what`` after that."""
+    try:
+        return await asyncio.wait_for(work, seconds)
+    except asyncio.TimeoutError:
+        raise RuntimeError(f"load workers did not {what} within {seconds:g}s") from None
 
 
 async def _tolerant(work: Any, stop: asyncio.Event) -> None:

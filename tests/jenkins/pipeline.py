@@ -12,9 +12,11 @@ fields); ``Played`` wraps one result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -166,15 +168,38 @@ def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: 
         # The agent's own environment under every sh: this process's, without a password of the machine's.
         env = {**{k: v for k, v in os.environ.items() if k != "PGPASSWORD"},
                "JAVA_HOME": java_home()}
-        done = subprocess.run([groovy(), "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(source), str(target)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
-        assert done.returncode == 0 and target.exists(), f"harness failed ({done.returncode}):\n{done.stderr[-4000:]}"
+        code, stderr = _run_harness([groovy(), "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(source), str(target)],
+                                    env, timeout)
+        assert code == 0 and target.exists(), f"harness failed ({code}):\n{stderr[-STDERR_TAIL:]}"
         results = json.loads(target.read_text(encoding="utf-8"))
         return {r["name"]: Played(r) for r in results}
 
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
+
+
+STDERR_TAIL = 6000
+"""Characters of the harness's stderr a failure shows: every real script's stderr streams there as
+``[sh LABEL] ...`` lines, so its tail names the script that was running."""
+
+
+def _run_harness(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int | str, str]:
+    """Run the harness JVM in its own process group; (exit code, its stdout and stderr). Past ``timeout`` the
+    whole group (the JVM and the scripts it runs) is killed and the code is "timed out after Ns". Output goes
+    to a file, not a pipe: a process a script left behind holding a pipe cannot keep this waiting."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                start_new_session=True)
+        try:
+            code: int | str = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+            code = f"timed out after {timeout:g}s, killed"
+        err.seek(0)
+        return code, err.read().decode("utf-8", "replace")
 
 
 def chain_of(played: dict[str, Played], name: str) -> list[Played]:

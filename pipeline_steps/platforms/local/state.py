@@ -15,6 +15,11 @@ count as the holder, because its start time differs; a killed holder that is sti
 The same holder name may take it again (a re-run of the same Jenkins build), as a Kubernetes
 Lease lets its holder renew.
 
+The ``flock`` itself is held only while a record is read or written (milliseconds), so its wait is
+bounded (``FLOCK_WAIT_S``): a process that holds it longer is stuck (stopped with SIGSTOP, hung on a
+dead file system), and a step run from Jenkins must end with a message naming it (from
+``/proc/locks``, proc(5)), never wait with no end.
+
 The folder holds pids, command lines, ports and logs, and its lock decides who may change
 traffic, so it is the owner's alone: folders are created 0700 and files 0600 (``procs.private_dir``,
 ``procs.open_private``, the atomic writer's ``mkstemp``), whatever the caller's umask.
@@ -34,9 +39,11 @@ from pipeline_steps import files
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.errors import BadInputError, ConflictError
 from pipeline_steps.files import write_json  # atomic: temp file + rename
-from pipeline_steps.platforms.local.procs import live_start_time, open_private, private_dir
+from pipeline_steps.platforms.local.procs import live_start_time, open_private, private_dir, proc_cmdline
 
 SCHEMA = "pipeline-steps/local-stage/v1"
+FLOCK_WAIT_S = 30.0
+"""Seconds to wait for the lock file's ``flock``, which a live process holds for milliseconds."""
 
 
 def read_json(path: Path) -> Any:
@@ -124,9 +131,35 @@ def _holds(record: dict[str, Any]) -> bool:
 
 @contextmanager
 def _flocked(path: Path) -> Iterator[None]:
+    """Hold ``path``'s exclusive ``flock``; ``ConflictError`` naming the holder after ``FLOCK_WAIT_S``."""
     with os.fdopen(open_private(path), "ab") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + FLOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConflictError("local", f"{path} is still locked after {FLOCK_WAIT_S:g}s by "
+                                                 f"{flock_holders(os.fstat(handle.fileno()))} (it is held for "
+                                                 "milliseconds: that process is stuck; stop it)") from None
+                time.sleep(0.01)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def flock_holders(stat: os.stat_result) -> str:
+    """Who holds a ``flock`` on the file ``stat`` describes, from ``/proc/locks`` (proc(5): ``N: FLOCK
+    ADVISORY WRITE PID MAJOR:MINOR:INODE ...``, device numbers in hex): "pid N (command)" or "an unknown process"."""
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        lines = []
+    pids = sorted({int(f[4]) for f in (line.split() for line in lines)
+                   if len(f) > 5 and f[1] == "FLOCK" and f[5] == device and f[4].isdigit()})
+    if not pids:
+        return "an unknown process"
+    return ", ".join(f"pid {pid} ({b' '.join(proc_cmdline(pid)).decode(errors='replace')[:120] or 'gone'})" for pid in pids)

@@ -3,7 +3,8 @@
 Aspects: state files are replaced atomically (no temp file left, old or new content only); the
 lock refuses a second live holder (ConflictError naming it), lets the same holder renew, and is
 taken over from a dead holder, from a reused pid (start time differs), after its ttl and from a
-holder that was killed and is a zombie its parent never reaps;
+holder that was killed and is a zombie its parent never reaps; a process stuck holding the lock file's
+flock ends the wait after ``FLOCK_WAIT_S`` with a ConflictError naming it;
 ``build`` copies the source with properties overridden and rejects malformed ``--set``.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.errors import BadInputError, ConflictError
+from pipeline_steps.platforms.local import state as state_module
 from pipeline_steps.platforms.local.build import build, parse_sets
 from pipeline_steps.platforms.local.state import StateDir, process_start_time, write_json
 from tests.platforms.local.conftest import CARTS, context
@@ -118,6 +120,32 @@ def test_live_lock_record_from_this_process_conflicts(tmp_path: Path) -> None:
         "holder": "old-build", "pid": os.getpid(), "start": process_start_time(os.getpid()),
         "since": time.time(), "expires": time.time() + 600, "token": "x"})
     with pytest.raises(ConflictError, match="old-build"), state.lock(CTX, "new-build", 60):
+        pass
+
+
+_STUCK = ("import fcntl, sys, time; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); "
+          "print('locked', flush=True); time.sleep(120)")
+
+
+def test_a_stuck_flock_holder_ends_the_wait_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock file's flock is held for milliseconds; a process that keeps it (stopped, hung) must not make
+    every later step wait with no end (a Jenkins step would hang): a ConflictError names it within the bound."""
+    monkeypatch.setattr(state_module, "FLOCK_WAIT_S", 0.5)
+    state = StateDir(tmp_path)
+    state.stage_dir(CTX).mkdir(parents=True)
+    stuck = subprocess.Popen([sys.executable, "-c", _STUCK, str(state.stage_dir(CTX) / "lock")], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert stuck.stdout is not None and stuck.stdout.readline().strip() == "locked"
+        began = time.monotonic()
+        with pytest.raises(ConflictError, match=rf"still locked after 0.5s by pid {stuck.pid} \(.*python"), \
+                state.lock(CTX, "new-build", 60):
+            pass
+        assert time.monotonic() - began < 5
+    finally:
+        stuck.kill()
+        stuck.wait()
+    with state.lock(CTX, "new-build", 60):  # once it is gone, the lock is free again
         pass
 
 
