@@ -92,11 +92,31 @@ def open_private(path: Path, flags: int = os.O_WRONLY | os.O_APPEND) -> int:
     return os.open(path, flags | os.O_CREAT, 0o600)
 
 
+JENKINS_KILL_COOKIES = ("JENKINS_NODE_COOKIE", "BUILD_ID")
+"""What Jenkins' ProcessTreeKiller looks for in a process's environment: at the end of a ``node``
+block (Pipeline: ``JENKINS_NODE_COOKIE``; freestyle: ``BUILD_ID``) it kills every process still
+carrying the build's value. Jenkins' documented way to leave a daemon running is another value
+(``dontKillMe``: wiki.jenkins.io ProcessTreeKiller)."""
+DURABLE_TASK_COOKIE = "JENKINS_SERVER_COOKIE"
+"""durable-task's per-``sh`` cookie: stopping that step (an abort) kills every process carrying it."""
+
+
+def daemon_env(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` for a process that must outlive the Jenkins step that started it (a colour, an Envoy,
+    Prometheus: the local platform *is* the cluster): without the step's cookies, so neither the end
+    of the ``node`` block nor an abort of the ``sh`` step takes the stage's services down."""
+    env = {k: v for k, v in base.items() if k != DURABLE_TASK_COOKIE}
+    for name in JENKINS_KILL_COOKIES:
+        if name in env:
+            env[name] = "dontKillMe"
+    return env
+
+
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
           env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session (so a stop reaches its children) with umask 077, output to
-    ``log_path`` (created 0600)."""
-    full_env = dict(os.environ)
+    """Start ``argv`` as a daemon: its own session (so a stop reaches its children), umask 077,
+    output to ``log_path`` (created 0600), without the Jenkins step's kill cookies (``daemon_env``)."""
+    full_env = daemon_env(os.environ)
     if env:
         full_env.update(env)
     with os.fdopen(open_private(log_path), "ab") as log:

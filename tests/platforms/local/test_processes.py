@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,24 @@ def test_stop_waits_for_the_whole_group_and_kills_a_service_ignoring_sigterm(tmp
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(record["pid"], signal.SIGKILL)
+
+
+def test_a_started_service_carries_none_of_the_jenkins_steps_kill_cookies(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under Jenkins, the end of ``node`` kills what carries JENKINS_NODE_COOKIE (BUILD_ID for freestyle) and an
+    aborted ``sh`` what carries JENKINS_SERVER_COOKIE: a stage's services must outlive the deploy step."""
+    monkeypatch.setenv("JENKINS_NODE_COOKIE", "node-cookie-1")
+    monkeypatch.setenv("BUILD_ID", "42")
+    monkeypatch.setenv("JENKINS_SERVER_COOKIE", "durable-abc")
+    monkeypatch.setenv("KEPT_AS_IS", "yes")
+    started = processes.start([sys.executable, "-c", "import time; time.sleep(30)"], cwd=tmp_path,
+                              log=tmp_path / "svc.log", env={"EXTRA": "1"})
+    try:
+        raw = Path(f"/proc/{started.pid}/environ").read_bytes().split(b"\0")
+        environ = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+        assert environ["JENKINS_NODE_COOKIE"] == environ["BUILD_ID"] == "dontKillMe"
+        assert "JENKINS_SERVER_COOKIE" not in environ
+        assert environ["KEPT_AS_IS"] == "yes" and environ["EXTRA"] == "1"
+    finally:
+        processes.stop(started.to_dict())
+    assert not pid_alive(started.pid)
