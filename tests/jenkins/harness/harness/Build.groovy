@@ -95,6 +95,14 @@ class Build {
 
     List<Map<String, String>> getEnvLayers() { return context.envLayers }
 
+    /** workflow-cps ParallelStep.ThrowableComparator: lower is more severe. */
+    static int severity(Throwable failure) {
+        if (failure instanceof FlowInterruptedException) {
+            return 2 + RESULTS.size() - RESULTS.indexOf((failure as FlowInterruptedException).result)
+        }
+        return failure instanceof hudson.AbortException ? 1 : 0
+    }
+
     // -- results ------------------------------------------------------------------------------------------
     synchronized void worsen(String candidate) {
         if (candidate == null) {

@@ -245,16 +245,9 @@ abstract class PipelineScript extends Script {
         state.record('parallel', [branches: bodies.keySet() as List, phase: 'end', failed: failures.size()])
         if (failures) {
             List<Throwable> order = new ArrayList<Throwable>(failures)
-            throw order.min { Throwable a, Throwable b -> (severity(a) <=> severity(b)) ?: (order.indexOf(a) <=> order.indexOf(b)) }
+            throw order.min { Throwable a, Throwable b -> (Build.severity(a) <=> Build.severity(b)) ?: (order.indexOf(a) <=> order.indexOf(b)) }
         }
         return results
-    }
-
-    private static int severity(Throwable failure) {
-        if (failure instanceof FlowInterruptedException) {
-            return 2 + Build.RESULTS.size() - Build.RESULTS.indexOf((failure as FlowInterruptedException).result)
-        }
-        return failure instanceof AbortException ? 1 : 0
     }
 
     Object catchError(Map args = [:], Closure body) {
