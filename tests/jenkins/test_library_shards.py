@@ -112,6 +112,7 @@ def scenarios(url: str) -> list[dict[str, Any]]:
         sharded("shard 2 interrupted, 4 failed", 4, {2: shard_answer(2, 4, code=130), 4: shard_answer(4, 4, code=1)}),
         sharded("shard 2 writes nothing", 4, {2: shard_answer(2, 4, writes=False)}),
         sharded("merge refuses", 2, merge=2),
+        sharded("service files match nothing", 2, serviceFiles="nothing/**"),
         sharded("other agents", 2, agentLabel="load && linux"),
         *(library(f"bad shards {name}", {"shards": value, **({"testStrategy": "functional"} if name == "functional" else {})},
                   {RUN: {"exit": 0}}) for name, value in BAD_SHARDS.items()),
@@ -186,6 +187,7 @@ def test_four_shards_run_in_four_parallel_branches_on_their_own_agents_then_one_
 @pytest.mark.parametrize(("name", "code", "result"), [
     ("shard 3 fails", 1, "FAILURE"), ("shard 2 interrupted, 4 failed", 130, "ABORTED"),
     ("shard 2 writes nothing", 4, "FAILURE"), ("merge refuses", 2, "FAILURE"),
+    ("service files match nothing", 4, "FAILURE"),
 ])
 def test_a_shard_that_does_not_pass_fails_the_step_without_a_merge_after_the_rollback(
         played: dict[str, Any], name: str, code: int, result: str) -> None:
