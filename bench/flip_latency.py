@@ -95,6 +95,7 @@ def main() -> None:
             print("kubectl not found: no peer comparison")
             return
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        api.anonymous_as = api.access.user  # kubectl sends no token over plain HTTP (standins/kubeapi/authn.py)
         vs = platform.routes.read(CTX, "carts")
         assert vs is not None
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from standins.kubeapi.authn import TOKEN
 from standins.kubeapi.server import Fault, KubeApiStandIn
 
 
-def write_kubeconfig(url: str, path: str | Path, context: str = "standin") -> Path:
-    """A kubeconfig whose ``context`` talks plain HTTP to ``url`` with a dummy token."""
+def write_kubeconfig(url: str, path: str | Path, context: str = "standin", token: str = TOKEN) -> Path:
+    """A kubeconfig whose ``context`` talks plain HTTP to ``url`` with the stand-in's token."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "apiVersion: v1\nkind: Config\n"
         f"clusters:\n- name: {context}\n  cluster:\n    server: {url}\n"
-        f"users:\n- name: {context}\n  user:\n    token: standin-token\n"
+        f"users:\n- name: {context}\n  user:\n    token: {token}\n"
         f"contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n"
         f"current-context: {context}\n",
         encoding="utf-8",

@@ -26,12 +26,17 @@ def main() -> None:
     parser.add_argument("--monitoring", action="store_true", help="serve monitoring.coreos.com/v1 (Prometheus Operator)")
     parser.add_argument("--lag", type=float, default=0.0, help="seconds before the controller notices a change")
     parser.add_argument("--step", type=float, default=0.0, help="seconds between rollout steps")
+    parser.add_argument("--anonymous", action="store_true",
+                        help="let requests without a token act as the pipeline's user (kubectl sends no token over "
+                             "plain HTTP); without it they are refused, as on a real cluster")
     args = parser.parse_args()
     served = {ISTIO: tuple(v for v in args.istio.split(",") if v)}
     if args.monitoring:
         served[MONITORING] = ("v1",)
     api = KubeApiStandIn(args.port, ready_delay_s=args.ready_delay, served=served, lag_s=args.lag,
                          step_s=args.step).start()
+    if args.anonymous:
+        api.anonymous_as = api.access.user
     if args.kubeconfig:
         write_kubeconfig(api.url, args.kubeconfig)
     print(api.url, flush=True)

@@ -17,7 +17,9 @@ https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation):
 Built-in kinds are judged by the OpenAPI schemas kubernetes-validate ships (the ``-strict``
 variant closes every object), custom resources by the structural facts of their CRDs in
 ``crds/``. A value of the wrong type cannot be decoded into a built-in kind (400) and fails a CRD's
-schema validation (422 ``must be of type``); a missing required field is 422 ``Required value``.
+schema validation (422 ``must be of type``); a missing required field is 422 ``Required value``; a
+custom resource's value outside its CRD's value validations (an enum, a bound, a length, a pattern
+such as the Prometheus Operator's duration) is 422 (``value_problems``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import copy
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,9 @@ class Findings:
     """(path, expected type, value)."""
     missing: list[str] = field(default_factory=list)
     """Paths of required fields that are absent."""
+    invalid: list[tuple[str, str, str]] = field(default_factory=list)
+    """(path, cause type, message) of values a CRD's value validations refuse (enum, bounds, lengths,
+    patterns), worded as apiextensions-apiserver's ``kubeOpenAPIResultToFieldErrors`` words them."""
 
 
 def _schema_dir() -> Path:
@@ -122,6 +128,8 @@ def _walk(value: Any, node: Node, path: str, custom: bool, found: Findings) -> A
     if not _type_ok(value, node):
         found.wrong_type.append((path, "/".join(sorted(_types(node))) or "int-or-string", value))
         return value
+    if custom:
+        found.invalid += value_problems(value, node, path)
     if node.get("x-kubernetes-preserve-unknown-fields"):
         return value
     if isinstance(value, dict):
@@ -146,6 +154,46 @@ def _walk(value: Any, node: Node, path: str, custom: bool, found: Findings) -> A
     if isinstance(value, list) and isinstance(node.get("items"), dict):
         return [_walk(item, node["items"], f"{path}[{index}]", custom, found) for index, item in enumerate(value)]
     return value
+
+
+def _go_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def value_problems(value: Any, node: Node, path: str) -> list[tuple[str, str, str]]:
+    """What a CRD's value validations say about ``value`` (kube-openapi ``validate``: enum,
+    minimum/maximum, minLength/maxLength, pattern, minItems/maxItems; messages as
+    kube-openapi ``errors/schema.go`` and apimachinery ``field.NotSupported``/``TooLong``/``TooMany``)."""
+    found: list[tuple[str, str, str]] = []
+    shown = _go_value(value)
+    if "enum" in node and value not in node["enum"]:
+        allowed = ", ".join(json.dumps(v) for v in node["enum"])
+        found.append((path, "FieldValueNotSupported", f"Unsupported value: {shown}: supported values: {allowed}"))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in node and value < node["minimum"]:
+            found.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body should be greater than "
+                                                     f"or equal to {node['minimum']}"))
+        if "maximum" in node and value > node["maximum"]:
+            found.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body should be less than or "
+                                                     f"equal to {node['maximum']}"))
+    if isinstance(value, str):
+        if "maxLength" in node and len(value) > node["maxLength"]:
+            found.append((path, "FieldValueTooLong", f"Too long: may not be more than {node['maxLength']} bytes"))
+        if "minLength" in node and len(value) < node["minLength"]:
+            found.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body should be at least "
+                                                     f"{node['minLength']} chars long"))
+        if "pattern" in node and re.search(node["pattern"], value) is None:
+            # Go's RE2 and Python's re agree on the patterns these CRDs use (anchored, no look-around).
+            found.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body should match "
+                                                     f"'{node['pattern']}'"))
+    if isinstance(value, list):
+        if "maxItems" in node and len(value) > node["maxItems"]:
+            found.append((path, "FieldValueTooMany", f"Too many: {len(value)}: must have at most {node['maxItems']} "
+                                                     "items"))
+        if "minItems" in node and len(value) < node["minItems"]:
+            found.append((path, "FieldValueInvalid", f"Invalid value: {len(value)}: {path} in body should have at "
+                                                     f"least {node['minItems']} items"))
+    return found
 
 
 def _join(path: str, key: str) -> str:

@@ -2,7 +2,7 @@
 
 No real API server installs on this machine (tooling notes §2), so this one must be as strict as
 a real one for everything pipeline-steps uses; each rule lives in the module that implements it,
-with its Kubernetes source: storage and write semantics (``store.py``), field validation and
+with its Kubernetes source: authentication (``authn.py``), storage and write semantics (``store.py``), field validation and
 pruning (``schema.py``), validation (``validation.py``), defaults (``defaults.py``), namespace
 lifecycle (``namespaces.py``), authorization and SelfSubjectAccessReview (``access.py``), the
 Deployment and HPA controllers (``controller.py``, ``hpa.py``), served API versions and
@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from standins.kubeapi import errors, patches
+from standins.kubeapi import authn, errors, patches
 from standins.kubeapi.access import DEFAULT_USER, Access, verb_of
 from standins.kubeapi.controller import DeploymentController
 from standins.kubeapi.errors import ApiError
@@ -117,7 +117,7 @@ class KubeApiStandIn:
     def __init__(self, port: int = 0, *, ready_delay_s: float = 0.0, served: Mapping[str, Sequence[str]] | None = None,
                  uninstalled: Sequence[str] = (), lag_s: float = 0.0, step_s: float = 0.0,
                  deadline_scale: float = 1.0, hpa_lag_s: float = 0.0, user: str = DEFAULT_USER,
-                 ingress_gateway: bool = True) -> None:
+                 ingress_gateway: bool = True, token: str = authn.TOKEN) -> None:
         self.store = Store()
         self.catalogue = Catalogue.of(served, uninstalled)
         self.namespaces = NamespaceLifecycle(self.store)
@@ -125,6 +125,12 @@ class KubeApiStandIn:
                                                 deadline_scale=deadline_scale)
         self.hpa = HpaController(self.store, lag_s=hpa_lag_s)
         self.access = Access(user, self.store.objects)
+        self.tokens = {token: user}
+        """Bearer token -> user (``authn.py``); requests without one are ``system:anonymous``."""
+        self.anonymous_as: str | None = None
+        """A cluster that binds ``system:anonymous`` to a user's roles: anonymous requests act as that
+        user. For kubectl only: client-go sends no bearer token over plain HTTP, and the stand-in
+        serves HTTP (``None``, the default: anonymous requests are refused as a real cluster does)."""
         if ingress_gateway and self.catalogue.served.get(ISTIO):
             install_ingress_gateway(self.store)
         self.faults: list[Fault] = []
@@ -181,9 +187,20 @@ class KubeApiStandIn:
         return due
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any, content_type: str,
-               opts: WriteOptions) -> tuple[int, Obj]:
+               opts: WriteOptions, authorization: str = "") -> tuple[int, Obj]:
+        user = authn.authenticate(authorization, self.tokens)
+        if user == authn.ANONYMOUS and self.anonymous_as:
+            user = self.anonymous_as
         if path in ("/version", "/version/"):
             return 200, VERSION
+        if user == authn.ANONYMOUS and not authn.public(path):
+            found = parse_path(path, self.catalogue)
+            if found is None:  # discovery and unknown paths alike
+                raise authn.forbidden_path(user, method, path)
+            nobody = Access(user)
+            nobody.rbac = True  # no binding names system:anonymous: every resource is forbidden
+            nobody.check(verb_of(method, found.name is not None, query), found.res.group, found.res.plural,
+                         found.subresource, found.namespace or "", found.name or "")
         doc = self.catalogue.discovery(path.rstrip("/") or "/", self.url.removeprefix("http://"))
         if doc is not None and method == "GET":
             return 200, doc
@@ -313,7 +330,8 @@ def _handler_for(api: KubeApiStandIn) -> type[BaseHTTPRequestHandler]:
                     raise _injected(fault)
                 body = json.loads(raw) if raw else None
                 code, payload = api.handle(self.command, split.path, query, body,
-                                           self.headers.get("Content-Type", "application/json"), opts)
+                                           self.headers.get("Content-Type", "application/json"), opts,
+                                           self.headers.get("Authorization", ""))
                 data = json.dumps(payload).encode()
             except ApiError as err:
                 code, data = err.code, err.body()

@@ -3,7 +3,8 @@
 What real clients rely on and off-the-shelf mocks get wrong (tooling notes: kmock answers 200 on
 create and ignores resourceVersion): create answers 201 and 409 AlreadyExists; a write carrying
 a stale ``metadata.resourceVersion`` (PUT or patch) answers 409 Conflict; a write that changes
-nothing keeps the resourceVersion; ``metadata.generation`` moves only when ``spec`` changes; the
+nothing keeps the resourceVersion; ``metadata.generation`` moves only when ``spec`` changes (and a
+Deployment's annotations); the
 main resource ignores ``status`` and ``/status`` ignores everything else; a create carrying a
 resourceVersion is refused (500, as etcd3 storage does) and so is one whose namespace differs
 from the URL's (400, ``rest.EnsureObjectNamespaceMatchesRequestNamespace``) or whose apiVersion is
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from standins.kubeapi import defaults, errors, patches, schema, validation
+from standins.kubeapi import defaults, errors, patches, podspec, schema, validation
 from standins.kubeapi.errors import ApiError
 from standins.kubeapi.resources import Resource, by_kind
 
@@ -178,7 +179,10 @@ class Store:
                 validation.allocate_service_ip(res, name, merged, current, set())
             if _same(merged, current):
                 return self._present(res, current, version)
-            if merged.get("spec") != current.get("spec"):
+            if merged.get("spec") != current.get("spec") or (res.kind == "Deployment" and subresource != "status" and
+                                                            _annotations(merged) != _annotations(current)):
+                # A Deployment's annotations are copied to its ReplicaSets, so they move its generation
+                # too (kubernetes/kubernetes pkg/registry/apps/deployment/strategy.go PrepareForUpdate).
                 merged["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
             if opts.dry_run:
                 return self._present(res, merged, version)
@@ -264,6 +268,12 @@ class Store:
         if opts.field_validation != "Ignore":
             opts.warnings.extend(f'unknown field "{path}"' for path in found.unknown)
         validation.check_schema(res, version, name, found)
+        if res.kind in ("Deployment", "Pod"):
+            template = (pruned.get("spec") or {}) if res.kind == "Pod" else \
+                ((pruned.get("spec") or {}).get("template") or {}).get("spec")
+            undecodable = podspec.decode_error(res.kind, version, template)
+            if undecodable is not None:
+                raise undecodable
         obj = copy.deepcopy(pruned)
         defaults.apply(res.kind, obj)
         obj["apiVersion"], obj["kind"] = res.api_version(version), res.kind
@@ -308,6 +318,10 @@ class Store:
         shown = copy.deepcopy(obj)
         shown["apiVersion"], shown["kind"] = res.api_version(version or res.versions[0]), res.kind
         return shown
+
+
+def _annotations(obj: Obj) -> dict[str, Any]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
 
 
 def _dig(obj: Obj, path: str) -> str:

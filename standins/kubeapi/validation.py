@@ -10,6 +10,9 @@
   ``pkg/apis/core/validation/validation.go``): the cluster IP is assigned on create; an update
   that leaves it empty keeps it (``patchAllocatedValues``); one that changes it is refused
   ("may not change once set").
+* A Service's name is a DNS-1035 label (``ValidateServiceName``: a letter first), its port names
+  DNS-1123 labels and a named ``targetPort`` an IANA service name; a Deployment's pod template:
+  port names, quantities and resources (``podspec.py``).
 * Lease (``pkg/apis/coordination/validation/validation.go``): ``leaseDurationSeconds`` and
   ``leaseTransitions`` must not be negative or zero where the API says so.
 * Schema findings (``schema.py``): a missing required field is 422 ``Required value``; a value of
@@ -24,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from standins.kubeapi import errors
+from standins.kubeapi import errors, podspec
 from standins.kubeapi.resources import Resource
 from standins.kubeapi.schema import Findings
 
@@ -32,6 +35,11 @@ Obj = dict[str, Any]
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+_DNS1035 = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS1035_MESSAGE = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                   "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+                   "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
 
 
 def _invalid(res: Resource, name: str, causes: list[tuple[str, str, str]]) -> errors.ApiError:
@@ -40,6 +48,9 @@ def _invalid(res: Resource, name: str, causes: list[tuple[str, str, str]]) -> er
 
 def check_names(res: Resource, name: str, obj: Obj) -> None:
     limit = 63 if res.kind == "Namespace" else 253
+    if res.kind == "Service" and not _DNS1035.fullmatch(name):
+        # ValidateServiceName is NameIsDNS1035Label: a Service's name becomes a DNS label.
+        raise _invalid(res, name, [("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {DNS1035_MESSAGE}')])
     if len(name) > limit or not _SUBDOMAIN.match(name) or (res.kind == "Namespace" and "." in name):
         raise _invalid(res, name, [("metadata.name", "FieldValueInvalid",
                                     f'Invalid value: "{name}": must be a lowercase RFC 1123 '
@@ -66,8 +77,9 @@ def check_schema(res: Resource, version: str, name: str, found: Findings) -> Non
                                      f"{wanted}")
         raise _invalid(res, name, [(p, "FieldValueTypeInvalid", f'Invalid value: "{_json_type(v)}": {p} in body '
                                     f'must be of type {w}: "{_json_type(v)}"') for p, w, v in found.wrong_type])
-    if found.missing:
-        raise _invalid(res, name, [(path, "FieldValueRequired", "Required value") for path in found.missing])
+    if found.missing or found.invalid:
+        raise _invalid(res, name, [(path, "FieldValueRequired", "Required value") for path in found.missing] +
+                       found.invalid)
 
 
 def _json_type(value: Any) -> str:
@@ -94,6 +106,24 @@ def check_kind(res: Resource, name: str, new: Obj, old: Obj | None) -> None:
         if old is not None and (old.get("spec") or {}).get("selector") != spec.get("selector"):
             raise _invalid(res, name, [("spec.selector", "FieldValueInvalid",
                                         f"Invalid value: {_go(spec.get('selector'))}: field is immutable")])
+        causes = podspec.pod_causes("spec.template.spec", (spec.get("template") or {}).get("spec"))
+        if causes:
+            raise _invalid(res, name, causes)
+    if res.kind == "Service":
+        causes = []
+        for index, port in enumerate(p for p in spec.get("ports") or [] if isinstance(p, dict)):
+            port_name, target = port.get("name"), port.get("targetPort")
+            if port_name and not _DNS1123_LABEL.fullmatch(str(port_name)):
+                causes.append((f"spec.ports[{index}].name", "FieldValueInvalid",
+                               f'Invalid value: "{port_name}": a lowercase RFC 1123 label must consist of lower case '
+                               "alphanumeric characters or '-', and must start and end with an alphanumeric "
+                               "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+                               "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
+            if isinstance(target, str):
+                causes += [(f"spec.ports[{index}].targetPort", "FieldValueInvalid", f'Invalid value: "{target}": {why}')
+                           for why in podspec.port_name_problems(target)]
+        if causes:
+            raise _invalid(res, name, causes)
     if res.kind == "Lease":
         for key in ("leaseDurationSeconds", "leaseTransitions"):
             value = spec.get(key)

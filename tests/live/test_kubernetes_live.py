@@ -8,7 +8,9 @@ labelled for sidecar injection, and deletes it. See docs/testing.md.
 
 Aspects — the stand-in's assumptions checked against the real API server, then the product's
 scenarios: a Status naming the object for a missing VirtualService, a plain 404 naming nothing
-for an Istio version that is not served; pre-flight passes on the healthy cluster and fails the
+for an Istio version that is not served; the validation the stand-in applies to what the chart
+renders (Service names, port names, quantities, requests within limits, annotations moving a
+Deployment's generation) and a request without credentials refused; pre-flight passes on the healthy cluster and fails the
 dry run for a misspelt chart field (the real ``fieldValidation=Strict``) and the namespace check
 for another injection revision, writing nothing; first deploy creates both colours live on blue;
 the next deploy flips only after the new pods are available; every route of the service (a
@@ -35,7 +37,7 @@ from pipeline_steps.documents.weights import Weights
 from pipeline_steps.errors import ConflictError, NotReadyError
 from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.kubernetes.chart import chart_dir
-from pipeline_steps.platforms.kubernetes.client import KubeApiError
+from pipeline_steps.platforms.kubernetes.client import Kube, KubeApiError
 from pipeline_steps.platforms.kubernetes.platform import KubernetesPlatform, KubernetesSettings
 from pipeline_steps.platforms.kubernetes.routes import service_routes
 from pipeline_steps.steps.deploy import DeployOptions, deploy
@@ -88,6 +90,53 @@ def test_the_api_servers_404s_are_what_the_stand_in_answers(cluster: tuple[Kuber
         kube.call("read", kube.custom.get_namespaced_custom_object, "networking.istio.io", "v9",
                   f"{project}-live", "virtualservices", "no-such-route")
     assert unserved.value.status == 404 and not unserved.value.names("virtualservices", "no-such-route")
+
+
+def test_the_api_servers_validation_is_what_the_stand_in_answers(cluster: tuple[KubernetesPlatform, str]) -> None:
+    """The rules standins/kubeapi added after the review of issue 13, checked by server-side dry runs
+    (nothing is kept): a Service name is a DNS-1035 label, a container port name at most 15
+    characters, a quantity that does not decode is 400, a request above its limit 422; a
+    Deployment's annotations move its generation; a request without credentials is refused."""
+    import kubernetes
+
+    platform, project = cluster
+    kube, namespace = platform.kube, f"{project}-live"
+
+    def dry_run(path: str, body: dict[str, object]) -> int:
+        try:
+            kube.rest("dry run", "POST", path, body, query={"dryRun": "All", "fieldValidation": "Strict"})
+        except KubeApiError as err:
+            return err.status
+        return 201
+
+    def deployment(name: str, container: dict[str, object]) -> dict[str, object]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+                "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+                    "metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": IMAGE,
+                                                                                     **container}]}}}}
+
+    services, deployments = f"/api/v1/namespaces/{namespace}/services", f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    assert dry_run(services, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "9web"},
+                              "spec": {"ports": [{"port": 80}]}}) == 422
+    assert dry_run(deployments, deployment("web", {"ports": [{"name": "mongodbxxxxxx-db", "containerPort": 1}]})) == 422
+    assert dry_run(deployments, deployment("web", {"resources": {"limits": {"cpu": "1.2.3"}}})) == 400
+    assert dry_run(deployments, deployment("web", {"resources": {"limits": {"cpu": "50m"},
+                                                                 "requests": {"cpu": "100m"}}})) == 422
+
+    kube.rest("create", "POST", deployments, deployment("annotated", {}))
+    patched = kube.call("annotate", kube.apps.patch_namespaced_deployment, "annotated", namespace,
+                        {"metadata": {"annotations": {"example.com/x": "1"}}},
+                        _content_type="application/merge-patch+json")
+    kube.call("delete", kube.apps.delete_namespaced_deployment, "annotated", namespace)  # pre-flight wants none
+    assert patched["metadata"]["generation"] == 2
+
+    anonymous = copy.copy(kube.api_client.configuration)
+    anonymous.api_key, anonymous.api_key_prefix, anonymous.cert_file, anonymous.key_file = {}, {}, None, None
+    anonymous.username = anonymous.password = None
+    nobody = Kube(kubernetes.client.ApiClient(anonymous), timeout_s=10)
+    with pytest.raises(KubeApiError) as refused:
+        nobody.call("discover", nobody.apis.get_api_versions)
+    assert refused.value.status in (401, 403)  # 403 system:anonymous; 401 where anonymous auth is off
 
 
 def test_preflight(cluster: tuple[KubernetesPlatform, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ add a field or an object. Both refusals are bad input (exit 2) before anything i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -94,7 +95,7 @@ def _render_library(directory: Path, values: dict[str, Any], namespace: str) -> 
         chart = helm_python.Chart.load(directory)
         rendered = chart.render(values, name=str(values.get("name", "release")), namespace=namespace)
     except helm_python.HelmValuesError as err:
-        raise BadInputError("chart.values", None, str(err)) from err
+        raise values_error(str(err)) from err
     except helm_python.HelmError as err:
         raise InfrastructureError("helm", f"cannot render {directory}: {err}") from err
     return [rendered[path] for path in sorted(rendered) if path.endswith((".yaml", ".yml"))]
@@ -111,9 +112,23 @@ def _render_cli(helm: str, directory: Path, values: dict[str, Any], namespace: s
         Path(handle.name).unlink(missing_ok=True)
     if proc.returncode != 0:
         if "values don't meet the specifications of the schema" in proc.stderr:
-            raise BadInputError("chart.values", None, proc.stderr.strip()[:300])
+            raise values_error(proc.stderr)
         raise InfrastructureError("helm", f"helm template {directory} failed: {proc.stderr.strip()[:300]}")
     return [proc.stdout]
+
+
+_AT = re.compile(r"at '(/?[^']*)': (.+?)(?=\s+-\s+at '|$)", re.DOTALL)
+
+
+def values_error(text: str) -> BadInputError:
+    """Helm's schema refusal as ``chart.values: <field>: <why>`` for its first finding (Helm 3.15+
+    and the bundled library say ``- at '/database/protocol': value must be one of ...``); an
+    older wording is kept whole."""
+    found = _AT.search(text)
+    if found is None:
+        return BadInputError("chart.values", None, text.strip()[:300])
+    field = ".".join(part for part in found.group(1).split("/") if part) or None
+    return BadInputError("chart.values", field, found.group(2).strip()[:300])
 
 
 def colour_of(obj: dict[str, Any]) -> str | None:

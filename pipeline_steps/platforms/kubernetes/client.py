@@ -37,7 +37,7 @@ class KubeApiError(InfrastructureError):
         self.status, self.reason = status, reason
         self.details: dict[str, Any] = details or {}
         detail = f"HTTP {status} {reason}: {message}" if status else message
-        super().__init__(BACKEND, f"{what}: {detail}")
+        super().__init__(BACKEND, f"{what}: {detail}{_credentials_hint(status, message)}")
 
     def names(self, resource: str, name: str) -> bool:
         """True if this is a Status naming ``name`` of ``resource`` (plural): the object is absent.
@@ -47,6 +47,17 @@ class KubeApiError(InfrastructureError):
         serves (an API group, version or CRD that is not installed), which says nothing about
         the object."""
         return self.details.get("name") == name and self.details.get("kind") == resource
+
+
+def _credentials_hint(status: int, message: str) -> str:
+    """What a refused identity means for the user (kubernetes docs, "Authenticating": an unknown or
+    expired token answers 401; a request without credentials is ``system:anonymous``, whom the
+    default roles allow nothing but ``/version``)."""
+    if status == 401:
+        return " (the API server did not accept the kubeconfig's credentials: an expired token?)"
+    if status == 403 and '"system:anonymous"' in message:
+        return " (no credentials were sent: the kubeconfig's user has none, or its exec plugin failed)"
+    return ""
 
 
 def api_client(kubeconfig: str | None, context: str | None) -> Any:

@@ -35,11 +35,12 @@ from pipeline_steps.platforms.kubernetes.plan import Adjust, hpa_targets, plan, 
 from pipeline_steps.platforms.kubernetes.preflight import Preflight
 from pipeline_steps.platforms.kubernetes.readiness import MARK_LABEL, colour_state, pod_reasons, rollout
 from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
-from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights, service_routes
+from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights, strategy_conflict
 
 COLOUR_LABEL = "pipeline-steps.io/colour"
 MARKS = ("", "failed", "passed")
 LABEL_MAX = 63  # a DNS-1123 label, and a label value
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
 INJECTION = "istio-injection=enabled"
 
 
@@ -157,16 +158,9 @@ class KubernetesPlatform:
         if ctx.blue_green and colour not in COLOURS:
             raise BadInputError("colour", None, f"{colour!r} is not blue or green")
         vs = self.routes.read(ctx, ctx.service)
-        has_routes = vs is not None and bool(service_routes(vs, ctx))
-        if vs is not None and has_routes != ctx.blue_green:
-            # A strategy change (or a route someone rewrote): re-applying would leave the old route
-            # in charge, so traffic would never follow the colours. Moving it now, before the new
-            # Deployments are available, would serve errors; so stop before writing anything.
-            raise ConflictError(BACKEND, f"VirtualService {ctx.service} in {ctx.namespace} "
-                                         f"{'has' if not ctx.blue_green else 'has no'} blue/green route for "
-                                         f"{ctx.service}, but this deploy's strategy is {ctx.deployment_strategy}: "
-                                         "nothing was changed; to change the strategy, delete the VirtualService "
-                                         "and the old strategy's Deployments, then deploy again")
+        conflict = strategy_conflict(vs, ctx)
+        if conflict:
+            raise ConflictError(BACKEND, conflict)
         weights = Weights.all_to(colour) if colour in COLOURS else None
         objects = render(values_for(ctx, service, weights), ctx.namespace)
         adjust = self.scaling(ctx, colour)
@@ -282,10 +276,16 @@ def check_context(ctx: StageContext) -> None:
 
 def check_names(ctx: StageContext) -> None:
     """Names we derive must fit Kubernetes' 63-character limits (namespace; the ``deployment`` label
-    carries ``<service>-db-<colour>``): the API server would refuse them half-way through a deploy."""
+    carries ``<service>-db-<colour>``) and the service must start with a letter (it names Services):
+    the API server would refuse them half-way through a deploy."""
     if len(ctx.namespace) > LABEL_MAX:
         raise BadInputError("context", "project", f"with stage {ctx.stage!r} makes the namespace {ctx.namespace!r}, "
                                                   f"{len(ctx.namespace)} characters; Kubernetes allows {LABEL_MAX}")
+    if not DNS_1035.fullmatch(ctx.service):
+        # It names Services, whose names are DNS-1035 labels (ValidateServiceName): the API server
+        # would refuse them only after the Deployments were written.
+        raise BadInputError("context", "service", f"{ctx.service!r} must start with a letter: it names Kubernetes "
+                                                  "Services (a DNS-1035 label)")
     longest = f"{ctx.service}-db-green"
     if len(longest) > LABEL_MAX:
         raise BadInputError("context", "service", f"{ctx.service!r} is too long: {longest!r} must fit in {LABEL_MAX} "

@@ -10,15 +10,21 @@ changed (``deploy`` runs this before its first write; ``deploy --dry-run`` print
    (``istio-injection=enabled`` or ``istio.io/rev=<revision>``; Istio docs, "Installing the
    Sidecar": without it pods run without Envoy and neither routing nor the standard metrics apply);
 3. RBAC: a SelfSubjectAccessReview for every verb the deploy uses (``permissions.py``);
-4. the route: this service's routes readable and not split (``routes.py``);
+4. the route: this service's routes readable, not split, and of this deploy's strategy (a strategy
+   change is what ``apply`` refuses, ``routes.strategy_conflict``);
 5. a server-side dry run (``dryRun=All``, ``fieldValidation=Strict``) of every object the deploy
    would write, as it would write it (``plan.py``): admission, validation and unknown fields are
    judged by the API server (kubernetes docs, "Dry-run" and "Field validation");
-6. the Gateway's selector matches running ingress gateway pods (else the public host serves nothing);
+6. the Gateway the route binds to (the chart's, or ``ingress.gateway.name``, default
+   ``<service>-gateway``) exists and its selector matches running ingress gateway pods (else the
+   public host serves nothing);
 7. no other VirtualService claims this service's hosts (Istio merges or drops conflicting ones).
 
-Checks that need a cluster-wide view say when the caller may not have it: the gateway check is
-skipped, the hosts check narrows to the stage's namespace.
+Checks that need a view the deploy itself does not need say when the caller may not have it
+(the chart's namespaced Role does not grant it): the gateway check is skipped (pods cluster-wide,
+a Gateway shared from another namespace), the hosts check narrows to the stage's namespace. A
+skipped check says why; when Istio's API cannot be used, whether it is absent or discovery went
+unanswered (429 past every retry).
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import PipelineStepsError
 from pipeline_steps.platforms.base import Check, Checklist
 from pipeline_steps.platforms.kubernetes.chart import effective_values, render, values_for
-from pipeline_steps.platforms.kubernetes.client import Kube
+from pipeline_steps.platforms.kubernetes.client import Kube, KubeApiError
 from pipeline_steps.platforms.kubernetes.discovery import ISTIO_GROUP, Discovery
 from pipeline_steps.platforms.kubernetes.objects import Objects
 from pipeline_steps.platforms.kubernetes.permissions import CLUSTER, namespaced
 from pipeline_steps.platforms.kubernetes.plan import Adjust, plan, write
-from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights
+from pipeline_steps.platforms.kubernetes.routes import RouteEditor, route_weights, strategy_conflict
 
 Obj = dict[str, Any]
 STRICT = {"dry_run": "All", "field_validation": "Strict"}
@@ -56,8 +62,16 @@ class Preflight:
         values = values_for(ctx, service)  # bad input raises before anything is asked
         rendered = render(values, ctx.namespace)
         values = effective_values(values)
-        checks = [self._guarded("API discovery", lambda: self._api(rendered))]
-        istio = checks[0].status == "ok"
+        # Asked once: under API Priority and Fairness every question may cost its retries.
+        try:
+            self.discovery.istio_version()
+            istio_error: PipelineStepsError | None = None
+        except PipelineStepsError as err:
+            istio_error = err
+        checks = [self._guarded("API discovery", lambda: self._api(rendered, istio_error))]
+        # Why the checks that need Istio's API are skipped: absent, or the question went unanswered.
+        no_istio = "" if istio_error is None else "API discovery failed (see above)" if isinstance(
+            istio_error, KubeApiError) else "Istio's networking API is not usable (see API discovery)"
         namespace: Obj | None = None
         try:
             namespace = self.objects.namespace(ctx.namespace)
@@ -67,9 +81,8 @@ class Preflight:
             checks.append(self._namespace(ctx, namespace))
         terminating = checks[-1].status == "fail" and "Terminating" in checks[-1].detail
         checks.append(self._guarded("RBAC", lambda: self._rbac(ctx, rendered, namespace is None)))
-        if not istio:
-            checks += [Check("route", "skip", "Istio's API is not served"),
-                       Check("dry run", "skip", "Istio's API is not served")]
+        if no_istio:
+            checks += [Check("route", "skip", no_istio), Check("dry run", "skip", no_istio)]
         else:
             route_check, colour, route_exists = self._route(ctx)
             checks.append(route_check)
@@ -79,8 +92,8 @@ class Preflight:
             else:
                 checks.append(self._guarded("dry run", lambda: self._dry_run(ctx, service, namespace, colour,
                                                                              route_exists)))
-        checks.append(self._guarded("gateway", lambda: self._gateway(ctx, values, istio)))
-        checks.append(self._guarded("hosts", lambda: self._hosts(ctx, values, istio)))
+        checks.append(self._guarded("gateway", lambda: self._gateway(ctx, values, no_istio)))
+        checks.append(self._guarded("hosts", lambda: self._hosts(ctx, values, no_istio)))
         return Checklist(title, tuple(checks))
 
     @staticmethod
@@ -91,7 +104,9 @@ class Preflight:
             return Check(name, "fail", str(err))
 
     # -- the checks ---------------------------------------------------------------------
-    def _api(self, rendered: list[Obj]) -> Check:
+    def _api(self, rendered: list[Obj], istio_error: PipelineStepsError | None) -> Check:
+        if istio_error is not None:
+            raise istio_error
         version = self.discovery.istio_version()
         found = [f"{ISTIO_GROUP}/{version} (VirtualService, DestinationRule, Gateway)"]
         for group, version_, why in (("apps", "v1", "Deployments"), ("coordination.k8s.io", "v1", "the lock"),
@@ -115,11 +130,22 @@ class Preflight:
             return Check("namespace", "fail", f"{ctx.namespace} is being deleted (Terminating): nothing can be "
                                               "created in it until it is gone")
         labels = meta.get("labels") or {}
-        if self.injection and labels.get(self.injection[0]) != self.injection[1]:
+        key, value = self.injection or ("", "")
+        lacks = bool(key) and labels.get(key) != value
+        # kubectl label refuses to change a key that has another value unless told to overwrite.
+        relabel = f"{'--overwrite ' if key in labels else ''}{wanted}"
+        if key and key != "istio-injection" and "istio-injection" in labels:
+            # Istio docs, "Canary upgrades": istio-injection takes precedence over istio.io/rev.
+            also = f" and it lacks {wanted}" if lacks else ""
+            return Check("namespace", "fail", f"{ctx.namespace} has istio-injection={labels['istio-injection']}, which "
+                                              f"takes precedence over {wanted}{also}: pods would not get that "
+                                              f"revision's sidecar; kubectl label namespace {ctx.namespace} "
+                                              f"istio-injection-{' ' + relabel if lacks else ''}")
+        if lacks:
             have = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if "istio" in k) or "none"
             return Check("namespace", "fail", f"{ctx.namespace} lacks the sidecar-injection label {wanted} (has "
                                               f"{have}): pods would run without Envoy; kubectl label namespace "
-                                              f"{ctx.namespace} {wanted}")
+                                              f"{ctx.namespace} {relabel}")
         return Check("namespace", "ok", f"{ctx.namespace} is Active, {wanted}")
 
     def _allowed(self, verb: str, group: str, resource: str, namespace: str) -> bool:
@@ -155,6 +181,9 @@ class Preflight:
             weights = route_weights(vs, ctx) if vs is not None else None
         except PipelineStepsError as err:
             return Check("route", "fail", str(err)), None, False
+        conflict = strategy_conflict(vs, ctx)
+        if conflict:  # what apply refuses before its first write
+            return Check("route", "fail", conflict), None, True
         if not ctx.blue_green:
             return Check("route", "ok", "direct: one Deployment, one unweighted route"), None, vs is not None
         if vs is None or weights is None:
@@ -189,20 +218,32 @@ class Preflight:
         return Check("dry run", "ok", f"the API server accepts every object the deploy writes (dryRun=All, "
                                       f"fieldValidation=Strict): {summary or 'nothing to write'}")
 
-    def _gateway(self, ctx: StageContext, values: dict[str, Any], istio: bool) -> Check:
+    def _gateway(self, ctx: StageContext, values: dict[str, Any], no_istio: str) -> Check:
         ingress = values.get("ingress") or {}
         gateway = ingress.get("gateway") or {}
         selector = dict(ingress.get("gatewaySelector") or {})
         where = "the chart's Gateway"
         if not gateway.get("create", True):
-            if not istio:
-                return Check("gateway", "skip", "Istio's API is not served")
-            ns, _, name = str(gateway.get("name") or "").rpartition("/")
-            existing = self.objects.get("Gateway", ns or ctx.namespace, name)
+            if no_istio:
+                return Check("gateway", "skip", no_istio)
+            # The Gateway the route binds to, named as the chart's VirtualService names it.
+            ns, _, name = str(gateway.get("name") or f"{ctx.service}-gateway").rpartition("/")
+            ns = ns or ctx.namespace
+            if ns != ctx.namespace and not self._allowed("get", ISTIO_GROUP, "gateways", ns):
+                # A shared Gateway elsewhere: the namespaced Role cannot read it, and the deploy
+                # never needs to; only this check would.
+                return Check("gateway", "skip", f"cannot read Gateway {ns}/{name}: getting gateways in {ns} is not "
+                                                "allowed (the chart's rbac.clusterRole grants it)")
+            existing = self.objects.get("Gateway", ns, name)
             if existing is None:
-                return Check("gateway", "fail", f"Gateway {ns or ctx.namespace}/{name} (ingress.gateway.name) does "
-                                                "not exist")
-            selector, where = dict((existing.get("spec") or {}).get("selector") or {}), f"Gateway {ns or ctx.namespace}/{name}"
+                return Check("gateway", "fail", f"Gateway {ns}/{name} (ingress.gateway.name; default "
+                                                "<service>-gateway) does not exist")
+            selector, where = dict((existing.get("spec") or {}).get("selector") or {}), f"Gateway {ns}/{name}"
+        if not selector:
+            # Istio applies a Gateway without selector to every gateway workload; which pods those
+            # are cannot be told from labels, and an empty label selector would match every pod.
+            return Check("gateway", "skip", f"{where} has no selector: it applies to every gateway workload, "
+                                            "which pre-flight cannot tell from other pods")
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         if not self._allowed("list", "", "pods", ""):
             return Check("gateway", "skip", f"cannot check {where}'s selector {label_selector}: listing pods "
@@ -219,9 +260,9 @@ class Preflight:
         return Check("gateway", "ok", f"{where}'s selector {label_selector} matches {len(running)} running pod(s): "
                                       f"{names}")
 
-    def _hosts(self, ctx: StageContext, values: dict[str, Any], istio: bool) -> Check:
-        if not istio:
-            return Check("hosts", "skip", "Istio's API is not served")
+    def _hosts(self, ctx: StageContext, values: dict[str, Any], no_istio: str) -> Check:
+        if no_istio:
+            return Check("hosts", "skip", no_istio)
         version = self.discovery.istio_version()
         ours = {f"{ctx.service}.{ctx.namespace}.{(values.get('ingress') or {}).get('domain')}",
                 f"{ctx.service}.{ctx.namespace}.svc.cluster.local"}
@@ -238,7 +279,11 @@ class Preflight:
             meta = vs.get("metadata") or {}
             if (meta.get("namespace"), meta.get("name")) == (ctx.namespace, ctx.service):
                 continue
-            claimed = sorted(ours & set((vs.get("spec") or {}).get("hosts") or []))
+            # A host without a dot is short for <host>.<that VirtualService's namespace>.svc.cluster.local
+            # (istio/api networking/v1alpha3/virtual_service.proto, VirtualService.hosts).
+            hosts = {h if "." in h or h == "*" else f"{h}.{meta.get('namespace')}.svc.cluster.local"
+                     for h in (vs.get("spec") or {}).get("hosts") or [] if isinstance(h, str)}
+            claimed = sorted(ours & hosts)
             if claimed:
                 others.append(f"{meta.get('namespace')}/{meta.get('name')} claims {', '.join(claimed)}")
         if others:

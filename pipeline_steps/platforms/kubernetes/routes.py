@@ -119,6 +119,21 @@ def service_routes(vs: Obj, ctx: StageContext, *, invalid_ok: bool = False) -> l
     return found
 
 
+def strategy_conflict(vs: Obj | None, ctx: StageContext) -> str:
+    """Why deploying ``ctx``'s strategy over ``vs`` must stop before any write, or ``""``.
+
+    A VirtualService with a blue/green route of this service under a direct deploy (or the
+    reverse) means a strategy change or a route someone rewrote: re-applying would leave the old
+    route in charge, so traffic would never follow the colours, and moving it before the new
+    Deployments are available would serve errors. ``deploy`` and its pre-flight share this rule."""
+    if vs is None or bool(service_routes(vs, ctx)) == ctx.blue_green:
+        return ""
+    return (f"VirtualService {ctx.service} in {ctx.namespace} {'has' if not ctx.blue_green else 'has no'} "
+            f"blue/green route for {ctx.service}, but this deploy's strategy is {ctx.deployment_strategy}: nothing "
+            "was changed; to change the strategy, delete the VirtualService and the old strategy's Deployments, "
+            "then deploy again")
+
+
 def find_route(vs: Obj, ctx: StageContext) -> int | None:
     """Index of this service's first route in ``spec.http`` (None if there is none)."""
     routes = service_routes(vs, ctx)

@@ -55,9 +55,9 @@ def validate(obj: dict[str, Any]) -> None:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
         return
     _, found = inspect(res, obj["apiVersion"].split("/")[1], obj)
-    if found.unknown or found.wrong_type or found.missing:
+    if found.unknown or found.wrong_type or found.missing or found.invalid:
         raise CrdSchemaError(f"{obj['kind']}: unknown {found.unknown}, wrong type {found.wrong_type}, "
-                             f"missing {found.missing}")
+                             f"missing {found.missing}, invalid {found.invalid}")
 
 
 def test_lint_is_clean() -> None:
@@ -154,6 +154,10 @@ def test_validation_can_fail() -> None:
     del broken["spec"]["http"][0]["route"][0]["destination"]["host"]
     with pytest.raises(CrdSchemaError, match="missing"):
         validate(broken)
+    out_of_bounds = copy.deepcopy(objects[("VirtualService", "carts")])
+    out_of_bounds["spec"]["http"][0]["route"][0]["destination"]["port"]["number"] = 2**32
+    with pytest.raises(CrdSchemaError, match="less than or equal to 4294967295"):
+        validate(out_of_bounds)
     misspelt = copy.deepcopy(objects[("Gateway", "carts-gateway")])
     misspelt["spec"]["selektor"] = misspelt["spec"].pop("selector")
     with pytest.raises(CrdSchemaError, match="unknown"):

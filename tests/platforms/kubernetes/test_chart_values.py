@@ -14,7 +14,11 @@ marker lands, with every other object and field unchanged; the test covers every
 from __future__ import annotations
 
 import copy
+import json
 import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,9 @@ from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.platforms.kubernetes.chart import chart_dir, render, values_for
 from pipeline_steps.platforms.kubernetes.references import check_repository, check_tag
+from standins.kubeapi import KubeApiStandIn
+from standins.kubeapi.authn import TOKEN
+from standins.kubeapi.resources import ISTIO, MONITORING, by_kind
 
 CTX = StageContext(project="sockshop", stage="staging", service="carts", image="docker.io/keptnexamples/carts",
                    tag="0.7.3", deployment_strategy="blue_green_service")
@@ -39,6 +46,7 @@ HOSTILE = [
     "~", "[a, b]", "{a: b}", "x\r\ny: z", "\u0000",
 ]
 MARKER = "zqmarkerqz"
+QUANTITY_MARKER = "98765"
 DEFAULT_WHEN_EMPTY = {("ingress", "gateway", "name"), ("rbac", "serviceAccount", "namespace")}
 """Values whose empty string means "the default" (documented in values.yaml)."""
 
@@ -54,6 +62,34 @@ def schemaless(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(chart_dir(), copy_dir)
     (copy_dir / "values.schema.json").unlink()
     return copy_dir
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[KubeApiStandIn]:
+    """An API server with every CRD the chart may render."""
+    with KubeApiStandIn(served={ISTIO: ("v1",), MONITORING: ("v1",)}) as api:
+        yield api
+
+
+def refusals(api: KubeApiStandIn, rendered: list[dict[str, Any]]) -> list[str]:
+    """What the API server says to each object (server-side dry run, ``fieldValidation=Strict``)."""
+    found = []
+    for obj in rendered:
+        res = by_kind(obj["kind"])
+        namespace = obj["metadata"].get("namespace", "")
+        if res.namespaced and ("", "namespaces", "", namespace) not in api.store.objects:
+            api.store.create(by_kind("Namespace"), "", {"metadata": {"name": namespace}}, "v1")
+        base = f"/apis/{obj['apiVersion']}" if "/" in obj["apiVersion"] else "/api/v1"
+        path = f"{base}/namespaces/{namespace}/{res.plural}" if res.namespaced else f"{base}/{res.plural}"
+        request = urllib.request.Request(f"{api.url}{path}?dryRun=All&fieldValidation=Strict",
+                                         data=json.dumps(obj).encode(), method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {TOKEN}"})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as err:
+            found.append(f"{obj['kind']} {obj['metadata']['name']}: {err.code} {err.read().decode()[:300]}")
+    return found
 
 
 def shape(node: Any) -> Any:
@@ -74,12 +110,17 @@ def set_path(values: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[
     return changed
 
 
-def replace_marker(node: Any, hostile: str) -> Any:
+def marker_for(path: tuple[Any, ...]) -> str:
+    """A plain word for the place: a quantity (``resources``) must look like one."""
+    return QUANTITY_MARKER if len(path) > 1 and path[-2] in ("limits", "requests") else MARKER
+
+
+def replace_marker(node: Any, hostile: str, marker: str = MARKER) -> Any:
     if isinstance(node, dict):
-        return {replace_marker(k, hostile): replace_marker(v, hostile) for k, v in node.items()}
+        return {replace_marker(k, hostile, marker): replace_marker(v, hostile, marker) for k, v in node.items()}
     if isinstance(node, list):
-        return [replace_marker(v, hostile) for v in node]
-    return node.replace(MARKER, hostile) if isinstance(node, str) else node
+        return [replace_marker(v, hostile, marker) for v in node]
+    return node.replace(marker, hostile) if isinstance(node, str) else node
 
 
 def leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -103,6 +144,12 @@ NUMBER_PATHS = [("replicas",), ("port",), ("servicePort",), ("weights", "blue"),
 SWITCH_PATHS = [("database", "enabled"), ("ingress", "gateway", "create"), ("metrics", "serviceMonitor", "enabled"),
                 ("metrics", "podMonitor", "enabled"), ("rbac", "create"), ("rbac", "clusterRole"),
                 ("rbac", "serviceAccount", "create")]
+
+
+def dataclasses_replace(ctx: StageContext, strategy: str) -> StageContext:
+    import dataclasses
+
+    return dataclasses.replace(ctx, deployment_strategy=strategy)
 
 
 def test_a_deploy_never_renders_rbac() -> None:
@@ -155,8 +202,11 @@ def test_every_value_is_covered() -> None:
 
 
 @pytest.mark.parametrize("path", STRING_PATHS, ids=".".join)
-def test_hostile_strings_are_refused_or_rendered_verbatim(path: tuple[str, ...]) -> None:
-    marked = set_path(BASE, path, MARKER)
+def test_hostile_strings_are_refused_or_rendered_verbatim(path: tuple[str, ...], server: KubeApiStandIn) -> None:
+    """...and what renders, the API server accepts: a value the chart lets through but the server
+    refuses (a Service named ``1e3``, a cpu limit of ``true``) would stop a deploy half-way."""
+    marker = marker_for(path)
+    marked = set_path(BASE, path, marker)
     try:
         expected_shape = objects(marked)
     except BadInputError:
@@ -170,13 +220,37 @@ def test_hostile_strings_are_refused_or_rendered_verbatim(path: tuple[str, ...])
             assert "\n" not in str(err)
             continue
         assert expected_shape is not None, f"{path}: {hostile!r} rendered where no plain word may"
-        assert got == replace_marker(expected_shape, hostile), f"{path}: {hostile!r} changed the objects"
+        assert got == replace_marker(expected_shape, hostile, marker), f"{path}: {hostile!r} changed the objects"
+        assert refusals(server, got) == [], f"{path}: {hostile!r} renders what the API server refuses"
+
+
+def test_the_defaults_and_every_option_are_accepted_by_the_api_server(server: KubeApiStandIn) -> None:
+    assert refusals(server, objects(BASE)) == []
+    direct = {**values_for(dataclasses_replace(CTX, "direct"), SERVICE), "rbac": BASE["rbac"]}
+    assert refusals(server, objects(direct)) == []
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [
+    (("database", "protocol"), "mongodbxxxxxx", "database.protocol"),  # port name mongodbxxxxxx-db: > 15
+    (("resources", "limits", "cpu"), "1.2.3", "resources.limits.cpu"),
+    (("resources", "limits", "cpu"), "-1", "resources.limits.cpu"),
+    (("resources", "limits", "gpu"), "1", None),  # the library reports a property name at '' (the root)
+    (("metrics", "interval"), "30s1m", "metrics.interval"),
+    (("ingress", "gateway", "name"), "istio-system/", "ingress.gateway.name"), (("name",), "9carts", "name"),
+    (("metric",), {"podMonitor": {}}, None),
+], ids=str)
+def test_values_the_api_server_would_refuse_are_bad_input(path: tuple[str, ...], value: Any, field: str | None) -> None:
+    """One line naming the value (``chart.values: database.protocol: ...``), not Helm's preamble."""
+    with pytest.raises(BadInputError) as err:
+        objects(set_path(BASE, path, value))
+    assert err.value.source == "chart.values" and err.value.field == field, str(err.value)
+    assert "\n" not in str(err.value) and "specifications of the schema" not in str(err.value)
 
 
 @pytest.mark.parametrize("path", STRING_PATHS, ids=".".join)
 def test_templates_alone_quote_every_string(path: tuple[str, ...], schemaless: Path) -> None:
     """Without the schema, a hostile string may be cut (label values) but never adds a field or object."""
-    expected = shape(objects(set_path(BASE, path, MARKER), schemaless))
+    expected = shape(objects(set_path(BASE, path, marker_for(path)), schemaless))
     for hostile in HOSTILE:
         got = objects(set_path(BASE, path, hostile), schemaless)
         assert shape(got) == expected, f"{path}: {hostile!r}"
@@ -191,5 +265,5 @@ def test_numbers_and_switches_accept_only_their_type(path: tuple[str, ...]) -> N
 
 def test_helm_refuses_what_the_product_check_would_also_refuse() -> None:
     """The chart guards ``helm template`` users too: its schema refuses the exploit by itself."""
-    with pytest.raises(BadInputError, match=r"^chart.values: .*/image/repository"):
+    with pytest.raises(BadInputError, match=r"^chart\.values: image\.repository: "):
         objects(set_path(BASE, ("image", "repository"), EXPLOIT))

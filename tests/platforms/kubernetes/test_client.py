@@ -33,6 +33,7 @@ def two_context_kubeconfig(path: Path, good: str, dead: str) -> Path:
 
 
 def test_context_selection_and_errors(api: KubeApiStandIn, tmp_path: Path) -> None:
+    api.tokens[TOKEN] = api.access.user
     kubeconfig = two_context_kubeconfig(tmp_path / "kc", api.url, "http://127.0.0.1:9")
     kube = Kube(api_client(str(kubeconfig), "good"), timeout_s=2)
     assert kube.call("list namespaces", kube.core.list_namespace)["kind"] == "NamespaceList"
@@ -50,6 +51,7 @@ def test_context_selection_and_errors(api: KubeApiStandIn, tmp_path: Path) -> No
 
 
 def test_api_errors_are_wrapped(api: KubeApiStandIn, tmp_path: Path) -> None:
+    api.tokens[TOKEN] = api.access.user
     kubeconfig = two_context_kubeconfig(tmp_path / "kc", api.url, "http://127.0.0.1:9")
     kube = Kube(api_client(str(kubeconfig), "good"), timeout_s=2)
     api.fault("GET", r"/api/v1/namespaces$", action="500")
@@ -109,3 +111,28 @@ def test_a_kubeconfig_is_read_by_the_strict_reader_first(tmp_path: Path, text: s
     with pytest.raises(BadInputError) as err:
         api_client(str(kubeconfig), None)
     assert str(err.value).startswith(f"{kubeconfig}: {expected}"), str(err.value)
+
+
+def test_credentials_the_server_does_not_take_are_exit_4_saying_so(api: KubeApiStandIn, tmp_path: Path) -> None:
+    """A kubeconfig ``exec`` plugin that fails leaves the request without credentials: a real API
+    server answers 403 for ``system:anonymous`` (a stale token: 401), and the stand-in does too."""
+    import sys
+
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("import sys\nsys.stderr.write('token refresh failed\\n')\nsys.exit(1)\n")
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: c\n  cluster: {{server: '{api.url}'}}\n"
+        f"users:\n- name: e\n  user:\n    exec: {{apiVersion: client.authentication.k8s.io/v1beta1, command: "
+        f"'{sys.executable}', args: ['{plugin}'], interactiveMode: Never}}\n- name: t\n  user: {{token: {TOKEN}}}\n"
+        "contexts:\n- name: exec\n  context: {cluster: c, user: e}\n- name: stale\n  context: {cluster: c, user: t}\n"
+        "current-context: exec\n", encoding="utf-8")
+    for context, status, words in (("exec", 403, "no credentials were sent"),
+                                   ("stale", 401, "did not accept the kubeconfig's credentials")):
+        kube = Kube(api_client(str(kubeconfig), context), timeout_s=2)
+        with pytest.raises(KubeApiError) as err:
+            kube.call("list namespaces", kube.core.list_namespace)
+        assert err.value.status == status and err.value.exit_code == 4, str(err.value)
+        assert words in str(err.value) and TOKEN not in str(err.value)
+    assert ("", "namespaces") not in {k[:2] for k in api.store.objects if k[3] not in ("istio-system",)}

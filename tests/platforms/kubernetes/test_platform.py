@@ -213,6 +213,22 @@ def test_names_too_long_for_kubernetes_are_bad_input_without_writes(api: KubeApi
     assert stage_objects(api) == set() and [r.method for r in api.requests if r.method != "GET"] == []
 
 
+def test_a_service_that_cannot_name_a_kubernetes_service_is_bad_input_without_requests(api: KubeApiStandIn,
+                                                                                     platform: KubernetesPlatform,
+                                                                                     tmp_path: Path) -> None:
+    """``9carts`` is a DNS-1123 label (a Deployment may be called so) but no DNS-1035 label: the
+    API server refuses the Service ``9carts`` after the Deployments were written."""
+    from pipeline_steps.errors import BadInputError
+
+    for strategy in ("blue_green_service", "direct"):
+        ctx = dataclasses.replace(bg("1", service="9carts"), deployment_strategy=strategy)
+        with pytest.raises(BadInputError, match=r"^context: service: '9carts' must start with a letter"):
+            deploy(platform, ctx, ServiceSpec.minimal("9carts"), tmp_path / "d.json")
+        with pytest.raises(BadInputError, match=r"^context: service: '9carts' must start with a letter"):
+            platform.preflight(ctx, ServiceSpec.minimal("9carts"))
+    assert api.requests == []
+
+
 def test_missing_route_is_a_first_deployment_for_both_colours(api: KubeApiStandIn, platform: KubernetesPlatform,
                                                                tmp_path: Path) -> None:
     deploy(platform, bg("0.7.1"), SERVICE, tmp_path / "1.json")

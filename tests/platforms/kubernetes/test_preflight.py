@@ -128,7 +128,9 @@ def host_claimed(api: KubeApiStandIn, tmp: Path) -> dict[str, Any]:
     (no_istio, "API discovery", f"does not serve {ISTIO}"),
     (terminating, "namespace", "is being deleted (Terminating)"),
     (no_injection_label, "namespace", "lacks the sidecar-injection label istio-injection=enabled"),
-    (other_revision, "namespace", "lacks the sidecar-injection label istio.io/rev=canary (has istio-injection=enabled)"),
+    (other_revision, "namespace", "has istio-injection=enabled, which takes precedence over istio.io/rev=canary and it "
+                                  "lacks istio.io/rev=canary: pods would not get that revision's sidecar; kubectl "
+                                  f"label namespace {NS} istio-injection- istio.io/rev=canary"),
     (lease_denied, "RBAC", f"not allowed: create leases.coordination.k8s.io in {NS}"),
     (split_route, "route", "split blue 50 / green 50"),
     (unknown_field, "dry run", 'unknown field "spec.template.spec.containers[0].imagePullPolcy"'),

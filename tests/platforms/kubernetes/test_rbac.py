@@ -12,12 +12,14 @@ every denied verb and deploy changes nothing.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import read_record
@@ -158,3 +160,43 @@ def test_the_docs_list_every_permission() -> None:
                 rows[(cells[0].strip('"'), resource)] = tuple(v.strip() for v in cells[2].split(","))
     listed = {(p.group, p.resource): p.verbs for p in namespaced({"ServiceMonitor", "PodMonitor"})}
     assert rows == listed
+
+
+RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+
+
+def helm_set(values: dict[str, Any], assignments: str) -> None:
+    """``--set a.b=x,c=true`` as Helm reads it (booleans become booleans)."""
+    for assignment in assignments.split(","):
+        path, _, raw = assignment.partition("=")
+        target = values
+        for key in path.split(".")[:-1]:
+            target = target.setdefault(key, {})
+        target[path.split(".")[-1]] = {"true": True, "false": False}.get(raw, raw)
+
+
+def test_the_readmes_rbac_command_renders_only_the_rbac_objects() -> None:
+    """An operator pipes it into ``kubectl apply``: without ``--show-only`` it would also apply both
+    colours at the chart's default image and reset the route to 100/0 — on a live stage, users
+    would be sent to a version nobody deployed."""
+    import helm_python
+
+    readme = " ".join((Path(__file__).resolve().parents[3] / "README.md").read_text().split())
+    commands = re.findall(r"`(helm template [^`]*rbac\.create=true[^`]*)\| kubectl apply -f -`", readme)
+    assert commands, "the README shows how to render the Role"
+    for command in commands:
+        words = command.split()
+        values: dict[str, Any] = {}
+        shown = ""
+        for flag, argument in itertools.pairwise(words):
+            if flag == "--set":
+                helm_set(values, argument)
+            elif flag in ("--show-only", "-s"):
+                shown = argument
+        assert shown, f"{command!r} renders every object of the chart, not only its RBAC"
+        rendered = helm_python.Chart.load(Path(__file__).resolve().parents[3] / words[3]).render(
+            values, name=words[2], namespace=f"{values['project']}-{values['stage']}")
+        objects = [doc for path, text in rendered.items() if path.endswith(shown)
+                   for doc in yaml.safe_load_all(text) if doc]
+        assert objects and {o["kind"] for o in objects} <= RBAC_KINDS, command
+        assert {"Role", "RoleBinding"} <= {o["kind"] for o in objects}

@@ -175,6 +175,7 @@ def test_kubectl_get_and_patch(api: KubeApiStandIn, kubeconfig: Path, tmp_path: 
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "web"},
         "spec": {"hosts": ["web"]}})
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    api.anonymous_as = api.access.user  # kubectl sends no token over plain HTTP (standins/kubeapi/authn.py)
 
     def kubectl(*args: str) -> str:
         return subprocess.run(["kubectl", *args, "--cache-dir", str(tmp_path / "cache")], env=env, capture_output=True,
@@ -233,7 +234,9 @@ def test_unconditional_update_create_rules_and_delete_preconditions(kubeconfig: 
         apps.create_namespaced_deployment("demo", elsewhere)
     assert mismatch.value.status == 400 and "does not match the namespace" in status_of(mismatch.value)["message"]
 
-    rv = replaced.metadata.resource_version
+    # The replace dropped the controller's revision annotation, so the generation moved and the
+    # controller wrote the status since: the current resourceVersion is the one to hold.
+    rv = apps.read_namespaced_deployment("web", "demo").metadata.resource_version
     stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=str(int(rv) - 1)))
     with pytest.raises(client.ApiException) as precondition:
         apps.delete_namespaced_deployment("web", "demo", body=stale)

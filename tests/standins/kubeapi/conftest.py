@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client, config
 
 from standins.kubeapi import KubeApiStandIn, write_kubeconfig
+from standins.kubeapi.authn import TOKEN
 
 
 @dataclass
@@ -31,12 +32,13 @@ class Cluster:
     def namespace(self, name: str = "demo") -> None:
         self.core.create_namespace({"metadata": {"name": name}})
 
-    def http(self, method: str, path: str, body: Any = None,
-             content_type: str = "application/json") -> tuple[int, dict[str, str], bytes]:
-        """One raw request: status, headers, body (what the client library would hide)."""
+    def http(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+             authorization: str = f"Bearer {TOKEN}") -> tuple[int, dict[str, str], bytes]:
+        """One raw request: status, headers, body (what the client library would hide);
+        ``authorization=""`` sends no credentials."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.api.url + path, data=data, method=method,
-                                         headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type, **({"Authorization": authorization} if authorization else {})}
+        request = urllib.request.Request(self.api.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 return answer.status, dict(answer.headers), answer.read()

@@ -123,6 +123,7 @@ def test_kubectl_uses_the_served_version(make_cluster: Callable[..., Cluster], t
     old.namespace()
     old.custom.create_namespaced_custom_object(ISTIO, "v1beta1", "demo", "virtualservices",
                                                virtual_service("web", "v1beta1"))
+    old.api.anonymous_as = old.api.access.user  # kubectl sends no token over plain HTTP (authn.py)
     out = subprocess.run(["kubectl", "get", "virtualservices", "-n", "demo", "-o", "json", "--cache-dir",
                           f"{tmp_path}/cache"], env={**os.environ, "KUBECONFIG": str(old.kubeconfig)},
                          capture_output=True, text=True, timeout=60, check=True).stdout
