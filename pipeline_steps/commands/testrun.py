@@ -21,15 +21,18 @@ def testrun() -> None:
 @click.argument("testruns", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out-dir", envvar="OUT_DIR", default="out", show_default=True,
               help="Where the merged testrun.json (and the tests-finished event) go [env OUT_DIR].")
-def merge(testruns: tuple[str, ...], out_dir: str) -> int:
+@click.option("--shards", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="How many shards were run: fewer or other testrun.json files are refused (the runTests step "
+                   "passes it).")
+def merge(testruns: tuple[str, ...], out_dir: str, shards: int | None) -> int:
     """Merge the testrun.json of every shard (run-tests --shard I/N, I = 1..N) into OUT/testrun.json:
     latency histograms added exactly, counts summed, the window from the first start to the last
     end, the limits judged again. Exit 0 passed, 1 failed (a limit, or a shard's check or abort),
-    2 bad input (a shard missing or twice, shards of different runs, no histograms)."""
+    2 bad input (a shard missing or twice, shards of different runs or not N of them, no histograms)."""
     from pipeline_steps.documents.events import after_tests
     from pipeline_steps.load.shards import merge_testruns
 
-    run = merge_testruns([Path(p) for p in testruns])
+    run = merge_testruns([Path(p) for p in testruns], shards)
     path = run.write(Path(out_dir) / "testrun.json")
     after_tests(out_dir)
     perf = run.performance

@@ -10,7 +10,9 @@ requests than planned) fails the merged run too.
 
 Bad input (exit 2, naming the file): a testrun.json without a performance section or without
 histograms, shards of different runs (context, requests, limits, model, shard count), a shard
-missing or given twice.
+missing or given twice, or (``expected``) shards of another count than the caller ran: Jenkins
+passes the N it started, so a merge never takes part of a test for the whole even when every
+file it was handed agrees on a smaller N.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from pipeline_steps.load.stats import Recorder
 from pipeline_steps.load.workload import Limits
 
 
-def merge_testruns(paths: list[Path]) -> TestRun:
-    """One TestRun from the shards' testrun.json files (any order)."""
+def merge_testruns(paths: list[Path], expected: int | None = None) -> TestRun:
+    """One TestRun from the shards' testrun.json files (any order); ``expected``: the shard count N the
+    caller ran (None: the files' own N). Raises BadInputError for a set that is not every shard once."""
     if not paths:
         raise BadInputError("command line", "TESTRUN", "give the testrun.json of every shard")
+    if expected is not None and len(paths) != expected:
+        raise BadInputError("command line", "TESTRUN", f"{len(paths)} testrun.json given for {expected} shards: "
+                                                       "a merge needs every shard once")
     runs = [(str(p), read_testrun(p)) for p in paths]
     seen: dict[int, str] = {}
     first_source, first = runs[0]
@@ -40,6 +46,8 @@ def merge_testruns(paths: list[Path]) -> TestRun:
         if not (index.isdigit() and total.isdigit()):
             raise BadInputError(source, "performance.shard", f"is not a shard (I/N), got {perf.shard!r}")
         count = count or int(total)
+        if expected is not None and int(total) != expected:
+            raise BadInputError(source, "performance.shard", f"{perf.shard} is not one of the {expected} shards run")
         if int(total) != count:
             raise BadInputError(source, "performance.shard", f"{perf.shard} is not one of {count} shards like {first_source}")
         if int(index) in seen:

@@ -31,12 +31,16 @@ from tests.jenkins.test_library import groovy_literal, step_call
 ROOT = groovy.ROOT
 BOOLEANS = {"noSwitch", "failBuild", "report", "rollback"}
 """Arguments that steer a step with true/false (never text for a command)."""
+COUNTS = {"shards"}
+"""A number 1..64 or bad input before any command (test_library_shards.py plays 0, 65, 'x', 1.5, -1)."""
 CREDENTIAL_IDS = {"kubeconfigCredentialsId", "dynatraceTokenCredentialsId", "historyCredentialsId"}
 STEP_ARGS: dict[str, list[str]] = {
     "blueGreenDeploy": ["project", "stage", "service", "image", "tag", "strategy", "platform", "serviceConfig",
                         "timeoutSeconds", "testStrategy", "keptnContext", "outDir"],
     "runTests": ["project", "stage", "service", "image", "tag", "strategy", "testStrategy", "keptnContext", "platform",
                  "serviceConfig", "target", "users", "loops", "duration", "rollbackTo", "colour", "outDir"],
+    "runTests sharded": ["project", "stage", "service", "image", "tag", "platform", "serviceConfig", "target", "users",
+                         "rollbackTo", "outDir", "agentLabel", "serviceFiles"],
     "qualityGate": ["spec", "testrun", "prometheusUrl", "dynatraceUrl", "project", "stage", "service", "image", "tag",
                     "strategy", "testStrategy", "keptnContext", "colour", "history", "rollbackTo", "shipyard", "outDir",
                     "platform"],
@@ -53,13 +57,15 @@ FIXED: dict[str, dict[str, Any]] = {
     # what keeps each call going through all its `sh` steps (booleans, and the mode of the approval)
     "qualityGate": {"report": True}, "qualityGate slo": {"project": "p", "service": "s"},
     "trafficSwitch rollback": {"rollback": True}, "blueGreenDeploy": {"noSwitch": True},
+    "runTests sharded": {"shards": 2, "testStrategy": "performance"},
 }
 ANSWERS = {"pipeline-steps evaluate": {"exit": 1}, "pipeline-steps run-tests": {"exit": 1},
            "pipeline-steps evaluation-done": {"exit": 5}}
 APPROVERS = {"users": {"alice": ["release-managers"]}, "inputAnswers": [{"user": "alice", "action": "proceed"}]}
 DEEPEST = {  # the last CLI call each played step or Jenkinsfile must have made (the flow went all the way)
     "qualityGate": "pipeline-steps report", "qualityGate slo": "pipeline-steps evaluate",
-    "runTests": "pipeline-steps rollback", "blueGreenDeploy": "pipeline-steps deploy",
+    "runTests": "pipeline-steps rollback", "runTests sharded": "pipeline-steps rollback",
+    "blueGreenDeploy": "pipeline-steps deploy",
     "trafficSwitch": "pipeline-steps switch", "trafficSwitch rollback": "pipeline-steps rollback",
     "evaluationDone": "pipeline-steps evaluation-done (approval)", "deliveryChain": "shipyard stage",
 }
@@ -140,16 +146,18 @@ def jenkinsfile_scenarios(values: list[str], env: dict[str, str]) -> list[dict[s
     deploy, tests, done = CHAIN_JOBS
     local = {"PLATFORM": "local"}
     blue_green = {**local, "DEPLOYMENTSTRATEGY": "blue_green_service"}
+    # TEST_SHARDS is a count refused before anything runs unless 1..64: hostile only in the "all hostile" builds
+    one = {"TEST_SHARDS": "1"}
     approved = {"pipeline-steps evaluation-done": {"exit": 5}, "shipyard stage production": {"stdout": STAGE_JSON},
                 "pipeline-steps evaluation-done (approval)": {"writes": {"out/promotion.json": PROMOTED}}}
     scenarios = []
     for turn in range(len(values)):
         scenarios += [
             build_of(f"deploy #{turn}", deploy, hostile(deploy, values, turn, local), {}, env),
-            build_of(f"run_tests #{turn}", tests, hostile(tests, values, turn, local), {}, env),
-            build_of(f"run_tests rolls back #{turn}", tests, hostile(tests, values, turn, blue_green),
+            build_of(f"run_tests #{turn}", tests, hostile(tests, values, turn, {**local, **one}), {}, env),
+            build_of(f"run_tests rolls back #{turn}", tests, hostile(tests, values, turn, {**blue_green, **one}),
                      {"pipeline-steps run-tests": {"exit": 1}}, env),
-            build_of(f"run_tests post #{turn}", tests, hostile(tests, values, turn, blue_green), {}, env,
+            build_of(f"run_tests post #{turn}", tests, hostile(tests, values, turn, {**blue_green, **one}), {}, env,
                      hangOn="pipeline-steps run-tests"),
             build_of(f"evaluation_done #{turn}", done, hostile(done, values, turn, local), approved, env),
         ]
@@ -216,7 +224,7 @@ def test_every_argument_and_parameter_was_hostile_and_every_flow_went_through(wo
     played: dict[str, Played] = world["played"]
     given = {key for s in world["scenarios"].values() for key in s.get("hostile", {})}
     for step, names in readme_args().items():
-        wanted = {f"{step}.{n}" for n in names if n not in BOOLEANS | CREDENTIAL_IDS | {"approval"}}
+        wanted = {f"{step}.{n}" for n in names if n not in BOOLEANS | COUNTS | CREDENTIAL_IDS | {"approval"}}
         assert wanted <= given, sorted(wanted - given)
     for path in ("Jenkinsfiles/deploy", "Jenkinsfiles/run_tests", "Jenkinsfiles/evaluation_done", *groovy.SERVICE_FILES):
         declared = {p.name for p in groovy.parameters(groovy.read(path))}

@@ -109,6 +109,22 @@ def test_bad_shard_sets_are_bad_input(tmp_path: Path, case: str, change: Any, fi
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(("given", "expected", "field"), [(2, 3, "TESTRUN"), (1, 2, "TESTRUN")])
+def test_a_merge_refuses_another_count_of_shards_than_was_run(tmp_path: Path, given: int, expected: int,
+                                                               field: str) -> None:
+    """Jenkins passes the N it started (``--shards``): files that all agree on a smaller N, or fewer files than
+    N, are still not the whole test."""
+    paths, _ = shard_runs(tmp_path, [(0, 1000), (1, 2000)] * 5, given)
+    with pytest.raises(BadInputError) as info:
+        merge_testruns(paths, expected)
+    assert info.value.field == field
+    paths3, _ = shard_runs(tmp_path / "three", [(0, 1000)] * 6, 3)
+    with pytest.raises(BadInputError) as other:
+        merge_testruns(paths3[:2], 2)  # two files, but shards 1/3 and 2/3
+    assert other.value.field == "performance.shard"
+    assert merge_testruns(paths, given).performance is not None
+
+
 def spec(**performance: Any) -> PerformanceSpec:
     data = {"users": 4, "loops": 25, "requests": [{"name": "ok", "path": "/ok", "weight": 3},
                                                   {"name": "slow", "path": "/slow?ms=1"}], **performance}
@@ -155,8 +171,11 @@ def test_run_tests_shards_merge_into_one_testrun(tmp_path: Path) -> None:
     assert empty.exit_code == 2 and "no user" in empty.output
     shards = [json.loads((tmp_path / str(i) / "testrun.json").read_text())["performance"] for i in (1, 2)]
     assert [s["requests"] for s in shards] == [20, 10] and [s["shard"] for s in shards] == ["1/2", "2/2"]
-    merged = runner.invoke(cli, ["testrun", "merge", str(tmp_path / "2/testrun.json"), str(tmp_path / "1/testrun.json"),
-                                 "--out-dir", str(tmp_path / "all")])
+    short = runner.invoke(cli, ["testrun", "merge", "--shards", "3", str(tmp_path / "2/testrun.json"),
+                                str(tmp_path / "1/testrun.json"), "--out-dir", str(tmp_path / "short")])
+    assert short.exit_code == 2 and "for 3 shards" in short.output and not (tmp_path / "short").exists()
+    merged = runner.invoke(cli, ["testrun", "merge", "--shards", "2", str(tmp_path / "2/testrun.json"),
+                                 str(tmp_path / "1/testrun.json"), "--out-dir", str(tmp_path / "all")])
     assert merged.exit_code == 0, merged.output
     doc = json.loads((tmp_path / "all/testrun.json").read_text())
     assert doc["performance"]["requests"] == 30 == sent and doc["result"] == "pass"

@@ -29,6 +29,44 @@ class Cli implements Serializable {
         return RESULTS[code] ?: 'FAILURE'
     }
 
+    /** Most shards a performance test is split into (runTests `shards`, run_tests TEST_SHARDS). */
+    static final int MAX_SHARDS = 64
+
+    /**
+     * What is wrong with a shard count (empty: nothing): a whole number 1..MAX_SHARDS, given as a number or its
+     * digits; null or empty is 1. Only a performance test is split (`run-tests --shard` refuses the others).
+     */
+    static String shardsProblem(Object value, Object testStrategy) {
+        String text = value == null ? '1' : "${value}".trim() ?: '1'
+        if (!(text ==~ /[1-9][0-9]?/) || (text as int) > MAX_SHARDS) {
+            return "must be a whole number from 1 to ${MAX_SHARDS}, got '${value}'"
+        }
+        if ((text as int) > 1 && testStrategy != 'performance') {
+            return "only a performance test is split into shards (test strategy '${testStrategy ?: ''}')"
+        }
+        return ''
+    }
+
+    /** A shard count that shardsProblem accepted. */
+    static int shards(Object value) {
+        String text = value == null ? '' : "${value}".trim()
+        return text ? text as int : 1
+    }
+
+    /**
+     * The exit code standing for several shards' codes: the worst by the build result it becomes (130 ABORTED,
+     * then 4 or any unexpected code, then 2, then 1), the first shard's on a tie; 0 when every one is 0.
+     */
+    static int worst(List<Integer> codes) {
+        int found = 0
+        for (Integer code : codes) {
+            if (severity(code) > severity(found)) {
+                found = code
+            }
+        }
+        return found
+    }
+
     /** `pipeline-steps ARGS` in the current workspace; returns its exit code (never throws for one). */
     int run(String label, List args, List<String> extraEnv = []) {
         List<String> vars = ["PS_ARGC=${args.size()}"]
@@ -120,8 +158,8 @@ class Cli implements Serializable {
      * The build result for an exit code (README "Exit codes"): 3 UNSTABLE (and 5 when nobody answers
      * here), 130 ABORTED, anything else but 0 FAILURE through `error`, which ends the step.
      */
-    void apply(String step, int code) {
-        String meaning = MEANINGS[code] ?: 'unexpected exit code'
+    void apply(String step, int code, String detail = '') {
+        String meaning = (MEANINGS[code] ?: 'unexpected exit code') + (detail ? ": ${detail}" : '')
         if (code == 0) {
             return
         }
@@ -166,6 +204,11 @@ class Cli implements Serializable {
         String user = hasUser ? rest.substring(0, at) : ''
         String after = hasUser ? rest.substring(at + 1) : rest
         return user.contains(':') || after.contains('@') || after.toLowerCase().contains('password')
+    }
+
+    private static int severity(int code) {
+        Map<Integer, Integer> rank = [0: 0, 1: 1, 2: 2, 130: 4]
+        return rank.containsKey(code) ? rank[code] : 3
     }
 
     private static boolean isDatabase(String history) {

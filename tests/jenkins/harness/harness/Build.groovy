@@ -21,19 +21,16 @@ class Build {
 
     final Map scenario
     final String job
-    final List<Map> events = []
-    final List<Map> stages = []
-    final List<String> stagePath = []
-    final List<Map> timeouts = []
-    final List<String> locks = []
-    final List<Map> nodes = []
-    final List<File> dirs = []
-    final List<Map<String, String>> envLayers = []
-    final Map<String, String> envAssigned = [:]
+    final List<Map> events = Collections.synchronizedList([])
+    final List<Map> stages = Collections.synchronizedList([])
+    final Map<String, String> envAssigned = Collections.synchronizedMap([:])
     final Map<String, Object> params = [:]
     final Map<String, String> paramEnv = [:]
-    final Map<String, Object> stashes = [:]
-    final StringBuilder log = new StringBuilder()
+    final Map<String, Object> stashes = Collections.synchronizedMap([:])
+    final StringBuffer log = new StringBuffer()
+    /** What encloses the running step; each `parallel` branch runs in its own thread with a copy of its parent's. */
+    private final Context main = new Context()
+    private final ThreadLocal<Context> current = new ThreadLocal<Context>()
     String result = null
     String description = null
     int allocations = 0
@@ -46,8 +43,68 @@ class Build {
         this.answers = new ArrayList<Map>((scenario.inputAnswers ?: []) as List<Map>)
     }
 
+    /**
+     * The block structure around a step (stage, timeouts, locks, node, dir, withEnv layers, parallel branch):
+     * per CPS thread in Jenkins, so per Java thread here (workflow-cps runs each parallel branch as its own
+     * CpsThread whose context starts as a copy of the parent's: ParallelStepExecution invokes every body
+     * with the step's own context).
+     */
+    static class Context {
+        List<String> stagePath = []
+        List<Map> timeouts = []
+        List<String> locks = []
+        List<Map> nodes = []
+        List<File> dirs = []
+        List<Map<String, String>> envLayers = []
+        String branch = null
+
+        Context copy(String branchName) {
+            return new Context(stagePath: new ArrayList(stagePath), timeouts: new ArrayList(timeouts), locks: new ArrayList(locks),
+                               nodes: new ArrayList(nodes), dirs: new ArrayList(dirs), envLayers: new ArrayList(envLayers),
+                               branch: branch ? "${branch}/${branchName}".toString() : branchName)
+        }
+    }
+
+    Context getContext() {
+        return current.get() ?: main
+    }
+
+    /** Runs `body` in this thread as the parallel branch `context` (made by `fork`). */
+    Object inBranch(Context context, Closure body) {
+        current.set(context)
+        try {
+            return body.call()
+        } finally {
+            current.remove()
+        }
+    }
+
+    Context fork(String branchName) {
+        return context.copy(branchName)
+    }
+
+    List<String> getStagePath() { return context.stagePath }
+
+    List<Map> getTimeouts() { return context.timeouts }
+
+    List<String> getLocks() { return context.locks }
+
+    List<Map> getNodes() { return context.nodes }
+
+    List<File> getDirs() { return context.dirs }
+
+    List<Map<String, String>> getEnvLayers() { return context.envLayers }
+
+    /** workflow-cps ParallelStep.ThrowableComparator: lower is more severe. */
+    static int severity(Throwable failure) {
+        if (failure instanceof FlowInterruptedException) {
+            return 2 + RESULTS.size() - RESULTS.indexOf((failure as FlowInterruptedException).result)
+        }
+        return failure instanceof hudson.AbortException ? 1 : 0
+    }
+
     // -- results ------------------------------------------------------------------------------------------
-    void worsen(String candidate) {
+    synchronized void worsen(String candidate) {
         if (candidate == null) {
             return
         }
@@ -64,7 +121,7 @@ class Build {
     // -- recording -------------------------------------------------------------------------------------------
     /** Appends an event with where it happened: stage, held executors, active timeouts and locks. */
     Map record(String type, Map details = [:]) {
-        Map event = [type: type, stage: stagePath.join('/'), executors: nodes.size(),
+        Map event = [type: type, stage: stagePath.join('/'), executors: nodes.size(), branch: context.branch,
                      node: nodes ? nodes[-1].label : null, locks: new ArrayList(locks),
                      timeouts: timeouts.collect { [minutes: it.minutes, fired: it.fired] }] + details
         events << event
@@ -72,7 +129,7 @@ class Build {
     }
 
     /** A line (or block) of console text. */
-    void log(String text) {
+    synchronized void log(String text) {
         if (text) {
             log.append(text.endsWith('\n') ? text : text + '\n')
         }
@@ -103,6 +160,9 @@ class Build {
         }
         if (nodes) {
             vars.NODE_NAME = nodes[-1].name as String
+            // Jenkins core (EnvironmentVariablesNodeProperty docs, Computer.buildEnvironment): the node's labels,
+            // whitespace-separated, its own name (a self-label) among them.
+            vars.NODE_LABELS = ([nodes[-1].label, nodes[-1].name].findAll { it } as List<String>).join(' ')
             vars.WORKSPACE = (nodes[-1].workspace as File).path
         }
         ((scenario.scmEnv ?: [:]) as Map<String, String>).each { k, v -> vars[k] = v }
@@ -121,9 +181,9 @@ class Build {
     // -- nodes and workspaces ----------------------------------------------------------------------------------
     /** A node allocation: each gets a fresh workspace, as a build may land on any agent with the label. */
     Object onNode(String label, Closure body) {
-        allocations++
+        int allocation = allocate()
         File root = new File((scenario.workspaceRoot ?: System.getProperty('java.io.tmpdir')) as String)
-        File ws = new File(root, "ws-${allocations}-${job.replace('/', '_')}")
+        File ws = new File(root, "ws-${allocation}-${job.replace('/', '_')}")
         ws.mkdirs()
         // Scripted runs: files every fresh workspace starts with (what a checkout would have brought).
         ((scenario.files ?: [:]) as Map<String, String>).each { String rel, String text ->
@@ -131,8 +191,8 @@ class Build {
             target.parentFile.mkdirs()
             target.text = text
         }
-        Map node = [label: label, name: "agent-${label ?: 'any'}-${allocations}", workspace: ws]
-        record('node', [label: label, phase: 'allocated', allocation: allocations])
+        Map node = [label: label, name: "agent-${label ?: 'any'}-${allocation}", workspace: ws, allocation: allocation]
+        record('node', [label: label, phase: 'allocated', allocation: allocation])
         nodes << node
         try {
             return body.call()
@@ -140,6 +200,10 @@ class Build {
             nodes.remove(nodes.size() - 1)
             record('node', [label: label, phase: 'released', allocation: node.name])
         }
+    }
+
+    private synchronized int allocate() {
+        return ++allocations
     }
 
     File cwd(String step) {

@@ -122,7 +122,7 @@ abstract class PipelineScript extends Script {
         bindings.each { Map binding ->
             Map credential = Credentials.find(state, binding.credentialsId as String)
             if (binding.binding == 'file') {
-                File tmp = new File(state.cwd('withCredentials(file)'), "../${state.allocations}@tmp/secretFiles")
+                File tmp = new File(state.cwd('withCredentials(file)'), "../${state.nodes[-1].allocation}@tmp/secretFiles")
                 tmp.mkdirs()
                 File secret = new File(tmp, credential.fileName ?: binding.credentialsId as String)
                 secret.text = credential.secret ?: ''
@@ -204,9 +204,49 @@ abstract class PipelineScript extends Script {
         }
     }
 
+    /**
+     * workflow-cps ParallelStep: the map holds the branches (closures) and at most `failFast` (a Boolean); anything
+     * else is an IllegalArgumentException. Every branch runs to its end in its own thread here (its own CPS thread in
+     * Jenkins) even when another fails; a branch that fails logs "Failed in branch NAME"; when all are done the
+     * step fails with the most severe failure (any exception over AbortException over FlowInterruptedException,
+     * ties by the order they happened: ThrowableComparator), else returns each branch's value by name. failFast
+     * (stopping the other branches) is not modelled: a scenario that needs it fails loudly.
+     */
     Object parallel(Map branches) {
-        Map results = [:]
-        branches.each { name, body -> results[name] = (body as Closure).call() }
+        Map<String, Closure> bodies = [:]
+        branches.each { key, value ->
+            if (value instanceof Closure) {
+                bodies[key as String] = value as Closure
+            } else if (key == 'failFast' && value instanceof Boolean) {
+                if (value) {
+                    throw new UnsupportedOperationException('harness: parallel failFast: true is not modelled')
+                }
+            } else {
+                throw new IllegalArgumentException("Expected a closure or failFast but found ${key}=${value}")
+            }
+        }
+        state.record('parallel', [branches: bodies.keySet() as List, phase: 'start'])
+        Map results = Collections.synchronizedMap([:])
+        List<Throwable> failures = Collections.synchronizedList([])
+        List<Thread> threads = bodies.collect { String name, Closure body ->
+            Build.Context context = state.fork(name)
+            Thread.start("parallel ${name}") {
+                state.inBranch(context) {
+                    try {
+                        results[name] = body.call()
+                    } catch (Throwable failure) {
+                        failures << failure
+                        state.log("Failed in branch ${name}".toString())
+                    }
+                }
+            }
+        }
+        threads*.join()
+        state.record('parallel', [branches: bodies.keySet() as List, phase: 'end', failed: failures.size()])
+        if (failures) {
+            List<Throwable> order = new ArrayList<Throwable>(failures)
+            throw order.min { Throwable a, Throwable b -> (Build.severity(a) <=> Build.severity(b)) ?: (order.indexOf(a) <=> order.indexOf(b)) }
+        }
         return results
     }
 

@@ -87,18 +87,37 @@ class Workspace {
         return files
     }
 
+    /**
+     * workflow-api StashManager, per build: the name must be a good Jenkins name (Jenkins.checkGoodName); the files
+     * are `includes` (default everything) minus `excludes`; none is an AbortException "No files included in stash"
+     * unless allowEmpty; a second stash of the same name replaces the first ("Warning: overwriting stash").
+     * unstash of a name never stashed in this build: AbortException "No such saved stash ‘NAME’".
+     */
     static void stash(Build build, Map args) {
+        String name = args.name as String
+        checkGoodName(name)
         File cwd = build.cwd('stash')
+        List<String> excluded = args.excludes ? glob(cwd, args.excludes as String) : []
         Map<String, byte[]> files = [:]
-        glob(cwd, (args.includes ?: '**') as String).each { files[it] = new File(cwd, it).bytes }
-        build.stashes[args.name as String] = files
-        build.record('stash', [name: args.name, files: files.keySet().sort()])
+        glob(cwd, (args.includes ?: '**') as String).findAll { !excluded.contains(it) }.each { files[it] = new File(cwd, it).bytes }
+        if (!files && !args.allowEmpty) {
+            build.record('stash', [name: name, files: [], failed: true])
+            throw new hudson.AbortException('No files included in stash')
+        }
+        if (build.stashes.containsKey(name)) {
+            build.log("Warning: overwriting stash ‘${name}’".toString())
+        }
+        build.stashes[name] = files
+        build.log("Stashed ${files.size()} file(s)".toString())
+        build.record('stash', [name: name, files: files.keySet().sort()])
     }
 
     static void unstash(Build build, String name) {
+        checkGoodName(name)
         File cwd = build.cwd('unstash')
         Map<String, byte[]> files = build.stashes[name] as Map<String, byte[]>
         if (files == null) {
+            build.record('unstash', [name: name, failed: true])
             throw new hudson.AbortException("No such saved stash ‘${name}’")
         }
         files.each { rel, bytes ->
@@ -106,7 +125,18 @@ class Workspace {
             target.parentFile.mkdirs()
             target.bytes = bytes
         }
-        build.record('unstash', [name: name])
+        build.record('unstash', [name: name, files: files.keySet().sort()])
+    }
+
+    /** Jenkins.checkGoodName: not empty, not . or .., none of ?*\/%!@#$^&|<>[]:; (Failure: "is an unsafe character"). */
+    static void checkGoodName(String name) {
+        if (!name?.trim() || name == '.' || name == '..') {
+            throw new IllegalArgumentException("stash name must not be empty, . or ..: '${name}'")
+        }
+        Character bad = name.toCharArray().find { '?*/\\%!@#$^&|<>[]:;'.indexOf(it as int) >= 0 } as Character
+        if (bad != null) {
+            throw new IllegalArgumentException("‘${bad}’ is an unsafe character")
+        }
     }
 
     static Object yaml(String text) {
