@@ -46,7 +46,7 @@ Get = Callable[[str], tuple[int, Any]]
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 _NEVER = "0001-01-01T00:00:00Z"
 """Go's zero time: what ``lastScrape`` reads before a target's first scrape."""
 
@@ -61,7 +61,7 @@ def duration_s(text: Any) -> float | None:
 
 def unix_time(text: Any) -> float | None:
     """An RFC 3339 time with any number of fractional digits (Go prints nanoseconds) in unix seconds."""
-    found = _RFC3339.match(text) if isinstance(text, str) else None
+    found = _RFC3339.fullmatch(text) if isinstance(text, str) else None
     if not found:
         return None
     base, fraction, zone = found.groups()
