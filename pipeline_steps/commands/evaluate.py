@@ -69,6 +69,9 @@ def window_from(testrun: dict[str, Any] | None, testrun_path: str, start: float 
               help="Bound on each request's whole answer, however slowly the backend sends it (s).")
 @click.option("--retry-budget", "retry_budget_s", type=Number(above=0, maximum=DAY_S), default=15.0, show_default=True,
               help="Time each source may spend retrying transient errors, shared by all its queries (s).")
+@click.option("--settle-timeout", "settle_timeout_s", type=Number(maximum=DAY_S), default=60.0, show_default=True,
+              help="When the window ended moments ago, wait at most this long for Prometheus to scrape past its end"
+                   " before querying (0: never wait) (s).")
 @out_dir_option("Where the documents go.")
 def evaluate(**options: Any) -> int:
     """Judge a test run by its quality gate (perfspec.json or slo.yaml + sli.yaml).
@@ -96,7 +99,8 @@ def evaluate(**options: Any) -> int:
     context = context_from_options(merged)  # testrun.json's own fields were checked as it was read
     window = window_from(testrun, testrun_path, options["start"], options["end"])
     settings = sources.settings_from_options({**options, "testrun_document": testrun}, context,
-                                             timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"])
+                                             timeout_s=options["timeout_s"], retry_budget_s=options["retry_budget_s"],
+                                             settle_timeout_s=options["settle_timeout_s"])
     history = None if options["no_history"] else history_from_options(options)
     run = GateRun(context=context, window=window, settings=settings, out_dir=Path(options["out_dir"]),
                   history=history, require_history=options["require_history"], keptn_minutes=options["keptn_minutes"],
@@ -106,6 +110,8 @@ def evaluate(**options: Any) -> int:
     finally:
         if history is not None:
             history.close()
+    for note in outcome.notes:
+        click.echo(note)
     click.echo(outcome.summary)
     click.echo(f"\nwrote {outcome.paths['evaluation']}, {outcome.paths['junit']}, {outcome.paths.get('event')}")
     return int(outcome.verdict.exit_code) if outcome.verdict.exit_code != ExitCode.OK else 0

@@ -44,10 +44,11 @@ def options() -> list[Option]:
 
 
 def settings_from_options(values: Mapping[str, Any], context: StageContext, *, timeout_s: float,
-                          retry_budget_s: float) -> SourceSettings:
+                          retry_budget_s: float, settle_timeout_s: float = 0.0) -> SourceSettings:
     """``SourceSettings`` with every source's group built from the option values (secrets read now)."""
     groups = {name: source_class(name).settings_from_options(values) for name in SOURCES}
-    return SourceSettings(context=context, timeout_s=timeout_s, retry_budget_s=retry_budget_s, groups=groups)
+    return SourceSettings(context=context, timeout_s=timeout_s, retry_budget_s=retry_budget_s,
+                          settle_timeout_s=settle_timeout_s, groups=groups)
 
 
 __all__ = ["DEFAULT_SLI_PROVIDER", "SOURCES", "MetricSource", "SourceSettings", "build", "options", "settings_from_options",

@@ -92,6 +92,8 @@ class SourceSettings:
     """Per-request timeout."""
     retry_budget_s: float = 15.0
     """Total time one source may spend retrying transient errors (connection refused, 5xx, 429)."""
+    settle_timeout_s: float = 0.0
+    """Longest wait for a backend to hold a window that ended moments ago (``MetricSource.settle``); 0: none."""
     groups: Mapping[str, Any] = field(default_factory=dict)
 
     def group(self, name: str, default: Any) -> Any:
@@ -137,6 +139,13 @@ class MetricSource(Protocol):
     @classmethod
     def from_settings(cls, settings: SourceSettings) -> MetricSource:
         """A ready source; ``BadInputError`` naming the missing flag."""
+        ...
+
+    def settle(self, window: Window) -> str:
+        """Called once before the queries of ``window``: wait (bounded by the settings' settle timeout)
+        until the backend has ingested past ``window.end`` when it ended moments ago; return a line for
+        the evaluation's log ("" when there is nothing to say). Never raises; never makes data up: a
+        value still missing afterwards fails the gate as before."""
         ...
 
     def fetch(self, query: Any, window: Window) -> Fetched: ...

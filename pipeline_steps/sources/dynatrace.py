@@ -139,6 +139,11 @@ class DynatraceSource:
     def describe(self, query: Any) -> str:
         return queries.parse(query, self.context).describe()
 
+    def settle(self, window: Window) -> str:
+        """Dynatrace has no per-target scrape state to read; its own query forms
+        resolve what is ingested (not waited for here)."""
+        return ""
+
     def fetch(self, query: Any, window: Window) -> Fetched:
         request = queries.parse(query, self.context)
         start_ms, end_ms = str(int(window.start * 1000)), str(int(window.end * 1000))

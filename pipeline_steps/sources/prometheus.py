@@ -53,7 +53,7 @@ class PrometheusSource:
     )
 
     def __init__(self, url: str, *, token: Secret | None = None, user: str = "", password: Secret | None = None,
-                 timeout_s: float = 10.0, retry_budget_s: float = 15.0) -> None:
+                 timeout_s: float = 10.0, retry_budget_s: float = 15.0, settle_timeout_s: float = 0.0) -> None:
         from pipeline_steps.sources import http
 
         self._http = http
@@ -68,6 +68,7 @@ class PrometheusSource:
         self._url_password = url_password
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
+        self.settle_timeout_s = settle_timeout_s
         self._budget = http.Budget(retry_budget_s)
         self._session = http.session(self.url)
         if token:
@@ -98,7 +99,7 @@ class PrometheusSource:
                                                                     "[env PROMETHEUS_URL]")
         url = SecretURL(group.url).check_http("command line", "--prometheus-url")
         return cls(url, token=group.token, user=group.user, password=group.password, timeout_s=settings.timeout_s,
-                   retry_budget_s=settings.retry_budget_s)
+                   retry_budget_s=settings.retry_budget_s, settle_timeout_s=settings.settle_timeout_s)
 
     @classmethod
     def check_query(cls, query: Any) -> str | None:
@@ -113,6 +114,29 @@ class PrometheusSource:
 
     def describe(self, query: Any) -> str:
         return str(query)
+
+    def settle(self, window: Window) -> str:
+        """Wait until Prometheus has scraped past ``window.end`` (``prometheus_settle``), at most
+        ``settle_timeout_s``; the line for the log, or "". Its requests have their own budget, so the
+        wait never spends the queries' retry time; a Prometheus found unreachable is marked so on the
+        queries' budget (they fail at once, ERROR, instead of spending a second budget)."""
+        from pipeline_steps.sources.prometheus_settle import settle
+
+        # Each look gets a retry budget of its own: the budget clock bounds retrying, and the looks
+        # of a wait span longer than one budget by design.
+        budgets: list[Any] = []
+
+        def get(path: str) -> tuple[int, Any]:
+            budgets.append(self._http.Budget(min(self.retry_budget_s, max(self.settle_timeout_s, 1.0))))
+            return self._http.request_json(self._session, "GET", f"{self.url}{path}", what=f"prometheus at {self.url}",
+                                           timeout_s=self.timeout_s, budget=budgets[-1], secrets=self.secrets())
+
+        try:
+            return redact_all(settle(get, window.end, self.settle_timeout_s), self.secrets())
+        except self._http.SourceHTTPError as err:
+            if budgets and budgets[-1].unreachable is not None:
+                self._budget.unreachable = budgets[-1].unreachable
+            return redact_all(f"prometheus: not waited for the last scrape ({err})", self.secrets())
 
     def fetch(self, query: Any, window: Window) -> Fetched:
         try:

@@ -51,6 +51,8 @@ class EvaluationOutcome:
     summary: str
     paths: dict[str, Path] = field(default_factory=dict)
     history_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the sources said while waiting for the window's data (``MetricSource.settle``), for the log."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
     queries = fill_queries(queries_file, items, values)
     sources = _sources_for(run, {source for _, source, _ in items})
     try:
+        # The data first, then the queries: a window that ended moments ago may miss its last scrape.
+        notes = [note for source in sources.values() if (note := source.settle(run.window))]
         fetched = _fetch_all([(sources[source], query) for (_, source, _), query in zip(items, queries, strict=True)],
                              run.window)
         described = [sources[source].describe(query) for (_, source, _), query in zip(items, queries, strict=True)]
@@ -100,7 +104,9 @@ def evaluate(spec: PerfSpec | SloSpec, run: GateRun) -> EvaluationOutcome:
                                      require_history=max(levels, key=REQUIRE_HISTORY.index))
     else:
         judgement = pitometer.judge(spec, run.window, fetched, described)
-    return _record(run, judgement, secrets)
+    outcome = _record(run, judgement, secrets)
+    outcome.notes = [redact_all(note, secrets) for note in notes]
+    return outcome
 
 
 def outputs(out: Path) -> dict[str, Path]:

@@ -77,6 +77,8 @@ class Played:
     """One build as the harness played it."""
 
     raw: dict[str, Any]
+    evidence: str = ""
+    """What the gates of this play judged (``gate_evidence``), read before a temporary folder goes."""
 
     @property
     def result(self) -> str:
@@ -113,7 +115,29 @@ class Played:
     def summary(self) -> str:
         return json.dumps({"result": self.result, "error": self.error, "stages": self.stages,
                            "steps": [(e["type"], e.get("label") or e.get("resource") or e.get("message") or "")
-                                     for e in self.events]}, indent=1)
+                                     for e in self.events]}, indent=1) + (f"\ngates of this play:\n{self.evidence}"
+                                                                          if self.evidence else "")
+
+
+def gate_evidence(folder: Path) -> str:
+    """Every evaluation.json a played build left under ``folder``: verdict, window, the deployment's test
+    strategy, and each indicator's status, value and reason, so a failed verdict assertion says why the
+    gate judged as it did (a "no values" is a monitoring or timing question, a value a latency one)."""
+    lines = []
+    for path in sorted(folder.rglob("evaluation.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            lines.append(f"{path}: unreadable ({err})")
+            continue
+        deployment = path.with_name("deployment.json")
+        strategy = json.loads(deployment.read_text())["context"].get("test_strategy") if deployment.exists() else "?"
+        window = doc.get("window") or {}
+        lines.append(f"{path.relative_to(folder)}: {doc.get('verdict')} over {window.get('start_unix')}.."
+                     f"{window.get('end_unix')} (deployed with test strategy {strategy!r})")
+        lines += [f"  {i.get('id')}: {i.get('status')} value={i.get('value')} values={i.get('values')} "
+                  f"reason={i.get('reason')!r} query={i.get('query')}" for i in doc.get("indicators") or []]
+    return "\n".join(lines) or f"no evaluation.json under {folder}"
 
 
 def recorders(folder: Path, programs: tuple[str, ...] = ("pipeline-steps", "docker", "git")) -> Path:
@@ -172,7 +196,8 @@ def play(scenarios: list[dict[str, Any]], workdir: Path | None = None, timeout: 
                                     env, timeout)
         assert code == 0 and target.exists(), f"harness failed ({code}):\n{stderr[-STDERR_TAIL:]}"
         results = json.loads(target.read_text(encoding="utf-8"))
-        return {r["name"]: Played(r) for r in results}
+        evidence = gate_evidence(work) if any(work.rglob("evaluation.json")) else ""
+        return {r["name"]: Played(r, evidence) for r in results}
 
     finally:
         if own:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.jenkins.pipeline import ROOT, Played, casc_env, chain_of, play
+from tests.jenkins.pipeline import ROOT, Played, casc_env, chain_of, gate_evidence, play
 
 pytestmark = pytest.mark.slow
 
@@ -144,16 +144,19 @@ def test_library_steps_deliver_v1_stop_a_slow_v2_in_staging_and_deliver_v3(tmp_p
     for build in v1 + v2 + v3:
         assert not build.raw.get("hung"), build.summary()
     assert stages_reached(v1[:1]) == ["dev"]
-    assert [b.result for b in v1] == ["SUCCESS"] * len(v1), [b.summary() for b in v1 if b.result != "SUCCESS"]
+    assert [b.result for b in v1] == ["SUCCESS"] * len(v1), ([b.summary() for b in v1 if b.result != "SUCCESS"],
+                                                            gate_evidence(tmp_path / "h"))
     assert [b.raw["params"].get("STAGE") for b in v1 if b.raw["job"] == "delivery/deploy"] == ["dev", "staging", "production"]
 
     v2_codes = codes(v2)
-    assert v2_codes[("delivery/run_tests", "staging", "pipeline-steps evaluate")] == 1, "the staging gate fails v2"
+    assert v2_codes[("delivery/run_tests", "staging", "pipeline-steps evaluate")] == 1, (
+        "the staging gate fails v2\n" + gate_evidence(tmp_path / "h"))
     assert v2_codes[("delivery/evaluation_done", "staging", "pipeline-steps evaluation-done")] == 1, "and rolls it back"
     assert [b.raw["params"].get("STAGE") for b in v2 if b.raw["job"] == "delivery/deploy"] == ["dev", "staging"]
     judged = next(b for b in v2 if b.raw["job"] == "delivery/evaluation_done" and b.raw["params"]["STAGE"] == "staging")
     assert judged.result == "FAILURE", judged.summary()
-    assert [b.raw["params"].get("STAGE") for b in v3 if b.raw["job"] == "delivery/deploy"] == ["dev", "staging", "production"]
+    assert [b.raw["params"].get("STAGE") for b in v3 if b.raw["job"] == "delivery/deploy"] == ["dev", "staging", "production"], (
+        gate_evidence(tmp_path / "h"))
     assert live_tag(state, "production")[0] == "3.0.0"
 
     for build in v1 + v2 + v3:  # JUnit published and documents archived from real files
@@ -185,5 +188,6 @@ def test_failing_load_test_rolls_back_and_a_warning_waits_for_an_approver(tmp_pa
     asked = done.of("input")[0]
     assert asked["executors"] == 0 and asked["refused"][0]["user"] == "mallory", done.summary()
     assert asked["answeredBy"] == "alice" and done.sh("pipeline-steps evaluation-done")[0]["exit"] == 5
-    assert done.sh("pipeline-steps evaluation-done (approval)")[0]["exit"] == 0 and done.result == "SUCCESS"
+    assert done.sh("pipeline-steps evaluation-done (approval)")[0]["exit"] == 0 and done.result == "SUCCESS", (
+        gate_evidence(tmp_path / "h"))
     assert live_tag(state, "production")[0] == "5.0.0"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.jenkins.pipeline import ROOT, Played, casc_env, play
+from tests.jenkins.pipeline import ROOT, Played, casc_env, gate_evidence, play
 from tests.jenkins.test_jenkinsfiles_run import live_tag, make_service, processes_using
 
 pytestmark = pytest.mark.slow
@@ -115,14 +115,15 @@ def service_repository(tmp: Path) -> Path:
 def test_the_readme_flow_delivers_v1_and_stops_a_slow_v2(story: dict[str, Any]) -> None:
     played: dict[str, Played] = story["played"]
     v1, v2 = played["flow 1.0.0"], played["flow 2.0.0"]
-    assert v1.result == "SUCCESS", v1.summary()
-    assert [e["exit"] for e in v1.of("sh")] == [0, 0, 0, 0], v1.summary()
+    evidence = gate_evidence(story["work"] / "flows")
+    assert v1.result == "SUCCESS", v1.summary() + "\n" + evidence
+    assert [e["exit"] for e in v1.of("sh")] == [0, 0, 0, 0], v1.summary() + "\n" + evidence
     assert "1.0.0: gate pass, promote; next stage production" in [e["message"] for e in v1.of("echo")]
     assert [e["resource"] for e in v1.of("lock") if e["phase"] == "acquire"] == ["pipeline-steps/sockshop/staging/carts"]
 
     assert v2.result == "FAILURE", v2.summary()
     assert [e["exit"] for e in v2.sh("pipeline-steps run-tests")] == [0], "v2 works, it is only slow"
-    assert [e["exit"] for e in v2.sh("pipeline-steps evaluate")] == [1]
+    assert [e["exit"] for e in v2.sh("pipeline-steps evaluate")] == [1], evidence
     assert [e["exit"] for e in v2.sh("pipeline-steps evaluation-done")] == [1], "the CLI rolled the traffic back"
     evaluation = json.loads(workspace_file(story["work"] / "flows", 1, "out/evaluation.json").read_text())
     latency = next(i for i in evaluation["indicators"] if i["id"] == "request_latency_seconds")
@@ -130,10 +131,23 @@ def test_the_readme_flow_delivers_v1_and_stops_a_slow_v2(story: dict[str, Any]) 
     assert story["staging"][0] == "1.0.0", story["staging"]
 
 
+def test_the_readme_flow_deploys_knowing_a_load_test_follows(story: dict[str, Any]) -> None:
+    """The cause of the flow's timing failures: deployed without the stage's test strategy, `deploy` did not
+    wait for Prometheus to scrape the stage's new colour, so on a loaded machine the 6 s load test ended
+    before the discovery tick and v1 was judged on one sample ("no values", FAIL). Pinned without timing:
+    both deployments of the flow carry test strategy performance, the condition of that wait."""
+    for scenario in (0, 1):
+        deployment = json.loads(workspace_file(story["work"] / "flows", scenario, "out/deployment.json").read_text())
+        assert deployment["context"]["test_strategy"] == "performance", deployment["context"]
+
+
 def test_the_readme_gate_snippet_judges_an_existing_pipelines_load_test(story: dict[str, Any]) -> None:
     played: dict[str, Played] = story["played"]
     fast, slow = played["gate 1.0.0"], played["gate 2.0.0"]
-    assert fast.result == "SUCCESS" and [e["exit"] for e in fast.sh("pipeline-steps evaluate")] == [0], fast.summary()
+    evidence = gate_evidence(story["work"])
+    assert fast.result == "SUCCESS" and [e["exit"] for e in fast.sh("pipeline-steps evaluate")] == [0], (
+        fast.summary() + "\n" + evidence)
     assert [e["message"] for e in fast.of("echo")] == ["gate pass, score 100"]
     assert fast.of("junit")[0]["matched"] == ["out/junit-evaluation.xml"]
-    assert slow.result == "FAILURE" and [e["exit"] for e in slow.sh("pipeline-steps evaluate")] == [1], slow.summary()
+    assert slow.result == "FAILURE" and [e["exit"] for e in slow.sh("pipeline-steps evaluate")] == [1], (
+        slow.summary() + "\n" + evidence)

@@ -55,6 +55,10 @@ class ConstantSource:
             raise BadInputError("command line", "--constant-value", "required by indicators with source constant")
         return cls(float(group.value), group.token)
 
+    def settle(self, window: Window) -> str:
+        """Constant values need no wait."""
+        return ""
+
     def fetch(self, query: Any, window: Window) -> Fetched:
         return Fetched(samples=[Sample(str(query), self.value)])
 
