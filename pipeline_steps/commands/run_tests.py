@@ -114,7 +114,7 @@ def run_tests(**options: Any) -> int:
 
     from pipeline_steps.documents.service import ServiceSpec, load_service
     from pipeline_steps.load.workload import HealthSpec, check_overrides, load_workload, with_overrides
-    from pipeline_steps.steps.run_tests import TestPlan
+    from pipeline_steps.steps.run_tests import TestPlan, observe_before_load
     from pipeline_steps.steps.run_tests import run_tests as run_step
 
     ctx = context_from_options(options)
@@ -144,6 +144,7 @@ def run_tests(**options: Any) -> int:
             raise BadInputError("command line", "--health-timeout", "must be positive")
         health = replace(health, timeout_s=options["health_timeout"])
 
+    platform = None
     if options.get("target"):
         functional_url = performance_url = check_url(options["target"], "--target")
     else:
@@ -159,6 +160,8 @@ def run_tests(**options: Any) -> int:
     if problem:  # not the user's input: the platform's address (ingress, DNS) is wrong -> fail closed, exit 4
         raise InfrastructureError(f"platform {options['platform_name']}", f"{name} {used}: {problem}")
 
+    if performance is not None and platform is not None:  # the load goes through the platform's route
+        observe_before_load(platform, ctx, max(30.0, health.timeout_s))
     plan = TestPlan(context=ctx, health=health, workload=workload, performance=performance,
                     functional_url=functional_url, performance_url=performance_url, out_dir=Path(options["out_dir"]),
                     shard=shard, processes=processes)

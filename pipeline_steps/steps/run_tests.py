@@ -32,9 +32,27 @@ from pipeline_steps.files import check_writable
 from pipeline_steps.load.engine import WHOLE, Part
 from pipeline_steps.load.progress import Progress
 from pipeline_steps.load.workload import HealthSpec, PerformanceSpec, Workload
+from pipeline_steps.platforms.base import Platform
 from pipeline_steps.report.junit import JUnitCase, write_junit
 
 T = TypeVar("T")
+
+
+def observe_before_load(platform: Platform, ctx: StageContext, timeout_s: float) -> None:
+    """Before a performance test through ``platform``'s public address, wait for every colour that takes
+    traffic (weight above 0, or the direct deployment) and is available, as deploy waits for it in a
+    stage whose test strategy is ``performance``: ``Platform.wait_available`` with this context, which on
+    the local platform returns once its Prometheus scrapes the colour (``platforms/local/monitoring.py``).
+
+    A deploy told no test strategy did not wait, so the load could end before a new colour's first
+    scrape and the gate judge a good version on no data (issue 15). A colour that is not available is
+    left to the health check, which fails the run naming it. Raises ``NotReadyError`` (exit 4) when the
+    monitoring never observes an available colour within ``timeout_s`` seconds."""
+    status = platform.status(ctx)
+    for state in status.colours:
+        takes_traffic = status.weights is None or status.weights.of(state.colour) > 0
+        if state.available and takes_traffic:
+            platform.wait_available(ctx, state.colour or None, timeout_s)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.testrun import read_testrun
+from pipeline_steps.platforms.base import StageStatus
 from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
@@ -219,6 +220,9 @@ class _EndpointsOnly:
 
     def endpoints(self, ctx: StageContext) -> Endpoints:
         return self._endpoints
+
+    def status(self, ctx: StageContext) -> StageStatus:
+        return StageStatus(context=ctx, strategy="direct")  # nothing deployed: no colour to wait for
 
 
 def test_without_target_functional_uses_internal_and_performance_public(tmp_path: Path,

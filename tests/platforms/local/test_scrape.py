@@ -1,7 +1,8 @@
 """Prometheus sees a new colour before its load test starts, and scrapes at the interval asked for (issue 15).
 
 Aspects: in a stage with a performance test, ``wait_available`` returns only once Prometheus
-scrapes the colour's address (checked right after it returns, on the first deployment of a stage,
+scrapes the colour's address, and run-tests' performance test waits the same way for a colour a deploy
+without test strategy did not wait for (checked right after it returns, on the first deployment of a stage,
 whose targets are new); a new version in a colour keeps the colour's port, so its target and
 series stay and Prometheus is not even reloaded; the scrape interval given to the platform is
 the server's, kept by a later invocation that gives none, changed by ``local up
@@ -11,9 +12,11 @@ the server's, kept by a later invocation that gives none, changed by ``local up
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.request import urlopen
@@ -22,6 +25,7 @@ from pipeline_steps.documents.service import ServiceSpec
 from pipeline_steps.platforms.local import monitoring
 from pipeline_steps.platforms.local.platform import LocalPlatform
 from pipeline_steps.platforms.local.prometheus_server import PrometheusServer
+from pipeline_steps.steps.run_tests import observe_before_load
 from tests.platforms.local.conftest import context
 
 JOB = "carts-sockshop-staging"
@@ -98,3 +102,20 @@ def test_a_malformed_interval_is_bad_input_and_starts_nothing(tmp_path: Path) ->
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().startswith("error: --scrape-interval:") and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "state").exists()
+
+
+def test_run_tests_waits_for_the_scrape_that_a_deploy_without_test_strategy_skipped(
+        make_platform: Callable[..., LocalPlatform], carts_image: str, carts_service: ServiceSpec) -> None:
+    """A pipeline that tells deploy no test strategy gets no wait there; the performance test itself then
+    waits (``observe_before_load``) for every colour that takes traffic, so its window holds that colour's samples."""
+    platform = make_platform("observe", auto_prometheus=True, scrape_interval="1s")
+    deployed = dataclasses.replace(context(carts_image, "1"), test_strategy="")
+    platform.apply(deployed, "blue", carts_service)
+    platform.wait_available(deployed, "blue", 60)  # no performance test announced: returns without waiting
+    stage = json.loads(platform.state.stage_file(deployed).read_text())
+    server = _server(platform)
+    waited = time.monotonic()
+    observe_before_load(platform, context(carts_image, "1"), 60)
+    waited = time.monotonic() - waited
+    assert _scraped(server, "blue", stage["colours"]["blue"]["port"]), "the load would start before the first scrape"
+    assert waited < 30, waited
