@@ -53,13 +53,14 @@ def unresolvable(url: str) -> str:
 def parse_shard(text: str | None, performance: Any) -> Any:
     """``I/N`` (1 <= I <= N) as the engine's ``Part``; only for a performance test, and every shard needs a user."""
     from pipeline_steps.load.engine import WHOLE, Part
+    from pipeline_steps.load.shards import shard_numbers
 
     if not text:
         return WHOLE
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
-        raise BadInputError("command line", "--shard", f"must be I/N with 1 <= I <= N, got {text!r}")
-    part = Part(int(index) - 1, int(count))
+    numbers = shard_numbers(text)
+    if numbers is None:
+        raise BadInputError("command line", "--shard", f"must be I/N with 1 <= I <= N <= 9999, got {text[:20]!r}")
+    part = Part(numbers[0] - 1, numbers[1])
     if part.stride == 1:
         return WHOLE
     if performance is None:
@@ -108,7 +109,8 @@ def run_tests(**options: Any) -> int:
 
     Writes OUT/testrun.json (the quality gate's window and statistics) and OUT/junit-tests.xml.
     Exit code: 0 passed, 1 failed (health, a check, or a limit), 2 bad input (nothing sent),
-    130 interrupted (partial results written).
+    4 the platform (its address does not resolve, or a colour taking traffic is not observed in
+    time; nothing sent), 130 interrupted (partial results written).
     """
     from dataclasses import replace
 

@@ -25,6 +25,19 @@ from pipeline_steps.errors import BadInputError
 from pipeline_steps.load.stats import Recorder
 from pipeline_steps.load.workload import Limits
 
+SHARD_GAP_S = 60.0
+"""How long after another shard ended a shard may begin (or its own duration, if longer): agents start late."""
+
+
+def shard_numbers(text: str) -> tuple[int, int] | None:
+    """``I/N`` as ``(I, N)`` when 1 <= I <= N <= 9999 (decimal digits only), else None."""
+    index, _, total = text.partition("/")
+    if not (0 < len(index) <= 4 and 0 < len(total) <= 4 and index.isdigit() and total.isdigit()):
+        return None  # str.isdigit also takes other scripts' digits; int() then reads them, so bound the length first
+    if not (index.isascii() and total.isascii() and 1 <= int(index) <= int(total)):
+        return None
+    return int(index), int(total)
+
 
 def merge_testruns(paths: list[Path], expected: int | None = None) -> TestRun:
     """One TestRun from the shards' testrun.json files (any order); ``expected``: the shard count N the
@@ -42,9 +55,10 @@ def merge_testruns(paths: list[Path], expected: int | None = None) -> TestRun:
         perf = run.performance
         if perf is None:
             raise BadInputError(source, "performance", "has no performance test to merge")
-        index, _, total = perf.shard.partition("/")
-        if not (index.isdigit() and total.isdigit()):
-            raise BadInputError(source, "performance.shard", f"is not a shard (I/N), got {perf.shard!r}")
+        numbers = shard_numbers(perf.shard)
+        if numbers is None:
+            raise BadInputError(source, "performance.shard", f"is not a shard (I/N with 1 <= I <= N), got {perf.shard[:20]!r}")
+        index, total = (str(n) for n in numbers)
         count = count or int(total)
         if expected is not None and int(total) != expected:
             raise BadInputError(source, "performance.shard", f"{perf.shard} is not one of the {expected} shards run")
@@ -57,9 +71,18 @@ def merge_testruns(paths: list[Path], expected: int | None = None) -> TestRun:
                                     ("performance.by_request", list(perf.by_request), list(first.performance.by_request)),  # type: ignore[union-attr]
                                     ("performance.limits", perf.limits, first.performance.limits),  # type: ignore[union-attr]
                                     ("performance.model", perf.model, first.performance.model),  # type: ignore[union-attr]
-                                    ("performance.users", perf.users, first.performance.users)]:  # type: ignore[union-attr]
+                                    ("performance.users", perf.users, first.performance.users),  # type: ignore[union-attr]
+                                    ("target", run.target, first.target)]:
             if mine != theirs:
                 raise BadInputError(source, field, f"differs from {first_source}: not a shard of the same run")
+    # Shards run at once (their load adds up only while they overlap). One that began long after another
+    # ended is another run: merged, the gate's window would stretch over the gap (a day: a day of metrics).
+    latest_start, earliest_end = max(r.start_unix for _, r in runs), min(r.end_unix for _, r in runs)
+    slack = max(SHARD_GAP_S, max(r.end_unix - r.start_unix for _, r in runs))
+    if latest_start > earliest_end + slack:
+        late = next(src for src, r in runs if r.start_unix == latest_start)
+        raise BadInputError(late, "start", f"begins {latest_start - earliest_end:.0f}s after another shard ended: not a "
+                                           "shard of the same run (shards run at the same time)")
     missing = sorted(set(range(1, count + 1)) - set(seen))
     if missing:
         raise BadInputError("command line", "TESTRUN", f"shard {missing[0]}/{count} is missing (got {len(seen)} of {count})")

@@ -13,6 +13,7 @@ comment or token it stands in, or the query is refused as bad input.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -125,11 +126,14 @@ class PrometheusSource:
         # Each look gets a retry budget of its own: the budget clock bounds retrying, and the looks
         # of a wait span longer than one budget by design.
         budgets: list[Any] = []
+        give_up = time.monotonic() + self.settle_timeout_s
 
         def get(path: str) -> tuple[int, Any]:
+            # a look never outlasts the cap (a trickling answer would otherwise add a whole --timeout)
+            left = max(0.5, min(self.timeout_s, give_up - time.monotonic()))
             budgets.append(self._http.Budget(min(self.retry_budget_s, max(self.settle_timeout_s, 1.0))))
             return self._http.request_json(self._session, "GET", f"{self.url}{path}", what=f"prometheus at {self.url}",
-                                           timeout_s=self.timeout_s, budget=budgets[-1], secrets=self.secrets())
+                                           timeout_s=left, budget=budgets[-1], secrets=self.secrets())
 
         try:
             return redact_all(settle(get, window.end, self.settle_timeout_s), self.secrets())

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.files import parse_yaml
@@ -97,8 +98,21 @@ def active_targets(status: int, body: Any) -> list[Target] | None:
         last = None if never else unix_time(raw)
         if interval is None or (last is None and not never):
             return None  # older than 2.30 (no scrapeInterval) or not Prometheus' shape: the weaker rule
-        targets.append(Target(str(item.get("scrapeUrl") or "?"), last, interval))
+        targets.append(Target(_shown_url(item.get("scrapeUrl")), last, interval))
     return targets
+
+
+def _shown_url(raw: Any) -> str:
+    """A target's scrape URL as it may be logged: scheme, host, port and path only. Prometheus puts a
+    job's ``params`` (an exporter's API key) into ``scrapeUrl``'s query, and a userinfo may be there."""
+    if not isinstance(raw, str):
+        return "?"
+    try:
+        parts = urlsplit(raw)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "?"
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}{parts.path}"
 
 
 def configured_interval(status: int, body: Any) -> float | None:
@@ -115,7 +129,8 @@ def configured_interval(status: int, body: Any) -> float | None:
         return None
     found = [duration_s(((config.get("global") or {}) if isinstance(config.get("global"), dict) else {})
                         .get("scrape_interval", "1m"))]
-    found += [duration_s(job.get("scrape_interval")) for job in config.get("scrape_configs") or []
+    jobs = config.get("scrape_configs")
+    found += [duration_s(job.get("scrape_interval")) for job in (jobs if isinstance(jobs, list) else [])
               if isinstance(job, dict) and job.get("scrape_interval")]
     known = [f for f in found if f is not None]
     return max(known) if known else None

@@ -19,7 +19,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -48,11 +48,29 @@ def observe_before_load(platform: Platform, ctx: StageContext, timeout_s: float)
     scrape and the gate judge a good version on no data (issue 15). A colour that is not available is
     left to the health check, which fails the run naming it. Raises ``NotReadyError`` (exit 4) when the
     monitoring never observes an available colour within ``timeout_s`` seconds."""
-    status = platform.status(ctx)
-    for state in status.colours:
-        takes_traffic = status.weights is None or status.weights.of(state.colour) > 0
-        if state.available and takes_traffic:
-            platform.wait_available(ctx, state.colour or None, timeout_s)
+    with _sigterm_interrupts():  # a Jenkins abort while waiting ends as 130 (the CLI's KeyboardInterrupt), not 143
+        status = platform.status(ctx)
+        for state in status.colours:
+            takes_traffic = status.weights is None or status.weights.of(state.colour) > 0
+            if state.available and takes_traffic:
+                platform.wait_available(ctx, state.colour or None, timeout_s)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt`` in this block, like SIGINT (main thread only; elsewhere a no-op)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @dataclass(frozen=True)

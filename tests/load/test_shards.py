@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.testrun import CheckResult, TestRun
 from pipeline_steps.errors import BadInputError
+from pipeline_steps.files import iso_utc
 from pipeline_steps.load.engine import WHOLE, Part
 from pipeline_steps.load.histogram import Histogram
 from pipeline_steps.load.pool import LoadPool
@@ -201,3 +203,32 @@ def test_a_stop_reaches_every_worker_and_keeps_what_they_measured() -> None:
         sent = server.state.requests
     assert out.aborted and 0 < out.result.requests <= sent
     assert out.result.duration_s < 5
+
+
+def _rewritten(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(("what", "change", "field"), [
+    ("an index past N", lambda d: d["performance"].update(shard="3/2"), "performance.shard"),
+    ("index 0", lambda d: d["performance"].update(shard="0/2"), "performance.shard"),
+    ("a count with 5,000 digits", lambda d: d["performance"].update(shard="1/" + "9" * 5000), "performance.shard"),
+    ("another target", lambda d: d.update(target="http://other"), "target"),
+    ("a run a day later", lambda d: d.update(start_unix=d["start_unix"] + 86400, end_unix=d["end_unix"] + 86400,
+                                              start=iso_utc(d["start_unix"] + 86400), end=iso_utc(d["end_unix"] + 86400)),
+     "start"),
+])
+def test_a_file_that_is_not_a_shard_of_this_run_is_refused(tmp_path: Path, what: str,
+                                                           change: Callable[[dict[str, Any]], None], field: str) -> None:
+    """Every shard once, of one run: an index outside 1..N, a count no run can have, another target, or a shard
+    that ran after another ended (its window would stretch the gate's over the gap) are bad input, not merged."""
+    paths, _ = shard_runs(tmp_path, [(0, 1000), (1, 2000)] * 5, 2)
+    _rewritten(paths[1], change)
+    for expected in (2, None):
+        with pytest.raises(BadInputError) as info:
+            merge_testruns(paths, expected)
+        assert info.value.field == field, (what, info.value)
+    assert len(str(info.value)) < 400  # a 5,000-digit count is shown cut, never whole

@@ -32,7 +32,7 @@ from pipeline_steps.cli import cli
 from pipeline_steps.documents.evaluation import Window
 from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.sources.prometheus import PrometheusSource
-from pipeline_steps.sources.prometheus_settle import MARGIN_S, duration_s, unix_time
+from pipeline_steps.sources.prometheus_settle import MARGIN_S, active_targets, configured_interval, duration_s, unix_time
 from tests.sources.prom_env import JOB, PromEnv, prom_env
 
 __all__ = ["prom_env"]
@@ -237,3 +237,15 @@ def test_go_times_with_nanoseconds_and_offsets() -> None:
     assert unix_time("2026-11-29T20:46:56.922415975Z") == pytest.approx(1795985216.922415975)
     assert unix_time("2026-11-29T21:46:56+01:00") == pytest.approx(1795985216.0)
     assert unix_time("2026-11-29 20:46:56") is None and unix_time(17) is None
+
+
+def test_a_named_target_shows_no_query_or_userinfo_and_an_odd_config_is_no_crash() -> None:
+    """Prometheus puts a job's ``params`` (an exporter's API key) and any userinfo into ``scrapeUrl``: the
+    log names the target by scheme, host and path only; a config whose ``scrape_configs`` is no list is unreadable."""
+    listed = {"status": "success", "data": {"activeTargets": [
+        {"scrapeUrl": "http://u:PASSWORD@exp:9100/metrics?apikey=SUPERSECRET", "lastScrape": "2026-01-01T00:00:00Z",
+         "scrapeInterval": "15s", "health": "up"}]}}
+    targets = active_targets(200, listed)
+    assert targets is not None and [t.url for t in targets] == ["http://exp:9100/metrics"]
+    odd = {"status": "success", "data": {"yaml": "global: {scrape_interval: 7s}\nscrape_configs: 5\n"}}
+    assert configured_interval(200, odd) == 7.0

@@ -38,7 +38,8 @@ from pipeline_steps.cli import cli
 from pipeline_steps.documents.context import StageContext
 from pipeline_steps.documents.deployment import Endpoints
 from pipeline_steps.documents.testrun import read_testrun
-from pipeline_steps.platforms.base import StageStatus
+from pipeline_steps.documents.weights import Weights
+from pipeline_steps.platforms.base import ColourState, StageStatus
 from pipeline_steps.platforms.local.procs import free_port
 from tests.load.servers import serve
 
@@ -390,3 +391,28 @@ def test_workload_and_health_path_from_service_yaml(tmp_path: Path) -> None:
     assert health_only.exit_code == 0, health_only.output
     assert paths == ["/ok", "/ok", "/ok"]  # the workload has no health path: service.yaml's health_path
     assert [c.get("name") for c in junit(tmp_path / "h")] == ["health"]
+
+
+class _SlowToObserve(_EndpointsOnly):
+    """A stage whose live colour takes long to be observed; the Jenkins abort (SIGTERM) lands during the wait."""
+
+    def status(self, ctx: StageContext) -> StageStatus:
+        live = ColourState("blue", "img", "1", 1, 1, True)
+        return StageStatus(context=ctx, strategy="blue_green_service", colours=(live,), weights=Weights(100, 0))
+
+    def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt the wait")
+
+
+def test_an_abort_while_waiting_for_the_colour_to_be_observed_is_130(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = workload(tmp_path, performance=PERFORMANCE)
+    with serve() as public:
+        fake = _SlowToObserve(Endpoints(public_url=public.url, internal_url=public.url))
+        monkeypatch.setattr(platforms, "make_platform", lambda name, settings: fake)
+        result = invoke("--test-strategy", "performance", "--workload", str(path), "--out-dir", str(tmp_path / "out"))
+        assert public.state.requests == 0
+    assert result.exit_code == 130, result.output
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the process's again
