@@ -3,10 +3,10 @@
 // A scenario with `chain` also plays every build its `build` steps start (jobs named in chain.jobs), as
 // Jenkins would with wait: false, each started by its upstream (an UpstreamCause), in order.
 import groovy.json.JsonOutput
-import groovy.json.JsonSlurper
+import groovy.json.JsonSlurperClassic
 import harness.Runner
 
-List scenarios = new JsonSlurper().parse(new File(args[0])) as List
+List scenarios = new JsonSlurperClassic().parse(new File(args[0])) as List
 List results = []
 scenarios.each { Map scenario ->
     List<Map> queue = [scenario]

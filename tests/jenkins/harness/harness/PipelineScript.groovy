@@ -1,6 +1,6 @@
 package harness
 
-import groovy.json.JsonSlurper
+import groovy.json.JsonSlurperClassic
 import hudson.AbortException
 import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
 
@@ -311,7 +311,7 @@ abstract class PipelineScript extends Script {
     Object readJSON(Map args) {
         String text = args.containsKey('text') ? args.text : new File(state.cwd('readJSON'), args.file as String).text
         state.record('readJSON', args.containsKey('file') ? [file: args.file] : [:])
-        return new JsonSlurper().parseText(text)
+        return new JsonSlurperClassic().parseText(text)
     }
 
     Object readYaml(Map args) {

@@ -1,6 +1,6 @@
 package harness
 
-import groovy.json.JsonSlurper
+import groovy.json.JsonSlurperClassic
 
 /**
  * Files in a node's workspace: `checkout` (scenario.scm for `checkout scm`, scenario.scmCheckouts by
@@ -147,6 +147,6 @@ class Workspace {
         if (p.waitFor() != 0) {
             throw new IllegalArgumentException("readYaml: not YAML: ${p.errorStream.text}")
         }
-        return new JsonSlurper().parseText(out)
+        return new JsonSlurperClassic().parseText(out)
     }
 }
