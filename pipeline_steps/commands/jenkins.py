@@ -132,7 +132,7 @@ def sync_jobs(*, url: str, user: str, token_env: str, token_file: str | None, re
               "SERVICE_REPO": service_repo_url or repo_url, "SERVICE_JENKINSFILE": service_jenkinsfile,
               "GIT_CREDENTIALS_ID": git_credentials_id}
     folder = folder.strip("/")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", folder):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", folder) or folder in (".", ".."):  # Jenkins.checkGoodName refuses . and ..
         raise BadInputError("--folder", folder, "must be one folder name (letters, digits, . _ -)")
     jobs = render_jobs(Path(jobs_dir), values, service, folder)
     if dry_run:

@@ -23,17 +23,26 @@ from pipeline_steps.commands.options import (
 )
 from pipeline_steps.errors import BadInputError, InfrastructureError
 from pipeline_steps.finite import DAY_S
+from pipeline_steps.secrets import split_url
 
 
 def check_url(url: str, source: str) -> str:
-    """An absolute http(s) URL with a host and a valid port, without query or fragment."""
+    """An absolute http(s) URL with a host and a valid port, without query, fragment or credentials.
+
+    A ``user:password@`` is split off before anything looks at the URL (``secrets.split_url``) and
+    refused: the load test sends no credentials, and the target is written into testrun.json and the
+    JUnit; messages show the URL with its password masked."""
+    given = split_url(url)
+    if given.has_credentials:
+        raise BadInputError(source, None, "the URL carries credentials (user:password@ or a token before '@'; not "
+                                          "shown); the tests send none, so give the address without them")
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError as err:
-        raise BadInputError(source, None, f"{url!r} is not a URL: {err}") from err
+        raise BadInputError(source, None, f"{given.shown!r} is not a URL: {err}") from err
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.query or parts.fragment:
-        raise BadInputError(source, None, f"{url!r} is not an http(s)://host[:port][/path] URL")
+        raise BadInputError(source, None, f"{given.shown!r} is not an http(s)://host[:port][/path] URL")
     return url.rstrip("/")
 
 

@@ -192,3 +192,12 @@ def test_ctrl_c_stops_following_with_130_and_leaves_the_build_running(standin: J
     assert proc.returncode == ExitCode.ABORTED, err
     assert "the build continues on Jenkins" in err
     assert standin.jobs["delivery/deploy"].builds[0].building
+
+
+@pytest.mark.parametrize("folder", ["..", ".", "a/b", "de livery", "x\n"])
+def test_sync_jobs_refuses_a_folder_that_is_no_single_jenkins_name(standin: JenkinsStandIn, folder: str) -> None:
+    """Jenkins.checkGoodName: no '.' or '..', no '/' (a job path would leave the folder), no control characters."""
+    before = dict(standin.jobs)
+    refused = sync(standin, "--folder", folder)
+    assert refused.exit_code == 2 and "--folder" in refused.output, refused.output
+    assert standin.jobs == before

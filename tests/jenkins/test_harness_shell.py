@@ -93,7 +93,11 @@ def test_a_process_holding_the_output_does_not_hold_the_step(played: dict[str, A
     sh = run.sh("detach")[0]
     assert sh["exit"] == 0 and "detached" in sh["stdout"]
     assert sh["seconds"] < 20, sh
-    assert any("sleep 30" in p or "sh -c" in p for p in sh["pipesHeldBy"]), sh
+    # When the script exits, the JDK's process reaper drains and closes a pipe no reader is blocked on at that
+    # instant (ProcessImpl's ProcessPipeInputStream.processExited), so whether the holder is still seen is a race;
+    # what must hold either way is that the step ended. When it is seen, it is named.
+    held = sh.get("pipesHeldBy")
+    assert held is None or any("sleep 30" in p or "sh -c" in p for p in held), sh
     os.kill(int(played["held"].read_text()), 9)
 
 

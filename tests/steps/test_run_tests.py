@@ -416,3 +416,15 @@ def test_an_abort_while_waiting_for_the_colour_to_be_observed_is_130(tmp_path: P
         assert public.state.requests == 0
     assert result.exit_code == 130, result.output
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the process's again
+
+
+@pytest.mark.parametrize("target", ["http://ci:S3CRETpw@127.0.0.1:9", "http://S3CRETtok@127.0.0.1:9/x",
+                                    "htp://ci:S3CRETpw@h", "http://ci:S3CRET/pw@h:9"])
+def test_a_target_with_credentials_is_bad_input_and_never_shown(tmp_path: Path, target: str) -> None:
+    """The target goes into testrun.json and the JUnit; the load test sends no credentials (issue 12.5)."""
+    path = workload(tmp_path, performance=PERFORMANCE)
+    result = invoke("--test-strategy", "performance", "--workload", str(path), "--target", target,
+                    "--out-dir", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "--target" in result.output and "S3CRET" not in result.output
+    assert not (tmp_path / "out").exists()
