@@ -26,6 +26,7 @@ from pipeline_steps.errors import ExitCode
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.dynatrace import DynatraceSource, check_query, to_v2
 from standins.dynatrace import DynatraceStandIn
+from tests.sources.fixed_json import answering
 
 FIXTURES = Path(__file__).resolve().parents[1] / "gate" / "fixtures"
 TOKEN = "dt0c01.SAMPLE.secret-part"
@@ -146,35 +147,6 @@ def test_smartscape_query_is_refused_when_the_spec_loads(tmp_path: Path) -> None
     assert f"error: {spec}: indicators[7].query: smartscape" in result.output
 
 
-class _Answers:
-    """A tenant (or a proxy before one) answering 200 with a fixed JSON body to every GET."""
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from threading import Thread
-
-        raw = json.dumps(body).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.parametrize(("query", "body", "missing"), [
     ({"metricSelector": RT + ":avg"}, {"totalCount": 0}, "result"),
     ({"metricSelector": RT + ":avg"}, {"result": {"data": []}}, "result"),
@@ -187,9 +159,6 @@ def test_an_answer_without_what_it_must_hold_is_an_error_not_no_data(query: Any,
     """An answer that lacks the field its API always returns is no answer: it was read as "no values",
     which an indicator with ``ignoreEmpty`` scores full, so a proxy answering ``{}`` passed the gate.
     (An entity without points, or an empty table, is still no data: the field is there, empty.)"""
-    tenant = _Answers(body)
-    try:
-        got = DynatraceSource(tenant.url, Secret(TOKEN), CTX, retry_budget_s=0.5).fetch(query, Window(START, END))
-    finally:
-        tenant.close()
+    with answering(body) as tenant:
+        got = DynatraceSource(tenant, Secret(TOKEN), CTX, retry_budget_s=0.5).fetch(query, Window(START, END))
     assert got.error is not None and missing in got.error and not got.samples, got

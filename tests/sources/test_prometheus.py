@@ -28,6 +28,7 @@ from pipeline_steps.platforms.local.procs import free_port
 from pipeline_steps.secrets import Secret
 from pipeline_steps.sources.prometheus import PrometheusSource
 from pipeline_steps.sources.promql import substitute_promql as substitute
+from tests.sources.fixed_json import answering
 from tests.sources.prom_env import JOB, PromEnv, Traffic, prom_env
 
 __all__ = ["prom_env"]
@@ -252,34 +253,11 @@ def test_an_answer_with_warnings_is_error_not_a_partial_judgement() -> None:
     assert got.samples == [] and got.error is not None and "store 10.0.0.7:10901 unavailable" in got.error
 
 
-def _answering(body: dict[str, object]) -> ThreadingHTTPServer:
-    raw = json.dumps(body).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_a_series_without_its_sample_is_an_error_not_no_data() -> None:
     """Prometheus' API gives every vector element ``metric`` and ``value: [time, "number"]``; an element
     without its sample is no answer. It was read as a series without value ("no values"), which an
     indicator with ``ignoreEmpty`` scores full."""
     for result in ([{"metric": {"colour": "green"}}], [{"metric": {}, "value": None}], ["oops"]):
-        server = _answering({"status": "success", "data": {"resultType": "vector", "result": result}})
-        try:
-            got = PrometheusSource(f"http://127.0.0.1:{server.server_port}", retry_budget_s=0.5).fetch("up", Window(0, 10))
-        finally:
-            server.shutdown()
-            server.server_close()
+        with answering({"status": "success", "data": {"resultType": "vector", "result": result}}) as url:
+            got = PrometheusSource(url, retry_budget_s=0.5).fetch("up", Window(0, 10))
         assert got.error is not None and "without its sample" in got.error and not got.samples, (result, got)
