@@ -189,6 +189,10 @@ class LoadEngine:
         self.timeout_s = spec.timeout_s
         self.fast = spec.model == "closed" and not spec.think_time_ms and not any(r.expect_status for r in spec.requests)
         """Closed model without think time or expected statuses: answers take the inlined path."""
+        self.until = math.inf
+        """When closed-model users stop sending: the deadline, or ``stop`` (then: now)."""
+        self.loops = spec.loops or math.inf
+        """How many requests each closed-model user sends."""
         self.connected = False
         self._active = 0
         self._pending: set[asyncio.Task[None]] = set()
@@ -232,7 +236,8 @@ class LoadEngine:
         loop = asyncio.get_running_loop()
         self.done = loop.create_future()
         spec = self.spec
-        helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait())]
+        helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait()),
+                   asyncio.create_task(self._fold())]
         with gc_policy():
             cpu = cpu_time()
             if start is None:
@@ -246,6 +251,7 @@ class LoadEngine:
                 self.arrivals = Arrivals(self, start, loop)
             else:
                 self.deadline = start + spec.duration_s if spec.duration_s else 0.0
+                self.until = self.deadline or math.inf
                 self._active = len(self.users)
                 for user in self.users:
                     delay = start + spec.ramp_up_s * user.uid / spec.users - time.perf_counter()
@@ -253,6 +259,7 @@ class LoadEngine:
             await asyncio.wait([self.done, helpers[1]], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
             aborted = helpers[1].done() and not self.done.done()
             self.stopping = True
+            self.until = -math.inf
             duration = time.perf_counter() - start
             cpu = cpu_time() - cpu
         if self.arrivals is not None:
@@ -267,6 +274,13 @@ class LoadEngine:
             raise self.crash  # a bug in the engine: never report a short run as a result
         result = self.recorder.result(duration, spec.limits, model=spec.model, users=spec.users, expected=self.expected)
         return LoadOutcome(result, start_unix, start_unix + duration, aborted, cpu)
+
+    async def _fold(self) -> None:
+        """File the hot path's pending samples every 0.1 s, so they stay few (``Histogram.fold``)."""
+        while True:
+            await asyncio.sleep(0.1)
+            for hist in self.recorder.hists:
+                hist.fold()
 
     async def _tick(self, on_tick: Callable[[Snapshot], None], tick_s: float, start: float) -> None:
         while True:
