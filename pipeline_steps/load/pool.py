@@ -161,8 +161,8 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
         # its own session: a signal to the step's process group (Ctrl-C, killpg) is the parent's to handle
-        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(fd), root], pass_fds=[fd], stdin=subprocess.DEVNULL, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(fd), root], pass_fds=[fd],
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         os.close(fd)
         with contextlib.suppress(OSError):  # killed already (a whole process tree): finished() reports it
             self.pipe.send(("job", pool.base_url, pool.spec, pool.variables, part, min(tick_s, 0.5)))

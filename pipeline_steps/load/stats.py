@@ -102,7 +102,8 @@ class Recorder:
             raise ValueError("has no latency histograms for its requests (written by an older run-tests?)")
         recorder = cls(names)
         recorder.hists = [Histogram.from_json(result.histograms[name]) for name in names]
-        recorder.unlatencied = [result.by_request[name].requests - hist.total for name, hist in zip(names, recorder.hists, strict=True)]
+        recorder.unlatencied = [result.by_request[name].requests - hist.total
+                                for name, hist in zip(names, recorder.hists, strict=True)]
         if min(recorder.unlatencied, default=0) < 0:
             raise ValueError("counts fewer requests than its latency histograms hold")
         recorder.errors = [result.by_request[name].errors for name in names]

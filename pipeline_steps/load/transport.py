@@ -24,6 +24,7 @@ the same callback. ``Client`` wraps a connection in ``await send(...)`` for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -136,10 +137,9 @@ class _Probe:
 def _framed(head: bytes) -> bool:
     """Whether the answer whose head ``head`` holds has Content-Length or Transfer-Encoding."""
     probe = _Probe()
-    try:
+    # it stops at the head (_HeadDone), or llhttp refuses the head: then the connection's parser says so
+    with contextlib.suppress(httptools.HttpParserError):
         probe.parser.feed_data(head)
-    except httptools.HttpParserError:
-        pass  # stopped at the head (_HeadDone), or a head llhttp refuses: the real parser says so
     return probe.framed
 
 

@@ -101,9 +101,10 @@ class User:
                 if conn.closed or req.want:
                     self.send(req, 0.0)
                     return
-                self.intended = sent = _now()
-                conn.deadline, conn.head_request, conn.busy = sent + engine.timeout_s, req.head, True
-                conn.transport.write(req.raw)  # type: ignore[union-attr]
+                outbox = engine.outbox
+                if not outbox:
+                    asyncio.get_running_loop().call_soon(engine.flush)
+                outbox.append(self)
                 return
             if req.spec.follow_redirects and 300 <= status < 400 and headers is not None and headers.get("Location"):
                 engine.spawn(self._follow(status, headers, body))
