@@ -334,14 +334,16 @@ class Client:
         self.conn: Connection | None = None
         self._ssl = ssl.create_default_context() if origin.tls else None
 
-    async def send(self, data: bytes, head_request: bool = False) -> tuple[int, CIMultiDict[str], bytes]:
-        """Status, headers and body of the answer; raises ``TransportError``."""
+    async def send(self, data: bytes, head_request: bool = False, *,
+                   want: bool = True) -> tuple[int, CIMultiDict[str], bytes]:
+        """Status, headers and body of the answer (``want=False``: the status alone, empty headers and
+        body, as the load engine reads a request without assertions); raises ``TransportError``."""
         conn = self.conn
         if conn is None or conn.closed:
             conn = self.conn = await connect(self.origin, self.timeout_s, self._ssl)
             self.watchdog.connections.append(conn)
         future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]] = asyncio.get_running_loop().create_future()
-        conn.send(data, Waiter(future), deadline=time.perf_counter() + self.timeout_s, want=True, head=head_request)
+        conn.send(data, Waiter(future), deadline=time.perf_counter() + self.timeout_s, want=want, head=head_request)
         return await future
 
     def close(self) -> None:
