@@ -93,6 +93,10 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 _FRAMING_LENGTHS = (14, 17)
 
 
+_HEAD_READS = 64
+"""Reads of an answer kept until its head is parsed (``Connection.head``): a bound on memory."""
+
+
 class _HeadDone(Exception):
     """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
 
@@ -180,7 +184,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.status < 200:
+        if self.status < 200 and len(self.head) < _HEAD_READS:
             self.head.append(data)
         try:
             self.parser.feed_data(data)
@@ -231,8 +235,8 @@ class Connection(asyncio.Protocol):
         if status >= 200:
             if self.head_request or status in (204, 304) or parser.should_keep_alive():
                 self.framed = True
-            else:
-                self.framed = _framed(b"".join(self.head))
+            else:  # a head longer than what was kept: framed, so a close short of an answer is an error
+                self.framed = len(self.head) >= _HEAD_READS or _framed(b"".join(self.head))
             self.head.clear()
             if self.head_request:
                 raise _HeadDone
