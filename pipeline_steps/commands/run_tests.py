@@ -81,7 +81,7 @@ def parse_shard(text: str | None, performance: Any) -> Any:
 
 
 def parse_processes(text: str) -> int | None:
-    """``auto`` -> None (one per core, see ``pool.default_processes``), else a positive count."""
+    """``auto`` -> None (``pool.default_processes`` decides), else a positive count."""
     if text == "auto":
         return None
     if not text.isdigit() or int(text) < 1:
@@ -110,8 +110,8 @@ def parse_processes(text: str) -> int | None:
               help="Run shard I of N of the performance test (every N-th user, or 1/N of the rate); combine the "
                    "shards' testrun.json files with `testrun merge` [env TEST_SHARD].")
 @click.option("--processes", envvar="TEST_PROCESSES", default="auto", show_default=True,
-              help="Event loops (worker processes) for the load: a number, or auto (one per core when users run "
-                   "flat out) [env TEST_PROCESSES].")
+              help="Event loops (worker processes) for the load: a number, or auto (when users run flat out, one "
+                   "per 200 users, at most one per core) [env TEST_PROCESSES].")
 def run_tests(**options: Any) -> int:
     """Health check, then functional checks (test strategy functional) or a performance test
     (performance), judged by the workload's acceptance limits.

@@ -21,9 +21,11 @@ of the users (``u % stride == offset``) or of the arrival slots, so worker proce
 ``--shard I/N`` machines together send exactly what one engine would.
 
 Hot path (see bench/loadgen_vs_wrk.py): no task and no future per request -- the answer's
-callback records the latency and writes the next pre-built request; a request without
-assertions is judged by status alone, without collecting headers or body. Garbage-collector
-policy: see ``gc_policy``.
+callback appends the latency to an array (``Histogram.fold`` files them every 0.1 s) and queues
+the user; once per turn of the loop ``flush`` writes every queued user's next pre-built request.
+A request without assertions is parsed by a lean llhttp parser and judged by status alone,
+without collecting headers or body (``transport._Lean``). Event loops per core: see
+``pool.USERS_PER_LOOP``. Garbage-collector policy: see ``gc_policy``.
 """
 
 from __future__ import annotations
@@ -189,6 +191,13 @@ class LoadEngine:
         self.timeout_s = spec.timeout_s
         self.fast = spec.model == "closed" and not spec.think_time_ms and not any(r.expect_status for r in spec.requests)
         """Closed model without think time or expected statuses: answers take the inlined path."""
+        self.until = math.inf
+        """When closed-model users stop sending: the deadline, or ``stop`` (then: now)."""
+        self.loops = spec.loops or math.inf
+        """How many requests each closed-model user sends."""
+        self.outbox: list[User] = []
+        """Users whose next request is written by ``flush``, after every answer of this turn of the loop."""
+        self._spare: list[User] = []  # the other of two outboxes: no new list (for the collector) per turn
         self.connected = False
         self._active = 0
         self._pending: set[asyncio.Task[None]] = set()
@@ -232,7 +241,8 @@ class LoadEngine:
         loop = asyncio.get_running_loop()
         self.done = loop.create_future()
         spec = self.spec
-        helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait())]
+        helpers = [asyncio.create_task(self.watchdog.run()), asyncio.create_task(stop.wait()),
+                   asyncio.create_task(self._fold())]
         with gc_policy():
             cpu = cpu_time()
             if start is None:
@@ -246,6 +256,7 @@ class LoadEngine:
                 self.arrivals = Arrivals(self, start, loop)
             else:
                 self.deadline = start + spec.duration_s if spec.duration_s else 0.0
+                self.until = self.deadline or math.inf
                 self._active = len(self.users)
                 for user in self.users:
                     delay = start + spec.ramp_up_s * user.uid / spec.users - time.perf_counter()
@@ -253,6 +264,7 @@ class LoadEngine:
             await asyncio.wait([self.done, helpers[1]], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
             aborted = helpers[1].done() and not self.done.done()
             self.stopping = True
+            self.until = -math.inf
             duration = time.perf_counter() - start
             cpu = cpu_time() - cpu
         if self.arrivals is not None:
@@ -267,6 +279,43 @@ class LoadEngine:
             raise self.crash  # a bug in the engine: never report a short run as a result
         result = self.recorder.result(duration, spec.limits, model=spec.model, users=spec.users, expected=self.expected)
         return LoadOutcome(result, start_unix, start_unix + duration, aborted, cpu)
+
+    def flush(self) -> None:
+        """Write the next request of every user in ``outbox``, each timed from its own write.
+
+        Why not at once from the answer's callback: when a turn of the loop delivers many answers
+        (a slow server answers its 1,000 waiting requests together), a write (a ``send`` system
+        call, several µs) after each one delays the parsing, and so the time stamp, of the next:
+        the last answer read 2-20 % late. Answers are stamped first and written after, as wrk does
+        (src/wrk.c: ``response_complete`` arms ``AE_WRITABLE``, ``socket_writeable`` stamps and
+        sends on a later turn). Scheduled once per turn with ``call_soon``; two lists take turns,
+        so the collector sees no new container per turn."""
+        outbox = self.outbox
+        self.outbox, self._spare = self._spare, outbox
+        try:
+            if self.stopping:
+                return
+            timeout = self.timeout_s
+            now = _now
+            for user in outbox:
+                conn, req = user.conn, user.current
+                if conn is None or conn.closed:
+                    user.send(req, 0.0)
+                    continue
+                user.intended = sent = now()
+                conn.deadline, conn.head_request, conn.busy = sent + timeout, req.head, True
+                conn.transport.write(req.raw)  # type: ignore[union-attr]
+        except Exception as err:  # in a callback it would vanish into the loop's log and stall the users
+            self.fail(err)
+        finally:
+            outbox.clear()
+
+    async def _fold(self) -> None:
+        """File the hot path's pending samples every 0.1 s, so they stay few (``Histogram.fold``)."""
+        while True:
+            await asyncio.sleep(0.1)
+            for hist in self.recorder.hists:
+                hist.fold()
 
     async def _tick(self, on_tick: Callable[[Snapshot], None], tick_s: float, start: float) -> None:
         while True:

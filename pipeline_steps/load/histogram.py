@@ -23,6 +23,8 @@ HdrHistogram's own V2 compressed encoding (``HISTFAA...``, readable by every Hdr
 from __future__ import annotations
 
 import math
+from array import array
+from collections import Counter
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
@@ -52,42 +54,87 @@ def target_count(percentile: float, total: int) -> int:
 
 
 class Histogram:
-    """Counts per HdrHistogram bucket plus exact count, sum, min and max (values are µs, >= 0)."""
+    """Counts per HdrHistogram bucket plus exact count, sum, min and max (values are µs, >= 0).
 
-    __slots__ = ("counts", "max", "min", "sum", "total")
+    Two ways in: ``record`` files one sample at once; the load engine's hot path appends raw µs
+    to ``pending`` (an ``array('q')``: one C call, ~0.05 µs, against ~1.3 µs for ``record``
+    measured here) and ``fold`` files them in a batch: ``Counter`` counts equal values in C, and
+    only distinct values are bucketed in Python. Every reader (``counts``, ``total``, ``sum``,
+    ``min``, ``max``, ``add``, percentiles, encoding) folds first, so a pending sample is never
+    missed; the engine folds every 0.1 s, which bounds ``pending`` (at 100k req/s: 80 kB)."""
+
+    __slots__ = ("_counts", "_max", "_min", "_sum", "_total", "pending")
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
-        self.total = 0
-        self.sum = 0
-        self.min = 0
-        self.max = 0
+        self._counts: dict[int, int] = {}
+        self._total = 0
+        self._sum = 0
+        self._min = 0
+        self._max = 0
+        self.pending = array("q")
 
     def record(self, value: int, count: int = 1) -> None:
         if value < 0:
             value = 0  # a clock cannot run backwards between send and answer; never drop a sample
         shift = value.bit_length() - _SUB_BUCKET_BITS
         key = value >> shift << shift if shift > 0 else value
-        counts = self.counts
+        counts = self._counts
         counts[key] = counts.get(key, 0) + count
-        if not self.total or value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-        self.total += count
-        self.sum += value * count
+        if not self._total or value < self._min:
+            self._min = value
+        if value > self._max:
+            self._max = value
+        self._total += count
+        self._sum += value * count
+
+    def fold(self) -> None:
+        """File the ``pending`` samples (exactly as ``record`` would, one by one)."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = array("q")
+        record = self.record
+        for value, count in Counter(pending).items():
+            record(value, count)
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """Samples per bucket, keyed by the bucket's lowest value."""
+        self.fold()
+        return self._counts
+
+    @property
+    def total(self) -> int:
+        self.fold()
+        return self._total
+
+    @property
+    def sum(self) -> int:
+        self.fold()
+        return self._sum
+
+    @property
+    def min(self) -> int:
+        self.fold()
+        return self._min
+
+    @property
+    def max(self) -> int:
+        self.fold()
+        return self._max
 
     def add(self, other: Histogram) -> None:
         """Add ``other``'s samples: the result is what one histogram over both sample sets holds."""
+        self.fold()
         if not other.total:
             return
-        counts = self.counts
+        counts = self._counts
         for key, count in other.counts.items():
             counts[key] = counts.get(key, 0) + count
-        self.min = other.min if not self.total else min(self.min, other.min)
-        self.max = max(self.max, other.max)
-        self.total += other.total
-        self.sum += other.sum
+        self._min = other.min if not self._total else min(self._min, other.min)
+        self._max = max(self._max, other.max)
+        self._total += other.total
+        self._sum += other.sum
 
     @property
     def mean(self) -> float:
@@ -146,7 +193,7 @@ class Histogram:
             raise ValueError(f"not an HdrHistogram V2 encoding: {err}") from err
         hist = cls()
         for item in hdr.get_recorded_iterator():
-            hist.counts[bucket_of(item.value_iterated_to)] = item.count_at_value_iterated_to
-        hist.total = sum(hist.counts.values())
-        hist.sum, hist.min, hist.max = extras
+            hist._counts[bucket_of(item.value_iterated_to)] = item.count_at_value_iterated_to
+        hist._total = sum(hist._counts.values())
+        hist._sum, hist._min, hist._max = extras
         return hist

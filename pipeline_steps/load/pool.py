@@ -57,16 +57,25 @@ STOP_GRACE_S = 10.0
 
 
 def default_processes(spec: PerformanceSpec, part: Part = WHOLE) -> int:
-    """How many worker processes ``auto`` means: one per usable core for a closed model that runs
-    flat out, capped by the users in this part; one when users think (they are mostly idle) and
-    for open models below ``_RATE_PER_PROCESS`` req/s."""
+    """How many worker processes ``auto`` means: for a closed model that runs flat out, one per
+    ``USERS_PER_LOOP`` users, at most one per usable core; one when users think (they are mostly
+    idle) and for open models below ``_RATE_PER_PROCESS`` req/s."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     users = part.count(spec.users)
     if spec.model == "open":
         wanted = math.ceil(spec.rate_rps / part.stride / _RATE_PER_PROCESS)
     else:
-        wanted = 1 if spec.think_time_ms else cores
+        wanted = 1 if spec.think_time_ms else users // USERS_PER_LOOP
     return max(1, min(cores, wanted, users))
+
+
+USERS_PER_LOOP = 200
+"""Connections one event loop serves before a second one pays. A loop's wake-up (``epoll_wait``
+and a turn of the loop, several µs) is shared by the answers that arrived meanwhile: split 10 or
+100 busy connections over two loops and each wake-up serves fewer, which on this 2-core machine
+cost 14.8-17.1 µs of CPU per request at 10 users and 12.3-12.6 µs at 100, against 10.7-11.0 µs
+in one loop, and fewer requests per second (bench/loadgen_vs_wrk.py). From several hundred
+connections one loop runs out of CPU first (1,000 users: 13.5-14.1 µs and more req/s in two)."""
 
 
 class LoadPool:
@@ -152,8 +161,8 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
         # its own session: a signal to the step's process group (Ctrl-C, killpg) is the parent's to handle
-        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(fd)], pass_fds=[fd], stdin=subprocess.DEVNULL, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(fd), root], pass_fds=[fd],
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         os.close(fd)
         with contextlib.suppress(OSError):  # killed already (a whole process tree): finished() reports it
             self.pipe.send(("job", pool.base_url, pool.spec, pool.variables, part, min(tick_s, 0.5)))
@@ -251,7 +260,8 @@ def _watch(pipe: Pipe, callback: Callable[[], None]) -> None:
 # process tree: a worker ignores both from its first instruction (before any import) and stops when the
 # parent says so or goes away, so the parent always gets what was measured and exits 130, not 4.
 _BOOT = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-         "from pipeline_steps.load.pool import _worker_main; _worker_main(int(sys.argv[1]))")
+         # ahead of '' (the working folder, first for `python -c`): a checkout there must not win
+         "sys.path.insert(0, sys.argv[2]); from pipeline_steps.load.pool import _worker_main; _worker_main(int(sys.argv[1]))")
 
 async def _work(pipe: Pipe) -> None:
     _, base_url, spec, variables, part, tick_s = pipe.recv()

@@ -36,7 +36,8 @@ class Recorder:
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.hists = [Histogram() for _ in names]
-        self.counts = [0] * len(names)
+        self.unlatencied = [0] * len(names)
+        """Requests per name without a latency sample (a refused connection); ``counts`` adds the samples."""
         self.errors = [0] * len(names)
         self.kinds = dict.fromkeys(ERROR_KINDS, 0)
         self.first_errors: list[str] = []
@@ -45,16 +46,21 @@ class Recorder:
         self.connect_errors = 0
         self._seen = (0, 0)  # samples and their sum at the last snapshot
 
+    @property
+    def counts(self) -> list[int]:
+        """Requests per name: every latency sample is one, plus those without one."""
+        return [hist.total + other for hist, other in zip(self.hists, self.unlatencied, strict=True)]
+
     def ok(self, index: int, latency_us: int) -> None:
-        self.counts[index] += 1
-        self.hists[index].record(latency_us)
+        self.hists[index].pending.append(latency_us)
 
     def error(self, index: int, kind: str, message: str, latency_us: int | None) -> None:
-        self.counts[index] += 1
         self.errors[index] += 1
         self.kinds[kind] += 1
         if latency_us is not None:
             self.hists[index].record(latency_us)
+        else:
+            self.unlatencied[index] += 1
         if len(self.first_errors) < _FIRST_ERRORS:
             text = f"{self.names[index]}: {message}"
             if text not in self.first_errors:
@@ -72,7 +78,7 @@ class Recorder:
             raise ValueError(f"request names differ: {other.names} vs {self.names}")
         for mine, theirs in zip(self.hists, other.hists, strict=True):
             mine.add(theirs)
-        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.unlatencied = [a + b for a, b in zip(self.unlatencied, other.unlatencied, strict=True)]
         self.errors = [a + b for a, b in zip(self.errors, other.errors, strict=True)]
         for kind, count in other.kinds.items():
             self.kinds[kind] = self.kinds.get(kind, 0) + count
@@ -84,7 +90,7 @@ class Recorder:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to rebuild this recorder (plain data: pickled between processes)."""
-        return {"names": self.names, "hists": self.hists, "counts": self.counts, "errors": self.errors,
+        return {"names": self.names, "hists": self.hists, "unlatencied": self.unlatencied, "errors": self.errors,
                 "kinds": self.kinds, "first_errors": self.first_errors, "connect": self.connect,
                 "connect_errors": self.connect_errors}
 
@@ -96,7 +102,10 @@ class Recorder:
             raise ValueError("has no latency histograms for its requests (written by an older run-tests?)")
         recorder = cls(names)
         recorder.hists = [Histogram.from_json(result.histograms[name]) for name in names]
-        recorder.counts = [result.by_request[name].requests for name in names]
+        recorder.unlatencied = [result.by_request[name].requests - hist.total
+                                for name, hist in zip(names, recorder.hists, strict=True)]
+        if min(recorder.unlatencied, default=0) < 0:
+            raise ValueError("counts fewer requests than its latency histograms hold")
         recorder.errors = [result.by_request[name].errors for name in names]
         recorder.kinds = {**dict.fromkeys(ERROR_KINDS, 0), **result.errors_by_kind}
         recorder.first_errors = list(result.first_errors)
@@ -107,7 +116,7 @@ class Recorder:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Recorder:
         recorder = cls(list(state["names"]))
-        for key in ("hists", "counts", "errors", "kinds", "first_errors", "connect", "connect_errors"):
+        for key in ("hists", "unlatencied", "errors", "kinds", "first_errors", "connect", "connect_errors"):
             setattr(recorder, key, state[key])
         return recorder
 

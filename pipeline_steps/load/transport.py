@@ -24,6 +24,7 @@ the same callback. ``Client`` wraps a connection in ``await send(...)`` for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -92,8 +93,58 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 _FRAMING_LENGTHS = (14, 17)
 
 
+_HEAD_READS = 64
+"""Reads of an answer kept until its head is parsed (``Connection.head``): a bound on memory."""
+
+
 class _HeadDone(Exception):
     """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
+
+
+class _Lean:
+    """The callbacks a status-only answer needs, for the connection's lean parser.
+
+    httptools looks its callbacks up once, when a parser is made, and for ``on_header`` it builds
+    a bytes object for every header name and value before calling Python: for a status-only
+    answer (no assertions) that is work thrown away. The lean parser has no ``on_header`` and no
+    ``on_body``; what ``on_header`` was for, the framing, comes from llhttp itself: an answer
+    that keeps the connection alive is framed (``llhttp_should_keep_alive`` is false whenever
+    ``llhttp_message_needs_eof`` is true), and the rare one that will close is probed from its
+    head's bytes (``_framed``)."""
+
+    __slots__ = ("on_headers_complete", "on_message_complete")
+
+    def __init__(self, conn: Connection) -> None:
+        self.on_headers_complete = conn.lean_headers_complete
+        self.on_message_complete = conn.on_message_complete
+
+
+class _Probe:
+    """Reads the framing headers of the last final (>= 200) answer head in some bytes."""
+
+    def __init__(self) -> None:
+        self.framed = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_message_begin(self) -> None:
+        self.framed = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in _FRAMING:
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() >= 200:
+            raise _HeadDone
+
+
+def _framed(head: bytes) -> bool:
+    """Whether the answer whose head ``head`` holds has Content-Length or Transfer-Encoding."""
+    probe = _Probe()
+    # it stops at the head (_HeadDone), or llhttp refuses the head: then the connection's parser says so
+    with contextlib.suppress(httptools.HttpParserError):
+        probe.parser.feed_data(head)
+    return probe.framed
 
 
 class Connection(asyncio.Protocol):
@@ -101,7 +152,12 @@ class Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        self.full = httptools.HttpResponseParser(self)
+        """The parser with every callback: headers and body are collected when judging needs them."""
+        self.lean = httptools.HttpResponseParser(_Lean(self))
+        """The parser for status-only answers (``_Lean``); ``send`` picks one per request."""
+        self.parser = self.full
+        self.head: list[bytes] = []  # the data of the answer until its final head is parsed (lean: _framed)
         self.handler: Handler | None = None
         self.busy = False
         self.closed = False
@@ -118,6 +174,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, raw: bytes, handler: Handler, *, deadline: float, want: bool, head: bool = False) -> None:
         self.handler, self.deadline, self.want, self.head_request, self.busy = handler, deadline, want, head, True
+        self.parser = self.full if want else self.lean  # between answers both parsers wait for a new one
         assert self.transport is not None
         self.transport.write(raw)
 
@@ -127,13 +184,18 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.status < 200 and len(self.head) < _HEAD_READS:
+            self.head.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
             if not isinstance(err.__context__, _HeadDone):
                 raise  # a handler's own error (kept as __context__): not a malformed answer
             keep = self.parser.should_keep_alive()  # still valid: the head was parsed
-            self.parser = httptools.HttpResponseParser(self)  # the old one stopped mid-message
+            if self.parser is self.full:  # the old one stopped mid-message
+                self.parser = self.full = httptools.HttpResponseParser(self)
+            else:
+                self.parser = self.lean = httptools.HttpResponseParser(_Lean(self))
             self._complete(keep)
         except httptools.HttpParserUpgrade:
             self._fail("connect", "malformed HTTP response: the server switched protocols")
@@ -159,8 +221,23 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
-        if self.status >= 200 and (self.head_request or self.status in (204, 304)):
-            self.framed = True
+        if self.status >= 200:
+            self.head.clear()
+            if self.head_request or self.status in (204, 304):
+                self.framed = True
+                if self.head_request:
+                    raise _HeadDone
+
+    def lean_headers_complete(self) -> None:
+        """``on_headers_complete`` of the lean parser: the framing without the headers (``_Lean``)."""
+        parser = self.parser
+        status = self.status = parser.get_status_code()
+        if status >= 200:
+            if self.head_request or status in (204, 304) or parser.should_keep_alive():
+                self.framed = True
+            else:  # a head longer than what was kept: framed, so a close short of an answer is an error
+                self.framed = len(self.head) >= _HEAD_READS or _framed(b"".join(self.head))
+            self.head.clear()
             if self.head_request:
                 raise _HeadDone
 
@@ -261,14 +338,16 @@ class Client:
         self.conn: Connection | None = None
         self._ssl = ssl.create_default_context() if origin.tls else None
 
-    async def send(self, data: bytes, head_request: bool = False) -> tuple[int, CIMultiDict[str], bytes]:
-        """Status, headers and body of the answer; raises ``TransportError``."""
+    async def send(self, data: bytes, head_request: bool = False, *,
+                   want: bool = True) -> tuple[int, CIMultiDict[str], bytes]:
+        """Status, headers and body of the answer (``want=False``: the status alone, empty headers and
+        body, as the load engine reads a request without assertions); raises ``TransportError``."""
         conn = self.conn
         if conn is None or conn.closed:
             conn = self.conn = await connect(self.origin, self.timeout_s, self._ssl)
             self.watchdog.connections.append(conn)
         future: asyncio.Future[tuple[int, CIMultiDict[str], bytes]] = asyncio.get_running_loop().create_future()
-        conn.send(data, Waiter(future), deadline=time.perf_counter() + self.timeout_s, want=True, head=head_request)
+        conn.send(data, Waiter(future), deadline=time.perf_counter() + self.timeout_s, want=want, head=head_request)
         return await future
 
     def close(self) -> None:

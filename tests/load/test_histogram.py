@@ -150,3 +150,37 @@ def test_an_encoding_that_is_not_a_histogram_is_refused() -> None:
                 {"hdr": histogram([1]).to_json()["hdr"], "sum_us": -1, "min_us": 0, "max_us": 0}):
         with pytest.raises(ValueError):
             Histogram.from_json(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-5, max_value=4_000_000_000), max_size=300),
+       st.lists(st.integers(min_value=0, max_value=50_000), max_size=50))
+def test_pending_samples_folded_in_a_batch_equal_samples_recorded_one_by_one(pending: list[int], direct: list[int]) -> None:
+    """The engine's hot path appends raw µs to ``pending`` and folds them later (``Histogram.fold``);
+    every reader must see exactly what ``record`` one by one gives, including a negative clock
+    difference (filed as 0), mixed with samples recorded directly, and without an explicit fold."""
+    one_by_one, batched = Histogram(), Histogram()
+    for value in direct + pending:
+        one_by_one.record(value)
+    for value in direct:
+        batched.record(value)
+    batched.pending.extend(pending)
+    assert (batched.total, batched.sum, batched.min, batched.max) == \
+        (one_by_one.total, one_by_one.sum, one_by_one.min, one_by_one.max)
+    assert batched.counts == one_by_one.counts
+    assert batched.percentiles(PERCENTILES) == one_by_one.percentiles(PERCENTILES)
+    assert not batched.pending
+
+
+def test_a_recorder_counts_requests_from_its_samples_and_the_rest() -> None:
+    recorder = Recorder(["a", "b"])
+    recorder.ok(0, 1200)
+    recorder.hists[0].pending.append(900)  # what the engine's hot path does
+    recorder.error(1, "connect", "refused", None)
+    recorder.error(1, "status", "HTTP 500", 3000)
+    assert recorder.counts == [2, 2]
+    result = recorder.result(1.0, Limits(error_rate=1.0), model="closed", users=2)
+    assert result.requests == 4 and result.errors == 2
+    assert result.by_request["a"].requests == 2 and result.by_request["b"].errors == 2
+    again = Recorder.from_result(result)
+    assert again.counts == [2, 2] and again.unlatencied == [0, 1]

@@ -154,3 +154,30 @@ def children(pid: int) -> list[int]:
                     found.append(int(entry.name))
                     queue.append(int(entry.name))
     return found
+
+
+def test_workers_run_this_package_whatever_folder_they_start_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -c`` puts the working folder first on ``sys.path``: a worker started where another
+    ``pipeline_steps`` lies (a Jenkins workspace holding an older checkout) imported that one, whose
+    histograms the parent could not unpickle. The worker now puts the parent's package first."""
+    decoy = tmp_path / "pipeline_steps"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy package was imported')\n")
+    monkeypatch.chdir(tmp_path)
+
+    async def main() -> LoadOutcome:
+        return await asyncio.wait_for(LoadPool(server.url, spec(loops=3, duration_s=0), {}, processes=2)
+                                      .run(asyncio.Event()), BOUND_S)
+
+    with serve() as server:
+        out = asyncio.run(main())
+    assert out.result.requests == 4 * 3 and out.result.errors == 0
+
+
+@pytest.mark.parametrize(("users", "think_ms", "cores", "wanted"), [
+    (10, 0, 2, 1), (100, 0, 2, 1), (199, 0, 8, 1), (400, 0, 8, 2), (1000, 0, 2, 2), (5000, 0, 16, 16),
+    (5000, 0, 1, 1), (5000, 100, 8, 1)])
+def test_auto_processes_are_one_per_200_busy_users_and_at_most_one_per_core(
+        monkeypatch: pytest.MonkeyPatch, users: int, think_ms: int, cores: int, wanted: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    assert pool.default_processes(spec(users=users, think_time_ms=think_ms)) == wanted

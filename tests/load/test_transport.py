@@ -39,7 +39,7 @@ Answer = tuple[int, CIMultiDict[str], bytes]
 
 
 def exchange(answers: list[list[bytes]], requests: int, *, head: bool = False,
-             timeout_s: float = 2.0) -> tuple[list[Answer | str], list[bytes], int]:
+             timeout_s: float = 2.0, want: bool = True) -> tuple[list[Answer | str], list[bytes], int]:
     """Serve ``answers`` (each a list of packets, b"" = close) to ``requests`` sends of one client;
     return the results (or error kind: message), the raw requests seen and the connection count."""
     seen: list[bytes] = []
@@ -74,7 +74,7 @@ def exchange(answers: list[list[bytes]], requests: int, *, head: bool = False,
         results: list[Answer | str] = []
         for _ in range(requests):
             try:
-                results.append(await client.send(raw, head))
+                results.append(await client.send(raw, head, want=want))
             except TransportError as err:
                 results.append(f"{err.kind}: {err}")
         client.close()
@@ -249,3 +249,45 @@ def test_answers_outside_the_grammar_are_malformed(bad: bytes) -> None:
     results, _, _ = exchange([[bad, b""], [OK]], 2)
     assert str(results[0]).startswith("connect: malformed HTTP response"), results[0]
     assert results[1][0] == 200
+
+
+SCENARIOS = {
+    "keep-alive, length split": [[OK], [b"HTTP/1.1 201 Created\r\nContent-Le", b"ngth: 11\r\n\r\nhello", b" world"], [OK]],
+    "chunked": [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"5;e=1\r\nhello\r\n0\r\nT: t\r\n\r\n"], [OK]],
+    "204 and 100 Continue": [[b"HTTP/1.1 204 No Content\r\n\r\n"], [b"HTTP/1.1 100 Continue\r\n\r\n", OK]],
+    "close after a length": [[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", b""], [OK]],
+    "read until close": [[b"HTTP/1.0 200 OK\r\n\r\nall of it", b""], [OK]],
+    "read until close, head in 3 packets": [[b"HTTP/1.1 200 OK\r\nConne", b"ction: close\r\nX-A: 1\r\n", b"\r\nall", b""],
+                                            [OK]],
+    "read until close after 100 Continue": [[b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody",
+                                             b""], [OK]],
+    "closed short of its length": [[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 50\r\n\r\nshort", b""], [OK]],
+    "closed short of its length, head split": [[b"HTTP/1.1 200 OK\r\nContent-", b"Length: 50\r\nConnection: close\r\n\r\nsh",
+                                                b""], [OK]],
+    "closed short of its length, keep-alive": [[b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", b""], [OK]],
+    "closed in a chunked body": [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhel", b""],
+                                 [OK]],
+    "closed in the head": [[b"HTTP/1.1 200 OK\r\nContent-Len", b""], [OK]],
+    "malformed": [[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", b""], [OK]],
+    "silent": [[b"HTTP/1.1 200 OK\r\n"], [OK]],
+}
+
+
+def _outcome(result: Answer | str) -> int | str:
+    return result if isinstance(result, str) else result[0]
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("head", [False, True])
+def test_the_lean_parser_frames_every_answer_as_the_full_one(name: str, head: bool) -> None:
+    """A request without assertions is parsed without header callbacks (``transport._Lean``): its
+    framing comes from llhttp's keep-alive verdict, or from a probe of the head when the server will
+    close. Whatever the answer, it must end the same way as with the full parser: the same status or
+    error, on the same number of connections (a body read to the close is an answer, a body cut
+    short of its length is an error)."""
+    answers = SCENARIOS[name]
+    full, _, full_connections = exchange(answers, len(answers), head=head, timeout_s=0.5)
+    lean, _, lean_connections = exchange(answers, len(answers), head=head, timeout_s=0.5, want=False)
+    assert [_outcome(r) for r in lean] == [_outcome(r) for r in full]
+    assert lean_connections == full_connections
+    assert all(r[1] == CIMultiDict() and r[2] == b"" for r in lean if not isinstance(r, str))
