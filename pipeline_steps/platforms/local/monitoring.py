@@ -175,9 +175,12 @@ def scrape_configs(state_dir: StateDir) -> list[dict[str, Any]]:
             continue  # `local status` reports it; one corrupt stage must not stop another stage's deploy
         namespace = f"{stage.get('project')}-{stage.get('stage')}"
         job = f"{stage.get('service')}-{namespace}"
-        for colour, record in sorted((stage.get("colours") or {}).items()):
-            if record.get("port"):
-                configs.append({"job_name": f"{job}-{colour}", "targets": [f"127.0.0.1:{record['port']}"],
+        # a reserved port (``ports``) is the same target the colour will be: deploying it changes no configuration
+        targets = {**(stage.get("reserved") or {}),
+                   **{colour: record.get("port") for colour, record in (stage.get("colours") or {}).items()}}
+        for colour, port in sorted(targets.items()):
+            if isinstance(port, int):
+                configs.append({"job_name": f"{job}-{colour}", "targets": [f"127.0.0.1:{port}"],
                                 "labels": {"job": job, "colour": colour}})
         envoy = stage.get("envoy") or {}
         if envoy.get("stats_port"):
