@@ -10,7 +10,9 @@ staging's traffic back on v1 and production untouched, and production must answe
 
 It must tell that story every time (issue 15): its Prometheus scrapes every second
 (``--scrape-interval``, default 1 s: three stages for a minute, not a fleet), each staging
-deployment returns only once Prometheus scrapes the new colour (``platforms/local/monitoring.py``),
+deployment returns only once Prometheus scrapes the new colour (``platforms/local/monitoring.py``;
+every stage's ports are reserved when Prometheus starts, so no deployment adds a target, and only
+v1's staging deployment waits, for Prometheus' first discovery tick ~5 s after its start),
 and a ``--test-duration`` shorter than two scrape intervals is refused before anything starts
 (exit 2): the gate's ``rate()`` needs two samples of the new version inside the test window.
 """
