@@ -9,8 +9,7 @@ import click
 
 @click.command("demo")
 @click.option("--workdir", default="demo-run", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the platform state, artifacts, outputs and history (recreated), and the "
-                   "steps' bytecode cache when Python is told not to write one (PYTHONDONTWRITEBYTECODE).")
+              help="Folder for the platform state, artifacts, outputs and history (recreated).")
 @click.option("--test-duration", default=15, show_default=True, type=click.IntRange(3, 3600),
               help="Seconds of the staging performance test per version.")
 @click.option("--users", default=10, show_default=True, type=click.IntRange(1, 500), help="Virtual users of the load test.")

@@ -89,18 +89,6 @@ def check_settings(settings: DemoSettings, prometheus: bool) -> None:
             f"{MIN_INTERVALS_PER_WINDOW * interval_s:g} or more, or a shorter --scrape-interval"))
 
 
-def bytecode_env(workdir: Path) -> dict[str, str]:
-    """Environment for the demo's ~30 step processes: where they cache compiled modules. Each step is a
-    new Python process (as Jenkins runs them); with bytecode writing off (``PYTHONDONTWRITEBYTECODE``,
-    often set to keep ``__pycache__`` out of a checkout) every one of them compiled every module it
-    imports again, about 60 ms a step (measured). The steps then cache under ``<workdir>/pycache``
-    (``PYTHONPYCACHEPREFIX``), the demo's own folder, so the source tree stays clean. Nothing changes
-    when bytecode is written anyway or the user chose a cache prefix."""
-    if not sys.dont_write_bytecode or sys.pycache_prefix:
-        return {}
-    return {"PYTHONPYCACHEPREFIX": str(workdir / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
-
-
 def examples_dir() -> Path:
     """``examples/`` next to the package (a source checkout) or in the current folder."""
     for base in (Path(__file__).resolve().parents[2], Path.cwd()):
@@ -126,9 +114,9 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
     common = ["--platform", "local", "--state-dir", str(state)]
     prometheus_url = ""
     gate_args: list[str] = []
-    child_env = bytecode_env(settings.workdir)
+    child_env: dict[str, str] = {}
     if with_prometheus:
-        # every stage's ports are Prometheus targets from the start: no first deployment waits for discovery
+        # every stage's ports are Prometheus targets from its start: no deployment adds a target
         _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval,
               "--shipyard", str(settings.shipyard), "--project", PROJECT, "--service", SERVICE], env=child_env)
         prometheus_url = LocalPlatform(state).prometheus_url()

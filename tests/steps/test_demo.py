@@ -4,14 +4,11 @@ Aspects: with Prometheus as the gate's source, a ``--test-duration`` shorter tha
 intervals exits 2 with one line that names the flag and says why (the gate's rate() needs two
 samples of the new version in the window), and the work folder of a previous run is left as it
 was (nothing stopped, nothing removed); exactly two intervals is accepted by the check; a
-malformed ``--scrape-interval`` is bad input too; with bytecode writing off, the steps cache their
-bytecode under the work folder (and nowhere when Python writes it anyway or a prefix is set).
-The whole story runs in tests/e2e/test_demo.py.
+malformed ``--scrape-interval`` is bad input too. The whole story runs in tests/e2e/test_demo.py.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_steps.errors import BadInputError
-from pipeline_steps.steps.demo import DemoSettings, bytecode_env, check_settings, examples_dir
+from pipeline_steps.steps.demo import DemoSettings, check_settings, examples_dir
 
 
 def _demo(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -58,20 +55,3 @@ def test_a_malformed_scrape_interval_is_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --scrape-interval: 'fast' is not a duration such as 500ms, 15s or 1m"
     assert not (tmp_path / "w").exists()
-
-
-def test_the_steps_cache_bytecode_in_the_workdir_only_when_python_writes_none(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    monkeypatch.setattr(sys, "pycache_prefix", None)
-    env = bytecode_env(tmp_path)
-    assert env == {"PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
-    # a step started with it writes its cache there, not into the source tree
-    probe = subprocess.run([sys.executable, "-c", "import sys; print(sys.dont_write_bytecode, sys.pycache_prefix)"],
-                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}, capture_output=True, text=True)
-    assert probe.stdout.split() == ["False", str(tmp_path / "pycache")]
-    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "theirs"))
-    assert bytecode_env(tmp_path) == {}  # the user's own prefix stays
-    monkeypatch.setattr(sys, "pycache_prefix", None)
-    monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    assert bytecode_env(tmp_path) == {}  # bytecode is written next to the sources anyway
