@@ -15,7 +15,7 @@ import click
 @click.option("--users", default=10, show_default=True, type=click.IntRange(1, 500), help="Virtual users of the load test.")
 @click.option("--keep", is_flag=True, help="Leave Envoy, Prometheus and the carts processes running afterwards.")
 @click.option("--no-prometheus", is_flag=True, help="Gate on the load test's own measurements even if Prometheus is installed.")
-@click.option("--scrape-interval", default="1s", show_default=True,
+@click.option("--scrape-interval", default="500ms", show_default=True,
               help="How often the demo's Prometheus scrapes; --test-duration must span two intervals.")
 def demo(*, workdir: str, test_duration: int, users: int, keep: bool, no_prometheus: bool, scrape_interval: str) -> int:
     """Onboard carts v1, stop the slow v2 in staging, promote the fixed v3 to production.

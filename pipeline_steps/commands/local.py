@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from pipeline_steps.commands.options import declared
-from pipeline_steps.errors import ExitCode, PipelineStepsError
+from pipeline_steps.documents.context import StageContext
+from pipeline_steps.errors import BadInputError, ExitCode, PipelineStepsError
 from pipeline_steps.files import to_json
 from pipeline_steps.platforms.local.platform import LocalPlatform
 
@@ -31,15 +32,26 @@ def local() -> None:
 @local.command()
 @_STATE_DIR
 @_SCRAPE_INTERVAL
-def up(state_dir: str, scrape_interval: str) -> int:
+@click.option("--shipyard", type=click.Path(dir_okay=False), default=None,
+              help="Reserve the ports of every stage of this shipyard for --project/--service before they are "
+                   "deployed, so Prometheus scrapes their addresses from the start.")
+@click.option("--project", default=None, help="With --shipyard: the project (namespace <project>-<stage>).")
+@click.option("--service", default=None, help="With --shipyard: the service.")
+def up(state_dir: str, scrape_interval: str, shipyard: str | None, project: str | None, service: str | None) -> int:
     """Start Prometheus (or apply a new --scrape-interval to the running one), and the traffic switch
-    (Envoy) of any deployed stage whose Envoy is down."""
+    (Envoy) of any deployed stage whose Envoy is down. With --shipyard, --project and --service, first
+    give each stage not deployed yet its stable ports (both colours, or the direct one, and Envoy's):
+    they are scrape targets from now on, so a stage's first deployment is not a new target that its
+    load test would have to wait for."""
     from pipeline_steps.platforms.local import monitoring
     from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 
     if scrape_interval:
         duration_seconds(scrape_interval.strip())  # bad input before anything starts
     platform = LocalPlatform(state_dir)
+    for ctx in _stages_to_reserve(shipyard, project, service):  # all checked before anything is reserved
+        reserved = platform.reserve(ctx)
+        click.echo(f"{ctx.namespace}/{ctx.service}: ports reserved " + ", ".join(f"{k} {v}" for k, v in reserved.items()))
     if monitoring.installed():
         crashed = monitoring.problem(platform.state)
         if crashed:
@@ -50,8 +62,25 @@ def up(state_dir: str, scrape_interval: str) -> int:
         click.echo("prometheus: not installed (apt-get install prometheus); gates can only use the testrun source", err=True)
     for ctx in platform.contexts():
         url = platform.revive(ctx)
-        click.echo(f"{ctx.namespace}/{ctx.service}: {url}")
+        if url:
+            click.echo(f"{ctx.namespace}/{ctx.service}: {url}")
     return ExitCode.OK
+
+
+def _stages_to_reserve(shipyard: str | None, project: str | None, service: str | None) -> list[StageContext]:
+    """One context per stage of the shipyard; bad input (exit 2) when the three options do not come together."""
+    given = {"--shipyard": shipyard, "--project": project, "--service": service}
+    if not any(given.values()):
+        return []
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise BadInputError(missing[0], None, "--shipyard, --project and --service reserve ports together; give all three")
+    from pipeline_steps.documents.shipyard import load_shipyard
+
+    stages = load_shipyard(str(shipyard)).stages
+    return [StageContext(project=str(project), stage=stage.name, service=str(service),
+                         deployment_strategy=stage.deployment_strategy,
+                         test_strategy=stage.test_strategy).validate("--project/--service") for stage in stages]
 
 
 @local.command()
@@ -110,6 +139,8 @@ def status(state_dir: str, output: str) -> int:
         weights = stage["weights"]
         split = f"blue {weights['blue']} / green {weights['green']}" if weights else "-"
         click.echo(f"{stage['namespace']}/{stage['service']} ({stage['strategy']}) {stage['public_url']}  weights: {split}")
+        if stage["reserved"]:
+            click.echo("  ports reserved, not deployed yet: " + ", ".join(f"{k} {v}" for k, v in stage["reserved"].items()))
         if stage["error"]:
             click.echo(f"  ! {stage['error']}")
         for colour in stage["colours"]:

@@ -147,7 +147,12 @@ class User:
         if engine.arrivals is not None:
             engine.arrivals.release(self)
         elif engine.spec.think_time_ms and not engine.stopping:
-            asyncio.get_running_loop().call_later(engine.spec.think_time_ms / 1000, self.next)
+            think_s = engine.spec.think_time_ms / 1000
+            if engine.deadline:
+                # a user that would wake past the deadline only to finish finishes at the deadline: the run
+                # ends when its duration is up (or its last answer is in), not a think time later
+                think_s = min(think_s, max(0.0, engine.deadline - time.perf_counter()) + 0.001)
+            asyncio.get_running_loop().call_later(think_s, self.next)
         else:
             self.next()
 

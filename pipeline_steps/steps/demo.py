@@ -8,9 +8,12 @@ case. Without Prometheus the gate judges the load test's own measurements (``tes
 The demo checks its own story and exits 1 if it did not happen: v2 must stop in staging with
 staging's traffic back on v1 and production untouched, and production must answer ``v3``.
 
-It must tell that story every time (issue 15): its Prometheus scrapes every second
-(``--scrape-interval``, default 1 s: three stages for a minute, not a fleet), each staging
-deployment returns only once Prometheus scrapes the new colour (``platforms/local/monitoring.py``),
+It must tell that story every time (issue 15): its Prometheus scrapes twice a second
+(``--scrape-interval``, default 500 ms: three stages for half a minute, not a fleet; each gate
+waits for every target's first scrape past the test's end, about one interval), each staging
+deployment returns only once Prometheus scrapes the new colour (``platforms/local/monitoring.py``;
+every stage's ports are reserved when Prometheus starts, so no deployment adds a target, and only
+v1's staging deployment waits, for Prometheus' first discovery tick ~5 s after its start),
 and a ``--test-duration`` shorter than two scrape intervals is refused before anything starts
 (exit 2): the gate's ``rate()`` needs two samples of the new version inside the test window.
 """
@@ -71,7 +74,7 @@ class DemoSettings:
     keep: bool = False
     use_prometheus: bool = True
     testrun_gate: Path | None = None
-    scrape_interval: str = "1s"
+    scrape_interval: str = "500ms"
     """Prometheus' scrape interval for the demo's platform (``--scrape-interval``)."""
 
 
@@ -114,7 +117,9 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
     gate_args: list[str] = []
     child_env: dict[str, str] = {}
     if with_prometheus:
-        _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval], env=child_env)
+        # every stage's ports are Prometheus targets from its start: no deployment adds a target
+        _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval,
+              "--shipyard", str(settings.shipyard), "--project", PROJECT, "--service", SERVICE], env=child_env)
         prometheus_url = LocalPlatform(state).prometheus_url()
         printer(f"Prometheus: {prometheus_url}, scraping every {settings.scrape_interval} "
                 "(gate: the carts perfspec of the use case)")

@@ -161,6 +161,15 @@ def test_ramp_up_and_think_time_pace_the_closed_model() -> None:
     assert out.result.requests == 12
 
 
+def test_a_duration_bound_run_ends_at_its_deadline_not_a_think_time_later() -> None:
+    """Users thinking when the duration is up would only wake to finish: the run (and so the gate's
+    window) ends at the deadline; each user still sent what it sent before it."""
+    with serve() as server:
+        out = run(server.url, spec(users=2, duration_s=1.0, think_time_ms=3000))
+    assert out.result.requests == 2  # one each: the next one would be 3 s later, past the deadline
+    assert 1.0 <= out.result.duration_s < 2.0  # not the 3 s of think time
+
+
 def test_a_crashed_user_task_is_raised_not_reported_as_a_short_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(self: object, *args: object) -> None:
         raise RuntimeError("bug in the engine")

@@ -16,8 +16,12 @@ version judged wrong (issue 15). Two ways out were weighed, and both are taken:
   program took it), and so does Envoy's stats listener. After a stage's first deployment no
   target appears or disappears: a new version is a restart behind the same target, Prometheus
   scrapes it on its next interval, and each colour is one continuous series (``rate`` handles
-  the counter reset), which is also what a user's dashboard wants. What that cannot cover is the
-  stage's first deployment (its targets are new by definition) and a port taken meanwhile.
+  the counter reset), which is also what a user's dashboard wants. A stage's ports can be
+  **reserved** before its first deployment (``ports.py``, ``local up --shipyard``): they are
+  targets from then on, scraped as down until a process listens, and the first deployment takes
+  them, so it adds no target either. What that cannot cover is a port another program took
+  meanwhile, and a Prometheus started moments ago: its discovery ticks run every 5 s from its
+  own start, so even a target in its first configuration is scraped ~5 s after it starts.
 - **Wait where it matters**: for a stage whose next step is a load test judged over Prometheus
   (test strategy ``performance``), ``LocalPlatform.wait_available`` returns only once Prometheus
   scrapes the colour's address (``wait_scraped``). From then on every interval samples the new
@@ -27,9 +31,11 @@ version judged wrong (issue 15). Two ways out were weighed, and both are taken:
   Other stages do not wait: nothing reads their metrics at once, and a first deployment would
   pay the discovery tick for nothing.
 
-Why not only one of them: stable targets alone leave the first deployment of a stage to chance
-(that is the demo's v1 in staging); the wait alone would pay the discovery tick on every
-deployment, because every deployment was a new port.
+Why not only one of them: stable targets alone leave the first deployment of a stage (unless
+reserved long enough before) to chance (that was the demo's v1 in staging); the wait alone would
+pay the discovery tick on every deployment, because every deployment was a new port. The wait
+holds for a reserved target as for a redeployed one: a scrape of the address while it was down
+counts, since every interval from then on samples whatever listens there.
 
 **Scrape interval.** One interval for every target, set when Prometheus starts (``local up
 --scrape-interval``, any step's ``--scrape-interval``, env ``PIPELINE_STEPS_SCRAPE_INTERVAL``) and
@@ -175,9 +181,12 @@ def scrape_configs(state_dir: StateDir) -> list[dict[str, Any]]:
             continue  # `local status` reports it; one corrupt stage must not stop another stage's deploy
         namespace = f"{stage.get('project')}-{stage.get('stage')}"
         job = f"{stage.get('service')}-{namespace}"
-        for colour, record in sorted((stage.get("colours") or {}).items()):
-            if record.get("port"):
-                configs.append({"job_name": f"{job}-{colour}", "targets": [f"127.0.0.1:{record['port']}"],
+        # a reserved port (``ports``) is the same target the colour will be: deploying it changes no configuration
+        targets = {**(stage.get("reserved") or {}),
+                   **{colour: record.get("port") for colour, record in (stage.get("colours") or {}).items()}}
+        for colour, port in sorted(targets.items()):
+            if isinstance(port, int):
+                configs.append({"job_name": f"{job}-{colour}", "targets": [f"127.0.0.1:{port}"],
                                 "labels": {"job": job, "colour": colour}})
         envoy = stage.get("envoy") or {}
         if envoy.get("stats_port"):

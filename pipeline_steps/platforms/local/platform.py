@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +34,7 @@ from pipeline_steps.documents.weights import COLOURS, Weights
 from pipeline_steps.errors import BadInputError, InfrastructureError, NotReadyError, PipelineStepsError
 from pipeline_steps.platforms import PlatformSettings
 from pipeline_steps.platforms.base import ColourState, Option, StageStatus, iter_colours
-from pipeline_steps.platforms.local import envoy, monitoring, processes, procs
+from pipeline_steps.platforms.local import envoy, monitoring, ports, processes, procs
 from pipeline_steps.platforms.local.build import artifact_folder
 from pipeline_steps.platforms.local.prometheus_server import duration_seconds
 from pipeline_steps.platforms.local.state import StateDir, read_json
@@ -50,10 +50,11 @@ def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _same_port_if_free(port: Any) -> int:
-    """A colour keeps its port across deployments (so Prometheus keeps one target and one series per
-    colour, see ``monitoring``); a new one only when another program took it meanwhile."""
-    return int(port) if isinstance(port, int) and procs.port_is_free(port) else procs.stable_port()
+def _same_port_if_free(port: Any, pick: Callable[[], int]) -> int:
+    """A colour keeps its port (or takes the one reserved for it) across deployments, so Prometheus keeps
+    one target and one series per colour (see ``monitoring``); a new one from ``pick`` only when
+    another program took it meanwhile."""
+    return int(port) if isinstance(port, int) and procs.port_is_free(port) else pick()
 
 
 AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"
@@ -137,14 +138,15 @@ class LocalPlatform:
         keys = [_key(colour)]
         if ctx.blue_green and not data["colours"]:
             keys, data["weights"] = list(COLOURS), Weights.all_to(str(colour)).to_dict()
+        pick = ports.picker(self.state)
+        reserved = data.pop("reserved", None) or {}  # reserved ports (see ``ports``) become the colours' own
         for key in keys:
             old = data["colours"].get(key) or {}
             processes.stop(old.get("process"))
-            data["colours"][key] = {**old, "port": _same_port_if_free(old.get("port"))}
+            data["colours"][key] = {**old, "port": _same_port_if_free(old.get("port") or reserved.get(key), pick)}
         current = data.get("envoy") or {}
         if not current.get("stats_port"):  # a new stage's Envoy: its ports now, so one reload covers every target
-            data["envoy"] = {**current, "listener_port": current.get("listener_port") or procs.stable_port(),
-                             "stats_port": procs.stable_port()}
+            data["envoy"] = {**current, "listener_port": current.get("listener_port") or pick(), "stats_port": pick()}
         self.state.save_stage(ctx, data)
         # Prometheus learns new addresses (its discovery tick, seconds) while the processes start
         if self.auto_prometheus and monitoring.installed():
@@ -162,6 +164,19 @@ class LocalPlatform:
         self._route(ctx, data)
         self.state.save_stage(ctx, data)
         monitoring.refresh(self.state)  # a no-op unless Envoy's stats port had to move
+
+    def reserve(self, ctx: StageContext) -> dict[str, int]:
+        """Give a stage its stable ports before its first deployment and make them Prometheus targets
+        (``ports.reserve``: the colours of ``ctx``'s deployment strategy and its Envoy's listener and
+        stats listener; ports a stage has keep). Then no address of that stage is new to Prometheus
+        when it is deployed, and ``wait_available`` does not wait for a discovery tick. Returns
+        ``{colour: port, "envoy_listener": port, "envoy_stats": port}``; ``ConflictError`` when a
+        step holds the stage's lock."""
+        procs.private_dir(self.state.stage_dir(ctx))
+        with self.state.lock(ctx, f"reserve-{os.getpid()}", 60.0):
+            reserved = ports.reserve(self.state, ctx)
+        monitoring.refresh(self.state)
+        return reserved
 
     def wait_available(self, ctx: StageContext, colour: str | None, timeout_s: float) -> ColourState:
         """Until the colour answers its health path; in a stage with a performance test also until this
@@ -281,7 +296,7 @@ class LocalPlatform:
         return {
             "project": ctx.project, "stage": ctx.stage, "service": ctx.service, "namespace": ctx.namespace,
             "strategy": data.get("strategy", ""), "public_url": _url(int(listener)) if listener else "",
-            "weights": weights.to_dict() if weights else None, "error": error,
+            "weights": weights.to_dict() if weights else None, "error": error, "reserved": dict(data.get("reserved") or {}),
             "colours": [{"colour": c.colour, "image": c.image, "tag": c.tag, "url": _url(ports[c.colour]),
                          "available": c.available, "mark": c.mark, "reasons": list(c.reasons)} for c in colours],
         }
@@ -318,8 +333,8 @@ class LocalPlatform:
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
         current = data.get("envoy") or {}
         layout = envoy.Layout(
-            listener_port=int(current.get("listener_port") or procs.stable_port()),
-            stats_port=int(current["stats_port"]) if current.get("stats_port") else procs.stable_port(),
+            listener_port=int(current.get("listener_port") or ports.picker(self.state)()),
+            stats_port=int(current["stats_port"]) if current.get("stats_port") else ports.picker(self.state)(),
             strategy=str(ctx.deployment_strategy),
             ports={n: (data["colours"].get(n) or {}).get("port") for n in names},
             weights=Weights.from_dict(data["weights"]) if data.get("weights") else None)
@@ -327,7 +342,7 @@ class LocalPlatform:
             return
         processes.stop(current.get("process"))  # also a survivor of a killed wrapper, which would hold the port
         if not procs.port_is_free(layout.stats_port):
-            layout = replace(layout, stats_port=procs.stable_port())
+            layout = replace(layout, stats_port=ports.picker(self.state)())
         started = envoy.start(folder, layout)
         data["envoy"] = {"listener_port": layout.listener_port, "stats_port": layout.stats_port, "shape": layout.shape(),
                          "process": started.to_dict()}

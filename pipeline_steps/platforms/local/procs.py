@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
@@ -40,8 +40,9 @@ STABLE_PORTS_FROM = 10000
 """Ports a process keeps across restarts come from here up to the kernel's ephemeral range."""
 
 
-def stable_port() -> int:
-    """A free port on 127.0.0.1 for a server that keeps it across restarts (a colour, an Envoy):
+def stable_port(avoid: Collection[int] = ()) -> int:
+    """A free port on 127.0.0.1 for a server that keeps it across restarts (a colour, an Envoy), other
+    than those in ``avoid`` (ports the state folder gave to a server that is not listening yet):
     below the kernel's ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``), where no
     outgoing connection is given a port, so a busy machine's clients cannot take it while the
     server restarts (measured: with load tests running beside, a colour's ephemeral port was taken
@@ -53,9 +54,13 @@ def stable_port() -> int:
     if low - STABLE_PORTS_FROM >= 1000:
         for _ in range(100):
             port = random.randrange(STABLE_PORTS_FROM, low)
-            if port_is_free(port):
+            if port not in avoid and port_is_free(port):
                 return port
-    return free_port()
+    for _ in range(100):
+        port = free_port()
+        if port not in avoid:
+            return port
+    raise NotReadyError("local", "no free TCP port on 127.0.0.1 outside the ports already given out")
 
 
 def port_is_free(port: int) -> bool:

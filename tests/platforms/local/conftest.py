@@ -43,7 +43,7 @@ def recorded_processes(platform: LocalPlatform) -> list[dict[str, object]]:
         except BadInputError:
             continue
         found += [r["process"] for r in data.get("colours", {}).values()]
-        if data.get("envoy"):
+        if (data.get("envoy") or {}).get("process"):  # a stage with reserved ports has no Envoy yet
             found.append(data["envoy"]["process"])
     prom = read_json(platform.state.prometheus_file)
     if prom:
