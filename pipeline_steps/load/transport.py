@@ -101,6 +101,13 @@ framed (a close is then an error). Four times Node's limit on a whole head (``--
 16 KiB), so no head a server that Node can read sends is cut off."""
 
 
+def _frames(name: bytes, value: bytes) -> bool:
+    """Whether a Content-Length or Transfer-Encoding header (``name``) frames the body: a list of transfer
+    codings does only when chunked is the last one, else the body ends at the close (RFC 9112 §6.3 item 4);
+    of several Transfer-Encoding lines the last decides (a list split over lines, RFC 9110 §5.3)."""
+    return len(name) == _FRAMING_LENGTHS[0] or value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+
+
 class _HeadDone(Exception):
     """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
 
@@ -135,7 +142,7 @@ class _Probe:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() in _FRAMING:
-            self.framed = True
+            self.framed = _frames(name, value)
 
     def on_headers_complete(self) -> None:
         if self.parser.get_status_code() >= 200:
@@ -235,8 +242,8 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.want:
             self.headers.append((name, value))
-        if not self.framed and len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
-            self.framed = True
+        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+            self.framed = _frames(name, value)
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()

@@ -352,3 +352,16 @@ def test_a_head_past_the_kept_bytes_is_framed_and_memory_stays_bounded() -> None
         conn.connection_lost(None)
         outcomes.append(heard.outcomes)
     assert outcomes[0] == outcomes[1] == ["connect: server closed the connection"]
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"chunked, gzip", b"gzip\r\nTransfer-Encoding: identity"])
+def test_a_transfer_coding_that_does_not_end_in_chunked_is_read_until_the_close(coding: bytes) -> None:
+    """RFC 9112 §6.3 item 4: in a response, a Transfer-Encoding whose final coding is not chunked
+    leaves the body's end to the close; that close is the answer's end, not a cut (both parsers)."""
+    answers = [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\nzipped", b""], [OK]]
+    for want in (True, False):
+        results, _, connections = exchange(answers, 2, want=want)
+        assert [_outcome(r) for r in results] == [200, 200]
+        assert connections == 2
+        if want:
+            assert results[0][2] == b"zipped"  # type: ignore[index]
