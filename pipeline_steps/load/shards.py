@@ -9,10 +9,11 @@ again on the merged numbers, and a shard's own failure (a failed health check, a
 requests than planned) fails the merged run too.
 
 Bad input (exit 2, naming the file): a testrun.json without a performance section or without
-histograms, shards of different runs (context, requests, limits, model, shard count), a shard
-missing or given twice, or (``expected``) shards of another count than the caller ran: Jenkins
-passes the N it started, so a merge never takes part of a test for the whole even when every
-file it was handed agrees on a smaller N.
+histograms, a count that is not a whole number >= 0 or more errors than requests, shards of
+different runs (context, requests, limits, model, shard count), a shard missing or given twice, or
+(``expected``) shards of another count than the caller ran: Jenkins passes the N it started, so a
+merge never takes part of a test for the whole even when every file it was handed agrees on a
+smaller N.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline_steps.documents.testrun import CheckResult, TestRun, read_testrun
+from pipeline_steps.documents.testrun import CheckResult, PerformanceResult, TestRun, read_testrun
 from pipeline_steps.errors import BadInputError
 from pipeline_steps.load.stats import Recorder
 from pipeline_steps.load.workload import Limits
@@ -89,6 +90,29 @@ def merge_testruns(paths: list[Path], expected: int | None = None) -> TestRun:
     return _merged(runs, count)
 
 
+def _count(source: str, field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadInputError(source, field, f"must be a whole number >= 0, got {value!r:.40}")
+    return value
+
+
+def _check_counts(source: str, perf: PerformanceResult) -> None:
+    """The counts a merge adds up are whole numbers >= 0, and no request name has more errors than
+    requests: a negative count would cancel another shard's errors and pass the merged run (fail closed)."""
+    for name, stats in perf.by_request.items():
+        requests = _count(source, f"performance.by_request.{name}.requests", stats.requests)
+        errors = _count(source, f"performance.by_request.{name}.errors", stats.errors)
+        if errors > requests:
+            raise BadInputError(source, f"performance.by_request.{name}.errors", f"{errors} is more than its {requests} requests")
+    if not isinstance(perf.errors_by_kind, dict):
+        raise BadInputError(source, "performance.errors_by_kind", "must be an object of counts")
+    for kind, value in perf.errors_by_kind.items():
+        _count(source, f"performance.errors_by_kind.{kind}", value)
+    if not isinstance(perf.connect_ms, dict):
+        raise BadInputError(source, "performance.connect_ms", "must be an object")
+    _count(source, "performance.connect_ms.errors", perf.connect_ms.get("errors", 0))
+
+
 def _merged(runs: list[tuple[str, TestRun]], count: int) -> TestRun:
     first = runs[0][1]
     assert first.performance is not None
@@ -99,6 +123,7 @@ def _merged(runs: list[tuple[str, TestRun]], count: int) -> TestRun:
     for source, run in runs:
         perf = run.performance
         assert perf is not None
+        _check_counts(source, perf)
         try:
             shard = Recorder.from_result(perf)
         except ValueError as err:

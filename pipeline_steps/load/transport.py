@@ -94,7 +94,18 @@ _FRAMING_LENGTHS = (14, 17)
 
 
 _HEAD_READS = 64
-"""Reads of an answer kept until its head is parsed (``Connection.head``): a bound on memory."""
+"""Reads of an answer kept as they came until its head is parsed (``Connection.head``); more are joined."""
+_HEAD_BYTES = 65536
+"""Bytes of an answer kept until its head is parsed: a bound on memory. Past it the head is taken as
+framed (a close is then an error). Four times Node's limit on a whole head (``--max-http-header-size``,
+16 KiB), so no head a server that Node can read sends is cut off."""
+
+
+def _frames(name: bytes, value: bytes) -> bool:
+    """Whether a Content-Length or Transfer-Encoding header (``name``) frames the body: a list of transfer
+    codings does only when chunked is the last one, else the body ends at the close (RFC 9112 §6.3 item 4);
+    of several Transfer-Encoding lines the last decides (a list split over lines, RFC 9110 §5.3)."""
+    return len(name) == _FRAMING_LENGTHS[0] or value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
 
 
 class _HeadDone(Exception):
@@ -131,7 +142,7 @@ class _Probe:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() in _FRAMING:
-            self.framed = True
+            self.framed = _frames(name, value)
 
     def on_headers_complete(self) -> None:
         if self.parser.get_status_code() >= 200:
@@ -184,8 +195,11 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.status < 200 and len(self.head) < _HEAD_READS:
-            self.head.append(data)
+        if self.status < 200:
+            if len(self.head) < _HEAD_READS:
+                self.head.append(data)
+            else:
+                self._keep(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
@@ -202,6 +216,18 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as err:
             self._fail("connect", f"malformed HTTP response: {err}")
 
+    def _keep(self, data: bytes) -> None:
+        """A head in more than ``_HEAD_READS`` reads (a server writing it a byte at a time): what was kept is
+        joined into one, up to ``_HEAD_BYTES``; past it the list marks the head as too long (see ``lean_headers_complete``)."""
+        head = self.head
+        if len(head) > _HEAD_READS:
+            return  # already too long
+        kept = b"".join(head)
+        if len(kept) + len(data) <= _HEAD_BYTES:
+            self.head = [kept, data]
+        else:
+            self.head = [b""] * (_HEAD_READS + 1)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.busy:
@@ -216,8 +242,8 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.want:
             self.headers.append((name, value))
-        if not self.framed and len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
-            self.framed = True
+        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+            self.framed = _frames(name, value)
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -235,8 +261,8 @@ class Connection(asyncio.Protocol):
         if status >= 200:
             if self.head_request or status in (204, 304) or parser.should_keep_alive():
                 self.framed = True
-            else:  # a head longer than what was kept: framed, so a close short of an answer is an error
-                self.framed = len(self.head) >= _HEAD_READS or _framed(b"".join(self.head))
+            else:  # a head longer than _HEAD_BYTES: framed, so a close short of an answer is an error
+                self.framed = len(self.head) > _HEAD_READS or _framed(b"".join(self.head))
             self.head.clear()
             if self.head_request:
                 raise _HeadDone

@@ -103,6 +103,23 @@ def edit(path: Path, change: Any) -> Path:
     ("no histograms", lambda p: [p[0], edit(p[1], lambda d: d["performance"].update(histograms={}))],
      "performance.histograms"),
     ("no performance", lambda p: [p[0], edit(p[1], lambda d: d.update(performance=None))], "performance"),
+    ("fewer requests than samples", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["by_request"]["b"].update(
+        requests=1))], "performance.histograms"),
+    # a count that would cancel another shard's errors, or is no count at all (was: exit 0 with a pass, or exit 4)
+    ("negative errors", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["by_request"]["a"].update(errors=-50))],
+     "performance.by_request.a.errors"),
+    ("more errors than requests", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["by_request"]["b"].update(
+        errors=10**6))], "performance.by_request.b.errors"),
+    ("requests as text", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["by_request"]["a"].update(
+        requests="50"))], "performance.by_request.a.requests"),
+    ("fractional errors", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["by_request"]["a"].update(
+        errors=0.5))], "performance.by_request.a.errors"),
+    ("negative errors of a kind", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["errors_by_kind"].update(
+        connect=-3))], "performance.errors_by_kind.connect"),
+    ("errors by kind not an object", lambda p: [p[0], edit(p[1], lambda d: d["performance"].update(
+        errors_by_kind=[1]))], "performance.errors_by_kind"),
+    ("negative connect errors", lambda p: [p[0], edit(p[1], lambda d: d["performance"]["connect_ms"].update(
+        errors=-2))], "performance.connect_ms.errors"),
 ])
 def test_bad_shard_sets_are_bad_input(tmp_path: Path, case: str, change: Any, field: str) -> None:
     paths, _ = shard_runs(tmp_path, [(0, 1000), (1, 2000)] * 5, 2)

@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict
 
-from pipeline_steps.load.transport import Client, Origin, TransportError, Watchdog, build_request
+from pipeline_steps.load.transport import (
+    _HEAD_BYTES,
+    _HEAD_READS,
+    Client,
+    Connection,
+    Origin,
+    TransportError,
+    Watchdog,
+    build_request,
+)
 from pipeline_steps.load.wire import Outgoing
 from pipeline_steps.platforms.local.procs import free_port
 
@@ -291,3 +300,68 @@ def test_the_lean_parser_frames_every_answer_as_the_full_one(name: str, head: bo
     assert [_outcome(r) for r in lean] == [_outcome(r) for r in full]
     assert lean_connections == full_connections
     assert all(r[1] == CIMultiDict() and r[2] == b"" for r in lean if not isinstance(r, str))
+
+
+def test_the_lean_parser_reads_to_the_close_after_a_head_trickled_in_many_reads() -> None:
+    """A server that writes its head a byte at a time (more reads than ``transport._HEAD_READS``) and
+    ends the body by closing: the full parser counts the answer, so must the lean one; a head this
+    small is no memory risk, only one past ``_HEAD_BYTES`` is taken as framed."""
+    head = b"HTTP/1.1 200 OK\r\nConnection: close\r\nX-Pad: " + b"a" * 30 + b"\r\n\r\n"
+    answers = [[head[i:i + 1] for i in range(len(head))] + [b"body", b""], [OK]]
+    full, _, _ = exchange(answers, 2, timeout_s=5)
+    lean, _, _ = exchange(answers, 2, timeout_s=5, want=False)
+    assert [_outcome(r) for r in full] == [200, 200]
+    assert [_outcome(r) for r in lean] == [200, 200]
+
+
+class _Heard:
+    """A handler that notes each outcome."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[int | str] = []
+
+    def answered(self, conn: Connection, status: int, headers: CIMultiDict[str] | None, body: bytes, now: float) -> None:
+        self.outcomes.append(status)
+
+    def failed(self, conn: Connection, kind: str, message: str, now: float) -> None:
+        self.outcomes.append(f"{kind}: {message}")
+
+
+class _Wire(asyncio.Transport):
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_head_past_the_kept_bytes_is_framed_and_memory_stays_bounded() -> None:
+    """A hostile server trickles a head far past ``_HEAD_BYTES`` in many reads: what the lean parser
+    keeps stays bounded (``_HEAD_BYTES`` joined, plus fewer than ``_HEAD_READS`` reads), and a close
+    short of the Content-Length is an error, as with the full parser."""
+    line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+    reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nConnection: close\r\n", *[line] * 200, b"\r\nshort"]
+    outcomes = []
+    for want in (True, False):
+        conn, heard = Connection(), _Heard()
+        conn.connection_made(_Wire())
+        conn.send(b"GET / HTTP/1.1\r\n\r\n", heard, deadline=1e9, want=want)
+        for data in reads:
+            conn.data_received(data)
+            assert sum(map(len, conn.head)) <= _HEAD_BYTES + _HEAD_READS * max(map(len, reads))
+        conn.connection_lost(None)
+        outcomes.append(heard.outcomes)
+    assert outcomes[0] == outcomes[1] == ["connect: server closed the connection"]
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"chunked, gzip", b"gzip\r\nTransfer-Encoding: identity"])
+def test_a_transfer_coding_that_does_not_end_in_chunked_is_read_until_the_close(coding: bytes) -> None:
+    """RFC 9112 §6.3 item 4: in a response, a Transfer-Encoding whose final coding is not chunked
+    leaves the body's end to the close; that close is the answer's end, not a cut (both parsers)."""
+    answers = [[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\nzipped", b""], [OK]]
+    for want in (True, False):
+        results, _, connections = exchange(answers, 2, want=want)
+        assert [_outcome(r) for r in results] == [200, 200]
+        assert connections == 2
+        if want:
+            assert results[0][2] == b"zipped"  # type: ignore[index]
