@@ -24,7 +24,6 @@ the same callback. ``Client`` wraps a connection in ``await send(...)`` for the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict
 
+from pipeline_steps.load.framing import FRAMING, FRAMING_LENGTHS, HEAD_BYTES, HEAD_READS, HeadDone, framed, frames
 from pipeline_steps.load.wire import Outgoing
 
 
@@ -89,29 +89,6 @@ class Handler(Protocol):
 
 
 _now = time.perf_counter
-_FRAMING = (b"content-length", b"transfer-encoding")
-_FRAMING_LENGTHS = (14, 17)
-
-
-_HEAD_READS = 64
-"""Reads of an answer kept as they came until its head is parsed (``Connection.head``); more are joined."""
-_HEAD_BYTES = 65536
-"""Bytes of an answer kept until its head is parsed: a bound on memory. Past it the head is taken as
-framed (a close is then an error). Four times Node's limit on a whole head (``--max-http-header-size``,
-16 KiB), so no head a server that Node can read sends is cut off."""
-
-
-def _frames(name: bytes, value: bytes) -> bool:
-    """Whether a Content-Length or Transfer-Encoding header (``name``) frames the body: a list of transfer
-    codings does only when chunked is the last one, else the body ends at the close (RFC 9112 §6.3 item 4);
-    of several Transfer-Encoding lines the last decides (a list split over lines, RFC 9110 §5.3)."""
-    return len(name) == _FRAMING_LENGTHS[0] or value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-
-
-class _HeadDone(Exception):
-    """Raised from the parser's callback to stop at the end of a HEAD answer's head."""
-
-
 class _Lean:
     """The callbacks a status-only answer needs, for the connection's lean parser.
 
@@ -121,41 +98,13 @@ class _Lean:
     ``on_body``; what ``on_header`` was for, the framing, comes from llhttp itself: an answer
     that keeps the connection alive is framed (``llhttp_should_keep_alive`` is false whenever
     ``llhttp_message_needs_eof`` is true), and the rare one that will close is probed from its
-    head's bytes (``_framed``)."""
+    head's bytes (``framing.framed``)."""
 
     __slots__ = ("on_headers_complete", "on_message_complete")
 
     def __init__(self, conn: Connection) -> None:
         self.on_headers_complete = conn.lean_headers_complete
         self.on_message_complete = conn.on_message_complete
-
-
-class _Probe:
-    """Reads the framing headers of the last final (>= 200) answer head in some bytes."""
-
-    def __init__(self) -> None:
-        self.framed = False
-        self.parser = httptools.HttpResponseParser(self)
-
-    def on_message_begin(self) -> None:
-        self.framed = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in _FRAMING:
-            self.framed = _frames(name, value)
-
-    def on_headers_complete(self) -> None:
-        if self.parser.get_status_code() >= 200:
-            raise _HeadDone
-
-
-def _framed(head: bytes) -> bool:
-    """Whether the answer whose head ``head`` holds has Content-Length or Transfer-Encoding."""
-    probe = _Probe()
-    # it stops at the head (_HeadDone), or llhttp refuses the head: then the connection's parser says so
-    with contextlib.suppress(httptools.HttpParserError):
-        probe.parser.feed_data(head)
-    return probe.framed
 
 
 class Connection(asyncio.Protocol):
@@ -196,14 +145,14 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.status < 200:
-            if len(self.head) < _HEAD_READS:
+            if len(self.head) < HEAD_READS:
                 self.head.append(data)
             else:
                 self._keep(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
-            if not isinstance(err.__context__, _HeadDone):
+            if not isinstance(err.__context__, HeadDone):
                 raise  # a handler's own error (kept as __context__): not a malformed answer
             keep = self.parser.should_keep_alive()  # still valid: the head was parsed
             if self.parser is self.full:  # the old one stopped mid-message
@@ -217,16 +166,16 @@ class Connection(asyncio.Protocol):
             self._fail("connect", f"malformed HTTP response: {err}")
 
     def _keep(self, data: bytes) -> None:
-        """A head in more than ``_HEAD_READS`` reads (a server writing it a byte at a time): what was kept is
-        joined into one, up to ``_HEAD_BYTES``; past it the list marks the head as too long (see ``lean_headers_complete``)."""
+        """A head in more than ``HEAD_READS`` reads (a server writing it a byte at a time): what was kept is
+        joined into one, up to ``HEAD_BYTES``; past it the list marks the head as too long (see ``lean_headers_complete``)."""
         head = self.head
-        if len(head) > _HEAD_READS:
+        if len(head) > HEAD_READS:
             return  # already too long
         kept = b"".join(head)
-        if len(kept) + len(data) <= _HEAD_BYTES:
+        if len(kept) + len(data) <= HEAD_BYTES:
             self.head = [kept, data]
         else:
-            self.head = [b""] * (_HEAD_READS + 1)
+            self.head = [b""] * (HEAD_READS + 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -242,8 +191,8 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.want:
             self.headers.append((name, value))
-        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
-            self.framed = _frames(name, value)
+        if len(name) in FRAMING_LENGTHS and name.lower() in FRAMING:
+            self.framed = frames(name, value)
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -252,7 +201,7 @@ class Connection(asyncio.Protocol):
             if self.head_request or self.status in (204, 304):
                 self.framed = True
                 if self.head_request:
-                    raise _HeadDone
+                    raise HeadDone
 
     def lean_headers_complete(self) -> None:
         """``on_headers_complete`` of the lean parser: the framing without the headers (``_Lean``)."""
@@ -261,11 +210,11 @@ class Connection(asyncio.Protocol):
         if status >= 200:
             if self.head_request or status in (204, 304) or parser.should_keep_alive():
                 self.framed = True
-            else:  # a head longer than _HEAD_BYTES: framed, so a close short of an answer is an error
-                self.framed = len(self.head) > _HEAD_READS or _framed(b"".join(self.head))
+            else:  # a head longer than HEAD_BYTES: framed, so a close short of an answer is an error
+                self.framed = len(self.head) > HEAD_READS or framed(b"".join(self.head))
             self.head.clear()
             if self.head_request:
-                raise _HeadDone
+                raise HeadDone
 
     def on_body(self, body: bytes) -> None:
         if self.want:

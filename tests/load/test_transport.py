@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict
 
+from pipeline_steps.load.framing import HEAD_BYTES, HEAD_READS
 from pipeline_steps.load.transport import (
-    _HEAD_BYTES,
-    _HEAD_READS,
     Client,
     Connection,
     Origin,
@@ -303,9 +302,9 @@ def test_the_lean_parser_frames_every_answer_as_the_full_one(name: str, head: bo
 
 
 def test_the_lean_parser_reads_to_the_close_after_a_head_trickled_in_many_reads() -> None:
-    """A server that writes its head a byte at a time (more reads than ``transport._HEAD_READS``) and
+    """A server that writes its head a byte at a time (more reads than ``framing.HEAD_READS``) and
     ends the body by closing: the full parser counts the answer, so must the lean one; a head this
-    small is no memory risk, only one past ``_HEAD_BYTES`` is taken as framed."""
+    small is no memory risk, only one past ``HEAD_BYTES`` is taken as framed."""
     head = b"HTTP/1.1 200 OK\r\nConnection: close\r\nX-Pad: " + b"a" * 30 + b"\r\n\r\n"
     answers = [[head[i:i + 1] for i in range(len(head))] + [b"body", b""], [OK]]
     full, _, _ = exchange(answers, 2, timeout_s=5)
@@ -336,8 +335,8 @@ class _Wire(asyncio.Transport):
 
 
 def test_a_head_past_the_kept_bytes_is_framed_and_memory_stays_bounded() -> None:
-    """A hostile server trickles a head far past ``_HEAD_BYTES`` in many reads: what the lean parser
-    keeps stays bounded (``_HEAD_BYTES`` joined, plus fewer than ``_HEAD_READS`` reads), and a close
+    """A hostile server trickles a head far past ``HEAD_BYTES`` in many reads: what the lean parser
+    keeps stays bounded (``HEAD_BYTES`` joined, plus fewer than ``HEAD_READS`` reads), and a close
     short of the Content-Length is an error, as with the full parser."""
     line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
     reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nConnection: close\r\n", *[line] * 200, b"\r\nshort"]
@@ -348,7 +347,7 @@ def test_a_head_past_the_kept_bytes_is_framed_and_memory_stays_bounded() -> None
         conn.send(b"GET / HTTP/1.1\r\n\r\n", heard, deadline=1e9, want=want)
         for data in reads:
             conn.data_received(data)
-            assert sum(map(len, conn.head)) <= _HEAD_BYTES + _HEAD_READS * max(map(len, reads))
+            assert sum(map(len, conn.head)) <= HEAD_BYTES + HEAD_READS * max(map(len, reads))
         conn.connection_lost(None)
         outcomes.append(heard.outcomes)
     assert outcomes[0] == outcomes[1] == ["connect: server closed the connection"]
