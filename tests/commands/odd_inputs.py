@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -33,6 +32,7 @@ from click.testing import CliRunner, Result
 from pipeline_steps.cli import cli
 from pipeline_steps.files import read_json
 from pipeline_steps.history import open_history
+from tests.loopback import serving
 
 CONTEXT = {"project": "sockshop", "stage": "staging", "service": "carts"}
 CTX_FLAGS = ["--project", "sockshop", "--stage", "staging", "--service", "carts"]
@@ -204,13 +204,8 @@ class _Target(BaseHTTPRequestHandler):
 @contextmanager
 def target_server() -> Iterator[str]:
     """A service that answers every GET with 200 ``{"ok": true}`` (run-tests' health and functional checks)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Target) as url:
+        yield url
 
 
 def snapshot(root: Path) -> dict[str, str]:
