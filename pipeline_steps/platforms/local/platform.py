@@ -332,9 +332,10 @@ class LocalPlatform:
         folder = procs.private_dir(self.state.stage_dir(ctx) / "envoy")
         names = list(COLOURS) if ctx.blue_green else [envoy.DIRECT]
         current = data.get("envoy") or {}
+        pick = ports.picker(self.state)  # one picker: the ports it hands out differ from each other too
         layout = envoy.Layout(
-            listener_port=int(current.get("listener_port") or ports.picker(self.state)()),
-            stats_port=int(current["stats_port"]) if current.get("stats_port") else ports.picker(self.state)(),
+            listener_port=int(current.get("listener_port") or pick()),
+            stats_port=int(current["stats_port"]) if current.get("stats_port") else pick(),
             strategy=str(ctx.deployment_strategy),
             ports={n: (data["colours"].get(n) or {}).get("port") for n in names},
             weights=Weights.from_dict(data["weights"]) if data.get("weights") else None)
@@ -342,7 +343,7 @@ class LocalPlatform:
             return
         processes.stop(current.get("process"))  # also a survivor of a killed wrapper, which would hold the port
         if not procs.port_is_free(layout.stats_port):
-            layout = replace(layout, stats_port=ports.picker(self.state)())
+            layout = replace(layout, stats_port=pick())
         started = envoy.start(folder, layout)
         data["envoy"] = {"listener_port": layout.listener_port, "stats_port": layout.stats_port, "shape": layout.shape(),
                          "process": started.to_dict()}

@@ -130,3 +130,16 @@ def test_local_up_without_all_three_flags_is_bad_input_and_does_nothing(tmp_path
     assert up.returncode == 2, up.stderr
     assert missing in up.stderr and len(up.stderr.strip().splitlines()) == 1
     assert not (state_dir / "stages").exists() and not (state_dir / "prometheus.json").exists()
+
+
+def test_one_picker_never_hands_out_a_port_twice(make_platform: Callable[..., LocalPlatform],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Envoy's listener and stats listener come from one picker: even when the random draw repeats,
+    the second port differs from the first (two pickers each avoid only what the state records)."""
+    platform = make_platform("picker")
+    draws = iter([23456, 23456, 23456, 24567] * 50)
+    monkeypatch.setattr(procs.random, "randrange", lambda low, high: next(draws))
+    monkeypatch.setattr(procs, "port_is_free", lambda port: True)
+    pick = ports.picker(platform.state)
+    first, second = pick(), pick()
+    assert first == 23456 and second == 24567
