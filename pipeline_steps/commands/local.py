@@ -136,9 +136,15 @@ def status(state_dir: str, output: str) -> int:
     if not doc["stages"] and not unreadable:
         click.echo("no stage deployed")
     for stage in doc["stages"]:
+        name = f"{stage['namespace']}/{stage['service']}"
+        if not stage["colours"] and stage["reserved"] and not stage["error"]:  # ``local up --shipyard``: no strategy yet
+            click.echo(f"{name}: not deployed yet; ports reserved: "
+                       + ", ".join(f"{k} {v}" for k, v in stage["reserved"].items())
+                       + (f"; Envoy listener {stage['public_url']}" if stage["public_url"] else ""))
+            continue
         weights = stage["weights"]
         split = f"blue {weights['blue']} / green {weights['green']}" if weights else "-"
-        click.echo(f"{stage['namespace']}/{stage['service']} ({stage['strategy']}) {stage['public_url']}  weights: {split}")
+        click.echo(f"{name} ({stage['strategy']}) {stage['public_url']}  weights: {split}")
         if stage["reserved"]:
             click.echo("  ports reserved, not deployed yet: " + ", ".join(f"{k} {v}" for k, v in stage["reserved"].items()))
         if stage["error"]:

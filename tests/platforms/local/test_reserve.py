@@ -110,7 +110,15 @@ def test_local_up_reserves_every_stage_of_the_shipyard(tmp_path: Path) -> None:
             assert len(targets) == 5 + 3  # every colour and every Envoy stats listener
         status = subprocess.run([sys.executable, "-m", "pipeline_steps", "local", "status", "--state-dir", str(state_dir)],
                                 capture_output=True, text=True, timeout=60)
-        assert status.returncode == 0 and status.stdout.count("ports reserved, not deployed yet") == 3, status.stdout
+        assert status.returncode == 0, status.stderr
+        lines = {line.split(":", 1)[0]: line for line in status.stdout.splitlines()}
+        for stage, colours in expected.items():
+            data = platform.state.load_stage(StageContext("sockshop", stage, "carts"))
+            line = lines[f"sockshop-{stage}/carts"]  # one line: not deployed, its ports, no strategy or weights yet
+            assert line.startswith(f"sockshop-{stage}/carts: not deployed yet; ports reserved: "), status.stdout
+            assert all(f"{colour} {data['reserved'][colour]}" in line for colour in colours), line
+            assert line.endswith(f"Envoy listener http://127.0.0.1:{data['envoy']['listener_port']}"), line
+            assert "()" not in line and "weights" not in line, line
     finally:
         down = subprocess.run([sys.executable, "-m", "pipeline_steps", "local", "down", "--state-dir", str(state_dir)],
                               capture_output=True, text=True, timeout=60)
