@@ -1,0 +1,191 @@
+"""Run one ``pipeline-steps`` command as its own process: forked from a warm parent, or a new interpreter.
+
+Why: the chain (``run``) and the demo run every step as its own process, as Jenkins does
+(Jenkinsfiles/), so a step cannot leave state behind for the next one and its exit code is the
+verdict. A new interpreter pays start-up and imports for every step: 0.11-0.32 s each here
+(``python -X importtime``: aiohttp 125 ms in run-tests, requests 85 ms in evaluate, click and our
+CLI 30 ms in all), about 5.5 s of the demo's 34 processes. A child forked from a parent that has
+imported those modules once (``warm``) starts in a few milliseconds and runs the same command the
+same way: ``python -m pipeline_steps ARGV`` is ``runpy.run_module("pipeline_steps")`` with
+``sys.argv`` set, which is what the child does. ``bench/step_launch.py`` measures both.
+
+What the forked child sees is what a new process sees (``_child``):
+
+- ``os.environ``: the parent's plus ``env``; ``sys.argv``: the module's file and ``argv``, as ``-m`` sets it;
+- ``sys.stdin``/``stdout``/``stderr``: new text streams on file descriptors 0, 1 and 2 (a parent whose
+  ``sys.stdout`` is an in-memory capture, or a masking wrapper, must not hold the child's output),
+  line-buffered where a new interpreter would be (stdout on a terminal, stderr always);
+- signal handlers as CPython installs them (SIGINT raises ``KeyboardInterrupt``, SIGPIPE ignored,
+  the rest default), not the parent's;
+- none of the parent's exit handlers or finalizers: the child leaves with ``os._exit`` after flushing
+  its streams, as ``multiprocessing``'s fork start method does (Lib/multiprocessing/popen_fork.py);
+- its exit status as a new interpreter would end: ``SystemExit``'s code (None 0, an int that int,
+  anything else printed and 1), an uncaught exception's traceback and 1, and an uncaught
+  ``KeyboardInterrupt`` ends it by SIGINT (CPython since 3.8, bpo-1054041).
+
+Fork is used only where it is safe: on POSIX, when the parent runs one thread, and unless
+``PIPELINE_STEPS_STEP_LAUNCH=exec`` asks for a new interpreter per step (to rule the fork out when
+something looks odd, and for ``bench/step_launch.py``). ``fork`` copies
+only the calling thread, so a lock another thread holds stays locked in the child for ever
+(POSIX fork(2): "the child process shall be created with a single thread"); with more threads, or
+no ``os.fork``, the command runs in a new interpreter. The parent waits like ``subprocess.run``: on
+Ctrl-C it gives the child 0.25 s (CPython's ``Popen._sigint_wait_secs``), then kills it and re-raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from typing import TextIO
+
+WARM_MODULES: tuple[str, ...] = (
+    "pipeline_steps.cli",
+    "pipeline_steps.commands.deploy", "pipeline_steps.steps.deploy", "pipeline_steps.platforms.local.platform",
+    "pipeline_steps.commands.run_tests", "pipeline_steps.steps.run_tests", "pipeline_steps.load.checks",
+    "pipeline_steps.load.pool", "aiohttp",
+    "pipeline_steps.commands.evaluate", "pipeline_steps.steps.evaluate", "pipeline_steps.sources.http",
+    "pipeline_steps.commands.evaluation_done", "pipeline_steps.steps.evaluation_done",
+    "yaml",
+)
+"""What the chain's steps import (by name: warming is a start-up cache, not a dependency of this
+module; ``tests/steps/test_launch.py`` checks every name still imports)."""
+
+LAUNCH_ENV = "PIPELINE_STEPS_STEP_LAUNCH"
+"""``fork`` (default) or ``exec``: how ``run_cli`` starts a step."""
+
+SIGINT_WAIT_S = 0.25
+"""How long a Ctrl-C'd parent waits for the child before killing it (``subprocess.Popen._sigint_wait_secs``)."""
+
+
+def can_fork() -> bool:
+    """True when a step may be forked: ``os.fork`` exists, this process runs one thread, and
+    ``PIPELINE_STEPS_STEP_LAUNCH`` is not ``exec``."""
+    asked = os.environ.get(LAUNCH_ENV, "fork").strip().lower()
+    return asked != "exec" and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def warm(modules: Sequence[str] = WARM_MODULES) -> None:
+    """Import ``modules`` once, so forked children start with them (an ``ImportError`` propagates)."""
+    for name in modules:
+        importlib.import_module(name)
+
+
+def run_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipeline_steps") -> int:
+    """Run ``python -m MODULE ARGV`` (``pipeline-steps ARGV``) with ``env`` added to this environment; its
+    output goes to our file descriptors 1 and 2 (progress stays live). Returns its exit status as
+    ``subprocess`` reports it (negative: the signal that ended it). Forked where ``can_fork()``."""
+    if not can_fork():
+        return exec_cli(argv, env, module=module)
+    if module == "pipeline_steps":
+        warm()
+    return fork_cli(argv, env, module=module)
+
+
+def exec_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipeline_steps") -> int:
+    """``python -m MODULE ARGV`` in a new interpreter."""
+    return subprocess.run([sys.executable, "-m", module, *argv], env={**os.environ, **env}, check=False).returncode
+
+
+def fork_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipeline_steps") -> int:
+    """The same command in a child forked from this process (only where ``can_fork()``)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the child inherits, and writes again, what the parent has not written yet
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which never returns here (tests observe it)
+        os._exit(_child(module, list(argv), env))
+    return _wait(pid)
+
+
+def _wait(pid: int) -> int:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except KeyboardInterrupt:  # the child got the same SIGINT from the terminal: as subprocess.run
+        deadline = time.monotonic() + SIGINT_WAIT_S
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() >= deadline:
+                os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid is still this child's
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
+        raise
+    return os.waitstatus_to_exitcode(status)
+
+
+def _child(module: str, argv: list[str], env: dict[str, str]) -> int:  # pragma: no cover - runs in the child
+    """Run the command as ``python -m MODULE`` would and return its exit status."""
+    code = 1
+    try:
+        _fresh_process(argv, env)
+        try:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as end:
+            code = _exit_status(end.code)
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            _flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            traceback.print_exc()
+    finally:
+        _flush()
+    return code
+
+
+def _fresh_process(argv: list[str], env: dict[str, str]) -> None:  # pragma: no cover - runs in the child
+    os.environ.update(env)
+    sys.argv = ["-m", *argv]  # as the interpreter sets it until runpy puts the module's file first
+    for number in signal.valid_signals():
+        if number not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(number) not in (None, signal.SIG_DFL):
+            signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    sys.stdin = _stream(0, sys.__stdin__)
+    sys.stdout = _stream(1, sys.__stdout__)
+    sys.stderr = _stream(2, sys.__stderr__)
+
+
+def _stream(fd: int, like: TextIO | None) -> TextIO:  # pragma: no cover - in the child
+    """A new text stream on ``fd`` as CPython's ``create_stdio`` (Python/pylifecycle.c) builds it: the
+    encoding, error handler and buffering (``-u``, ``PYTHONUNBUFFERED``) of the interpreter's own
+    stream ``like``; written streams unbuffered under ``-u``, else stdout line-buffered on a terminal
+    and stderr always line-buffered."""
+    encoding = getattr(like, "encoding", None) or "utf-8"
+    errors = getattr(like, "errors", None) or "strict"
+    buffered = not isinstance(getattr(like, "buffer", None), io.RawIOBase)
+    write = fd != 0
+    try:
+        binary = open(fd, "wb" if write else "rb", buffering=-1 if buffered or not write else 0,  # noqa: SIM115
+                      closefd=False)  # the process' own stream, never closed
+    except OSError:  # a closed descriptor: writes go nowhere, as they would have
+        return io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors=errors)
+    line = buffered and (fd == 2 or os.isatty(fd))
+    return io.TextIOWrapper(binary, encoding=encoding, errors=errors, line_buffering=line,
+                            write_through=write and not buffered)
+
+
+def _exit_status(code: object) -> int:
+    """``SystemExit.code`` as the interpreter turns it into a status (Python/pythonrun.c ``_Py_HandleSystemExit``)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _flush() -> None:  # pragma: no cover - runs in the child
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: nothing more to say
+            stream.flush()

@@ -1,0 +1,56 @@
+"""A program for tests/steps/test_launch.py: reports what a process sees, then ends as asked.
+
+Run as ``python -m tests.steps.launch_probe WHAT [ARG]`` (a new interpreter) or forked by
+``steps.launch.fork_cli(module="tests.steps.launch_probe")``; the tests compare the two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+
+def seen() -> dict[str, object]:
+    return {
+        "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "name": __name__,
+        "env": os.environ.get("LAUNCH_PROBE", ""),
+        "signals": {name: repr(signal.getsignal(getattr(signal, name)))
+                    for name in ("SIGINT", "SIGTERM", "SIGPIPE", "SIGHUP", "SIGUSR1")},
+        "streams": [s.fileno() for s in (sys.stdin, sys.stdout, sys.stderr)],
+        "stdout_line_buffered": sys.stdout.line_buffering,
+        "stderr_line_buffered": sys.stderr.line_buffering,
+        "write_through": [sys.stdout.write_through, sys.stderr.write_through],
+        "errors": [sys.stdin.errors, sys.stdout.errors, sys.stderr.errors],
+        "encodings": [sys.stdout.encoding, sys.stderr.encoding],
+    }
+
+
+def main() -> None:
+    what = sys.argv[1]
+    print(json.dumps(seen(), sort_keys=True))
+    print("probe: on stderr", file=sys.stderr)
+    if what == "exit":
+        sys.exit(int(sys.argv[2]))
+    if what == "message":
+        sys.exit("probe: the message of a SystemExit")
+    if what == "raise":
+        raise RuntimeError("probe: a bug")
+    if what == "interrupt":
+        raise KeyboardInterrupt
+    if what == "sleep":  # writes its pid, then ignores Ctrl-C for a minute
+        with open(sys.argv[2], "w", encoding="utf-8") as pid_file:
+            pid_file.write(str(os.getpid()))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        time.sleep(60)
+    if what == "which":  # a forked child holds the parent's modules; a new interpreter does not
+        print("forked" if "pipeline_steps.steps.launch" in sys.modules else "new interpreter")
+    if what == "unflushed":  # block-buffered output must still reach the pipe
+        sys.stdout.write("probe: unflushed tail")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""steps/launch.py: a step forked from a warm parent ends, prints and sees what a new interpreter would.
+
+The probe (tests/steps/launch_probe.py) reports what a process sees and ends as asked; each test
+runs it both ways (``exec_cli``: ``python -m``, ``fork_cli``: forked) and compares.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline_steps.steps.launch import LAUNCH_ENV, WARM_MODULES, can_fork, exec_cli, fork_cli, run_cli, warm
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = "tests.steps.launch_probe"
+ENV = {"LAUNCH_PROBE": "seen", "PYTHONPATH": str(ROOT)}
+
+
+def _without_frames(stderr: str) -> list[str]:
+    """stderr without a traceback's frame lines (runpy's frames differ from ``-m``'s; the rest may not)."""
+    return [line for line in stderr.splitlines() if not line.startswith("  ")]
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    (["exit", "0"], 0), (["exit", "3"], 3), (["exit", "300"], 300 & 0xFF), (["message"], 1), (["raise"], 1),
+    (["interrupt"], -signal.SIGINT), (["unflushed"], 0),
+])
+def test_a_forked_step_ends_and_prints_as_a_new_interpreter_would(capfd: pytest.CaptureFixture[str], argv: list[str],
+                                                                   status: int) -> None:
+    new_status = exec_cli(argv, ENV, module=PROBE)
+    new_out, new_err = capfd.readouterr()
+    forked_status = fork_cli(argv, ENV, module=PROBE)
+    forked_out, forked_err = capfd.readouterr()
+    assert (new_status, forked_status) == (status, status)
+    assert forked_out == new_out
+    assert json.loads(forked_out.splitlines()[0])["env"] == "seen"
+    assert _without_frames(forked_err) == _without_frames(new_err)
+    assert "probe: on stderr" in forked_err
+
+
+def test_the_child_gets_none_of_the_parents_streams_handlers_finalizers_or_env(capfd: pytest.CaptureFixture[str],
+                                                                               monkeypatch: pytest.MonkeyPatch,
+                                                                               tmp_path: Path) -> None:
+    exec_cli(["exit", "0"], ENV, module=PROBE)
+    new = json.loads(capfd.readouterr().out)
+    captured = io.StringIO()  # what capsys, CliRunner or a masking wrapper leave on sys.stdout
+    monkeypatch.setattr(sys, "stdout", captured)
+    handlers = {number: signal.signal(number, lambda *_: None) for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)}
+    kept = tempfile.TemporaryDirectory(dir=tmp_path)  # its finalizer would remove it at the child's exit
+    try:
+        assert fork_cli(["exit", "0"], ENV, module=PROBE) == 0
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    forked = json.loads(capfd.readouterr().out)
+    assert forked == new
+    assert captured.getvalue() == ""
+    assert Path(kept.name).is_dir()
+    assert "LAUNCH_PROBE" not in os.environ
+    kept.cleanup()
+
+
+def test_ctrl_c_gives_the_child_a_quarter_second_then_kills_it(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    pid_file = tmp_path / "pid"
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fork_cli(["sleep", str(pid_file)], ENV, module=PROBE)  # the probe ignores SIGINT and sleeps 60 s
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 30, "the parent waited for the child instead of killing it"
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # killed and reaped
+
+
+def test_steps_are_forked_unless_threads_run_or_exec_is_asked_for(capfd: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LAUNCH_ENV, raising=False)
+    alone = threading.active_count
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # earlier tests may leave idle servers' threads
+    assert can_fork()
+    assert run_cli(["which"], ENV, module=PROBE) == 0
+    assert capfd.readouterr().out.splitlines()[-1] == "forked"
+
+    monkeypatch.setenv(LAUNCH_ENV, "exec")
+    assert run_cli(["which"], ENV, module=PROBE) == 0
+    assert capfd.readouterr().out.splitlines()[-1] == "new interpreter"
+
+    monkeypatch.delenv(LAUNCH_ENV)
+    monkeypatch.setattr(threading, "active_count", alone)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()  # fork copies one thread: a lock the other holds would stay held in the child
+        assert run_cli(["which"], ENV, module=PROBE) == 0
+        assert capfd.readouterr().out.splitlines()[-1] == "new interpreter"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_every_warm_module_still_imports() -> None:
+    warm()
+    assert all(name in sys.modules for name in WARM_MODULES)
+
+
+def test_a_forked_pipeline_steps_command_matches_a_new_one(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "shipyard.yaml"
+    bad.write_text("stages: [{name: dev, deployment_strategy: sideways}]\n", encoding="utf-8")
+    for argv in (["--help"], ["shipyard", "stage", "--shipyard", str(bad), "--stage", "dev"], ["no-such-command"]):
+        new = (exec_cli(argv, {}), *capfd.readouterr())
+        forked = (fork_cli(argv, {}), *capfd.readouterr())
+        assert forked == new
+        assert new[0] in (0, 2)
