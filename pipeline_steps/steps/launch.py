@@ -15,8 +15,10 @@ What the forked child sees is what a new process sees (``_child``):
 - ``sys.stdin``/``stdout``/``stderr``: new text streams on file descriptors 0, 1 and 2 (a parent whose
   ``sys.stdout`` is an in-memory capture, or a masking wrapper, must not hold the child's output),
   line-buffered where a new interpreter would be (stdout on a terminal, stderr always);
-- signal handlers as CPython installs them (SIGINT raises ``KeyboardInterrupt``, SIGPIPE ignored,
-  the rest default), not the parent's;
+- signal handlers as ``execve`` and CPython leave them: a signal the parent ignores stays ignored
+  (``nohup``, a shell's background job; POSIX execve(2)), any other handler is the default again,
+  then SIGINT raises ``KeyboardInterrupt`` unless ignored and SIGPIPE and SIGXFSZ are ignored
+  (Python/pylifecycle.c ``init_signals``);
 - none of the parent's exit handlers or finalizers: the child leaves with ``os._exit`` after flushing
   its streams, as ``multiprocessing``'s fork start method does (Lib/multiprocessing/popen_fork.py);
 - its exit status as a new interpreter would end: ``SystemExit``'s code (None 0, an int that int,
@@ -146,14 +148,29 @@ def _child(module: str, argv: list[str], env: dict[str, str]) -> int:  # pragma:
 def _fresh_process(argv: list[str], env: dict[str, str]) -> None:  # pragma: no cover - runs in the child
     os.environ.update(env)
     sys.argv = ["-m", *argv]  # as the interpreter sets it until runpy puts the module's file first
-    for number in signal.valid_signals():
-        if number not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(number) not in (None, signal.SIG_DFL):
-            signal.signal(number, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    _fresh_signals()
     sys.stdin = _stream(0, sys.__stdin__)
     sys.stdout = _stream(1, sys.__stdout__)
     sys.stderr = _stream(2, sys.__stderr__)
+
+
+IGNORED_AT_START = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
+"""What CPython ignores when it starts (Python/pylifecycle.c ``init_signals``)."""
+
+
+def _fresh_signals() -> None:  # pragma: no cover - in the child
+    """Dispositions as after ``execve`` and CPython's start: ignored stays ignored, a handler is the
+    default again; SIGINT raises ``KeyboardInterrupt`` unless ignored (``PyOS_InitInterrupts``)."""
+    for number in signal.valid_signals():
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        now = signal.getsignal(number)
+        if number in IGNORED_AT_START:
+            signal.signal(number, signal.SIG_IGN)
+        elif now not in (None, signal.SIG_DFL, signal.SIG_IGN):
+            signal.signal(number, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _stream(fd: int, like: TextIO | None) -> TextIO:  # pragma: no cover - in the child

@@ -6,10 +6,13 @@ Run as ``python -m tests.steps.launch_probe WHAT [ARG]`` (a new interpreter) or 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
 import sys
+import tempfile
+import threading
 import time
 
 
@@ -19,7 +22,7 @@ def seen() -> dict[str, object]:
         "name": __name__,
         "env": os.environ.get("LAUNCH_PROBE", ""),
         "signals": {name: repr(signal.getsignal(getattr(signal, name)))
-                    for name in ("SIGINT", "SIGTERM", "SIGPIPE", "SIGHUP", "SIGUSR1")},
+                    for name in ("SIGINT", "SIGTERM", "SIGPIPE", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGXFSZ")},
         "streams": [s.fileno() for s in (sys.stdin, sys.stdout, sys.stderr)],
         "stdout_line_buffered": sys.stdout.line_buffering,
         "stderr_line_buffered": sys.stderr.line_buffering,
@@ -50,6 +53,13 @@ def main() -> None:
         print("forked" if "pipeline_steps.steps.launch" in sys.modules else "new interpreter")
     if what == "unflushed":  # block-buffered output must still reach the pipe
         sys.stdout.write("probe: unflushed tail")
+    if what == "exit-handlers":  # what a new interpreter does at its end: join threads, atexit, finalizers
+        atexit.register(print, "probe: atexit ran")
+        threading.Thread(target=lambda: (time.sleep(0.2), print("probe: thread ended"))).start()
+        KEPT.append(tempfile.TemporaryDirectory(dir=sys.argv[2]))  # removed by its finalizer at exit
+
+
+KEPT: list[tempfile.TemporaryDirectory[str]] = []
 
 
 if __name__ == "__main__":
