@@ -19,11 +19,16 @@ What the forked child sees is what a new process sees (``_child``):
   (``nohup``, a shell's background job; POSIX execve(2)), any other handler is the default again,
   then SIGINT raises ``KeyboardInterrupt`` unless ignored and SIGPIPE and SIGXFSZ are ignored
   (Python/pylifecycle.c ``init_signals``);
-- none of the parent's exit handlers or finalizers: the child leaves with ``os._exit`` after flushing
-  its streams, as ``multiprocessing``'s fork start method does (Lib/multiprocessing/popen_fork.py);
+- none of the parent's exit handlers or finalizers, but its own: at its end the child waits for the
+  threads it started, runs the exit handlers and finalizers it registered (Python/pylifecycle.c
+  ``Py_FinalizeEx``: threads, then ``atexit``; the kubernetes client removes a kubeconfig's key
+  files in one), flushes its streams and leaves with ``os._exit``, as ``multiprocessing``'s fork
+  start method does (Lib/multiprocessing/process.py ``_bootstrap``);
 - its exit status as a new interpreter would end: ``SystemExit``'s code (None 0, an int that int,
   anything else printed and 1), an uncaught exception's traceback and 1, and an uncaught
-  ``KeyboardInterrupt`` ends it by SIGINT (CPython since 3.8, bpo-1054041).
+  ``KeyboardInterrupt`` ends it by SIGINT (CPython since 3.8, bpo-1054041). Whatever fails in the
+  child, it never returns into the parent's code (that would run the chain twice); an environment
+  that ``exec`` refuses (a NUL, a name with ``=``) raises ``ValueError`` in the parent, as ``exec`` does.
 
 Fork is used only where it is safe: on POSIX, when the parent runs one thread, and unless
 ``PIPELINE_STEPS_STEP_LAUNCH=exec`` asks for a new interpreter per step (to rule the fork out when
@@ -36,6 +41,7 @@ Ctrl-C it gives the child 0.25 s (CPython's ``Popen._sigint_wait_secs``), then k
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import io
@@ -47,6 +53,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -99,13 +106,30 @@ def exec_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipelin
 
 
 def fork_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipeline_steps") -> int:
-    """The same command in a child forked from this process (only where ``can_fork()``)."""
+    """The same command in a child forked from this process (only where ``can_fork()``). ``ValueError``
+    for an ``env`` that ``exec`` refuses, before anything is forked."""
+    _check_env(env)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child inherits, and writes again, what the parent has not written yet
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns here (tests observe it)
-        os._exit(_child(module, list(argv), env))
+        code = 1
+        try:
+            code = _child(module, list(argv), env)
+        finally:  # not even a second Ctrl-C while the child ends may take it back into the parent's code
+            os._exit(code)
     return _wait(pid)
+
+
+def _check_env(env: dict[str, str]) -> None:
+    """Refuse what ``subprocess`` refuses before its ``exec`` (Lib/subprocess.py ``_execute_child``, and
+    ``os.putenv``), so the parent gets the same error either way; the child could only die of it."""
+    for key, value in env.items():
+        name, text = os.fsencode(key), os.fsencode(value)
+        if not name or b"=" in name:
+            raise ValueError(f"illegal environment variable name {key!r}")
+        if b"\0" in name + text:
+            raise ValueError("embedded null byte")
 
 
 def _wait(pid: int) -> int:
@@ -125,33 +149,63 @@ def _wait(pid: int) -> int:
 
 def _child(module: str, argv: list[str], env: dict[str, str]) -> int:  # pragma: no cover - runs in the child
     """Run the command as ``python -m MODULE`` would and return its exit status."""
-    code = 1
+    code, interrupted = 1, False
     try:
         _fresh_process(argv, env)
-        try:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as end:
-            code = _exit_status(end.code)
-        except KeyboardInterrupt:
+        code, interrupted = _run(module)
+        _finalize()
+    except BaseException:  # our own start or end failed (a broken stderr, a second Ctrl-C): say so if we can
+        with contextlib.suppress(BaseException):
             traceback.print_exc()
-            _flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
-        except BaseException:
-            traceback.print_exc()
-    finally:
-        _flush()
+    _flush()
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 128 + signal.SIGINT  # only if SIGINT did not end us (Modules/main.c ``exit_sigint``)
     return code
+
+
+def _run(module: str) -> tuple[int, bool]:  # pragma: no cover - runs in the child
+    """The command's exit status, and whether an uncaught ``KeyboardInterrupt`` ended it."""
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as end:
+        return _exit_status(end.code), False
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return 1, True
+    except BaseException:
+        traceback.print_exc()
+        return 1, False
+    return 0, False
+
+
+def _finalize() -> None:  # pragma: no cover - runs in the child
+    """What ``Py_FinalizeEx`` does for the child's own: wait for the (non-daemon) threads it started
+    (``threading._shutdown``, as multiprocessing's forked children do), then run its exit handlers."""
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
 
 
 def _fresh_process(argv: list[str], env: dict[str, str]) -> None:  # pragma: no cover - runs in the child
     os.environ.update(env)
     sys.argv = ["-m", *argv]  # as the interpreter sets it until runpy puts the module's file first
+    _forget_exit_handlers()
     _fresh_signals()
     sys.stdin = _stream(0, sys.__stdin__)
     sys.stdout = _stream(1, sys.__stdout__)
     sys.stderr = _stream(2, sys.__stderr__)
+
+
+def _forget_exit_handlers() -> None:  # pragma: no cover - in the child
+    """Drop the parent's exit handlers and finalizers from the child's copy; the child's own then
+    register as in a new process (``weakref.finalize`` registers its exit hook once per process)."""
+    atexit._clear()
+    for parents in list(getattr(weakref.finalize, "_registry", {})):
+        parents.atexit = False
+    weakref.finalize._registered_with_atexit = False  # type: ignore[attr-defined]
 
 
 IGNORED_AT_START = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
