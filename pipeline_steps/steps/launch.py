@@ -14,7 +14,8 @@ What the forked child sees is what a new process sees (``_child``):
 - ``os.environ``: the parent's plus ``env``; ``sys.argv``: the module's file and ``argv``, as ``-m`` sets it;
 - ``sys.stdin``/``stdout``/``stderr``: new text streams on file descriptors 0, 1 and 2 (a parent whose
   ``sys.stdout`` is an in-memory capture, or a masking wrapper, must not hold the child's output),
-  line-buffered where a new interpreter would be (stdout on a terminal, stderr always);
+  line-buffered where a new interpreter would be (stdout on a terminal, stderr always), None where
+  it would have none (a closed descriptor, or one ``exec`` closes);
 - signal handlers as ``execve`` and CPython leave them: a signal the parent ignores stays ignored
   (``nohup``, a shell's background job; POSIX execve(2)), any other handler is the default again,
   then SIGINT raises ``KeyboardInterrupt`` unless ignored and SIGPIPE and SIGXFSZ are ignored
@@ -110,7 +111,8 @@ def fork_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipelin
     for an ``env`` that ``exec`` refuses, before anything is forked."""
     _check_env(env)
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()  # or the child inherits, and writes again, what the parent has not written yet
+        if stream is not None:  # None: run >&- (no stream there)
+            stream.flush()  # or the child inherits, and writes again, what the parent has not written yet
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, which never returns here (tests observe it)
         code = 1
@@ -227,20 +229,24 @@ def _fresh_signals() -> None:  # pragma: no cover - in the child
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _stream(fd: int, like: TextIO | None) -> TextIO:  # pragma: no cover - in the child
+def _stream(fd: int, like: TextIO | None) -> TextIO | None:  # pragma: no cover - in the child
     """A new text stream on ``fd`` as CPython's ``create_stdio`` (Python/pylifecycle.c) builds it: the
     encoding, error handler and buffering (``-u``, ``PYTHONUNBUFFERED``) of the interpreter's own
     stream ``like``; written streams unbuffered under ``-u``, else stdout line-buffered on a terminal
-    and stderr always line-buffered."""
+    and stderr always line-buffered. None where a new interpreter has no stream (``is_valid_fd``): the
+    descriptor is closed (``run >&-``), or is close-on-exec, so ``exec`` would close it (a file the
+    parent opened after its own stream was closed took the number; it is not the step's stream)."""
+    try:
+        if not os.get_inheritable(fd):
+            return None
+    except OSError:
+        return None
     encoding = getattr(like, "encoding", None) or "utf-8"
     errors = getattr(like, "errors", None) or "strict"
     buffered = not isinstance(getattr(like, "buffer", None), io.RawIOBase)
     write = fd != 0
-    try:
-        binary = open(fd, "wb" if write else "rb", buffering=-1 if buffered or not write else 0,  # noqa: SIM115
-                      closefd=False)  # the process' own stream, never closed
-    except OSError:  # a closed descriptor: writes go nowhere, as they would have
-        return io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors=errors)
+    binary = open(fd, "wb" if write else "rb", buffering=-1 if buffered or not write else 0,  # noqa: SIM115
+                  closefd=False)  # the process' own stream, never closed
     line = buffered and (fd == 2 or os.isatty(fd))
     return io.TextIOWrapper(binary, encoding=encoding, errors=errors, line_buffering=line,
                             write_through=write and not buffered)
@@ -252,11 +258,13 @@ def _exit_status(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF
-    print(code, file=sys.stderr)
+    if sys.stderr is not None:  # print(file=None) would write it to stdout
+        print(code, file=sys.stderr)
     return 1
 
 
 def _flush() -> None:  # pragma: no cover - runs in the child
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: nothing more to say
-            stream.flush()
+        with contextlib.suppress(OSError, ValueError):  # a broken stream: nothing more to say
+            if stream is not None:
+                stream.flush()

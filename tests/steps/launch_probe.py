@@ -23,18 +23,18 @@ def seen() -> dict[str, object]:
         "env": os.environ.get("LAUNCH_PROBE", ""),
         "signals": {name: repr(signal.getsignal(getattr(signal, name)))
                     for name in ("SIGINT", "SIGTERM", "SIGPIPE", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGXFSZ")},
-        "streams": [s.fileno() for s in (sys.stdin, sys.stdout, sys.stderr)],
-        "stdout_line_buffered": sys.stdout.line_buffering,
-        "stderr_line_buffered": sys.stderr.line_buffering,
-        "write_through": [sys.stdout.write_through, sys.stderr.write_through],
-        "errors": [sys.stdin.errors, sys.stdout.errors, sys.stderr.errors],
-        "encodings": [sys.stdout.encoding, sys.stderr.encoding],
+        "streams": [s.fileno() if s else None for s in (sys.stdin, sys.stdout, sys.stderr)],  # None: fd closed
+        "stdout_line_buffered": getattr(sys.stdout, "line_buffering", None),
+        "stderr_line_buffered": getattr(sys.stderr, "line_buffering", None),
+        "write_through": [getattr(s, "write_through", None) for s in (sys.stdout, sys.stderr)],
+        "errors": [getattr(s, "errors", None) for s in (sys.stdin, sys.stdout, sys.stderr)],
+        "encodings": [getattr(s, "encoding", None) for s in (sys.stdout, sys.stderr)],
     }
 
 
 def main() -> None:
     what = sys.argv[1]
-    print(json.dumps(seen(), sort_keys=True))
+    print(json.dumps(seen(), sort_keys=True), file=sys.stdout or sys.stderr)  # stdout may be closed
     print("probe: on stderr", file=sys.stderr)
     if what == "exit":
         sys.exit(int(sys.argv[2]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import json
 import os
 import signal
 import socket
@@ -64,6 +65,39 @@ def test_a_forked_child_never_returns_into_the_parents_code(tmp_path: Path, case
     lines = [line for line in done.stdout.splitlines() if line.startswith(("exec_cli", "fork_cli"))]
     assert [line.split()[:2] for line in lines] == [["exec_cli", "parent"], ["fork_cli", "parent"]], done.stderr
     assert lines[0].split(maxsplit=2)[2] == lines[1].split(maxsplit=2)[2]  # the same error, or the same status
+
+
+CLOSED = """
+import json, os, sys
+from pipeline_steps.steps.launch import exec_cli, fork_cli
+fd, results = int(sys.argv[1]), open(sys.argv[2], "w")
+os.close(fd)  # as `pipeline-steps run >&-` starts: the interpreter has no stream there
+setattr(sys, ("stdin", "stdout", "stderr")[fd], None)
+decoy = open(sys.argv[3], "w+b")  # a file the parent opens takes the free number
+assert decoy.fileno() == fd
+for how in (exec_cli, fork_cli):
+    try:
+        result = how(["exit", "0"], {"LAUNCH_PROBE": "seen"}, module="tests.steps.launch_probe")
+    except BaseException as err:
+        result = f"{type(err).__name__}: {err}"
+    print(how.__name__, result, file=results, flush=True)
+"""
+
+
+@pytest.mark.parametrize("fd", [0, 1, 2])
+def test_a_step_run_with_a_closed_standard_stream_has_none_as_a_new_interpreter(tmp_path: Path, fd: int) -> None:
+    """``pipeline-steps run >&-`` (or ``2>&-``, ``<&-``): the parent has no stream there and must still run
+    steps, and a file the parent opened since, which took the descriptor's number, is not the step's stream
+    (exec closes it: the parent opens files close-on-exec)."""
+    script, results, decoy = tmp_path / "closed.py", tmp_path / "results", tmp_path / "decoy"
+    script.write_text(CLOSED, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(fd), str(results), str(decoy)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert results.read_text(encoding="utf-8").splitlines() == ["exec_cli 0", "fork_cli 0"], done.stderr
+    assert decoy.read_bytes() == b""
+    reports = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("{")]
+    assert len(reports) == 2 and reports[0] == reports[1]
+    assert json.loads(reports[0])["streams"][fd] is None
 
 
 @pytest.fixture()
