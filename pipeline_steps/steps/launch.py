@@ -37,7 +37,8 @@ something looks odd, and for ``bench/step_launch.py``). ``fork`` copies
 only the calling thread, so a lock another thread holds stays locked in the child for ever
 (POSIX fork(2): "the child process shall be created with a single thread"); with more threads, or
 no ``os.fork``, the command runs in a new interpreter. The parent waits like ``subprocess.run``: on
-Ctrl-C it gives the child 0.25 s (CPython's ``Popen._sigint_wait_secs``), then kills it and re-raises.
+Ctrl-C it gives the child 0.25 s (CPython's ``Popen._sigint_wait_secs``), then kills it and re-raises;
+a Ctrl-C during the fork itself, or a second one meanwhile, ends the child the same way.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 WARM_MODULES: tuple[str, ...] = (
@@ -113,14 +114,21 @@ def fork_cli(argv: Sequence[str], env: dict[str, str], *, module: str = "pipelin
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:  # None: run >&- (no stream there)
             stream.flush()  # or the child inherits, and writes again, what the parent has not written yet
-    pid = os.fork()
+    # SIGINT waits (blocked) until the parent waits: a Ctrl-C during fork() reaches the parent only (the
+    # kernel restarts the fork after the handler) and would raise before the child was watched.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
     if pid == 0:  # pragma: no cover - runs in the child, which never returns here (tests observe it)
         code = 1
         try:
-            code = _child(module, list(argv), env)
+            code = _child(module, list(argv), env, mask)
         finally:  # not even a second Ctrl-C while the child ends may take it back into the parent's code
             os._exit(code)
-    return _wait(pid)
+    return _wait(pid, mask)
 
 
 def _check_env(env: dict[str, str]) -> None:
@@ -134,27 +142,38 @@ def _check_env(env: dict[str, str]) -> None:
             raise ValueError("embedded null byte")
 
 
-def _wait(pid: int) -> int:
+def _wait(pid: int, mask: Iterable[int]) -> int:
+    """The child's exit status; on Ctrl-C (or any exception) the child ends too (``_end``) and it re-raises."""
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back since the fork raises here
         _, status = os.waitpid(pid, 0)
-    except KeyboardInterrupt:  # the child got the same SIGINT from the terminal: as subprocess.run
-        deadline = time.monotonic() + SIGINT_WAIT_S
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
-            if time.monotonic() >= deadline:
-                os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid is still this child's
-                os.waitpid(pid, 0)
-                break
-            time.sleep(0.01)
+    except BaseException:  # the child got the same SIGINT from the terminal: as subprocess.run
+        _end(pid)
         raise
     return os.waitstatus_to_exitcode(status)
 
 
-def _child(module: str, argv: list[str], env: dict[str, str]) -> int:  # pragma: no cover - runs in the child
+def _end(pid: int) -> None:
+    """Give the child ``SIGINT_WAIT_S`` to finish, then kill it; reaped either way, even when another
+    Ctrl-C comes meanwhile (no step runs on unwatched, no zombie)."""
+    reaped = False
+    try:
+        deadline = time.monotonic() + SIGINT_WAIT_S
+        while not (reaped := os.waitpid(pid, os.WNOHANG) != (0, 0)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        if not reaped:
+            os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid is still this child's
+            os.waitpid(pid, 0)
+
+
+def _child(module: str, argv: list[str], env: dict[str, str],
+           mask: Iterable[int]) -> int:  # pragma: no cover - runs in the child
     """Run the command as ``python -m MODULE`` would and return its exit status."""
     code, interrupted = 1, False
     try:
-        _fresh_process(argv, env)
-        code, interrupted = _run(module)
+        _fresh_process(argv, env)  # with SIGINT held back (fork_cli)
+        code, interrupted = _run(module, mask)
         _finalize()
     except BaseException:  # our own start or end failed (a broken stderr, a second Ctrl-C): say so if we can
         with contextlib.suppress(BaseException):
@@ -167,9 +186,10 @@ def _child(module: str, argv: list[str], env: dict[str, str]) -> int:  # pragma:
     return code
 
 
-def _run(module: str) -> tuple[int, bool]:  # pragma: no cover - runs in the child
+def _run(module: str, mask: Iterable[int]) -> tuple[int, bool]:  # pragma: no cover - runs in the child
     """The command's exit status, and whether an uncaught ``KeyboardInterrupt`` ended it."""
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # the parent's, as exec keeps it; a held Ctrl-C raises here
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as end:
         return _exit_status(end.code), False

@@ -6,6 +6,7 @@ runs it both ways (``exec_cli``: ``python -m``, ``fork_cli``: forked) and compar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -87,6 +88,65 @@ def test_ctrl_c_gives_the_child_a_quarter_second_then_kills_it(tmp_path: Path, c
     assert time.monotonic() - started < 30, "the parent waited for the child instead of killing it"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)  # killed and reaped
+
+
+def _gone(pid_file: Path) -> bool:
+    """True when the probe whose pid is in ``pid_file`` was killed and reaped (else kill it: no stray sleeper)."""
+    for _ in range(500):  # the probe writes its pid first thing
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.01)
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    return False
+
+
+def test_a_ctrl_c_as_the_child_is_forked_still_ends_it(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGINT that comes while ``fork`` runs reaches the parent only (Linux restarts the fork after the
+    handler), and raised ``KeyboardInterrupt`` before the parent waited: the step ran on unwatched."""
+    pid_file = tmp_path / "pid"
+    fork = os.fork
+
+    def fork_then_ctrl_c() -> int:
+        pid = fork()
+        if pid:
+            os.kill(os.getpid(), signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        fork_cli(["sleep", str(pid_file)], ENV, module=PROBE)
+    monkeypatch.undo()
+    assert _gone(pid_file), "the child went on running after the parent was interrupted"
+
+
+def test_a_second_ctrl_c_while_the_parent_waits_still_ends_the_child(tmp_path: Path,
+                                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    pid_file = tmp_path / "pid"
+    presses = []
+
+    def interrupt(*_: object) -> None:
+        presses.append(1)
+        if len(presses) == 2:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0, 0.1)  # Ctrl-C, and again 0.1 s later (inside the 0.25 s grace)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fork_cli(["sleep", str(pid_file)], ENV, module=PROBE)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _gone(pid_file), "the child went on running after a second Ctrl-C"
 
 
 def test_steps_are_forked_unless_threads_run_or_exec_is_asked_for(capfd: pytest.CaptureFixture[str],
