@@ -35,8 +35,10 @@ Fork is used only where it is safe: on POSIX, when the parent runs one thread, a
 ``PIPELINE_STEPS_STEP_LAUNCH=exec`` asks for a new interpreter per step (to rule the fork out when
 something looks odd, and for ``bench/step_launch.py``). ``fork`` copies
 only the calling thread, so a lock another thread holds stays locked in the child for ever
-(POSIX fork(2): "the child process shall be created with a single thread"); with more threads, or
-no ``os.fork``, the command runs in a new interpreter. The parent waits like ``subprocess.run``: on
+(POSIX fork(2): "the child process shall be created with a single thread"); and a child forked
+while the parent handles an exception (the demo's ``finally`` after a failure or a Ctrl-C) would
+carry it as the context of its own errors. With more threads, an exception being handled, or no
+``os.fork``, the command runs in a new interpreter. The parent waits like ``subprocess.run``: on
 Ctrl-C it gives the child 0.25 s (CPython's ``Popen._sigint_wait_secs``), then kills it and re-raises;
 a Ctrl-C during the fork itself, or a second one meanwhile, ends the child the same way.
 """
@@ -79,10 +81,11 @@ SIGINT_WAIT_S = 0.25
 
 
 def can_fork() -> bool:
-    """True when a step may be forked: ``os.fork`` exists, this process runs one thread, and
-    ``PIPELINE_STEPS_STEP_LAUNCH`` is not ``exec``."""
+    """True when a step may be forked: ``os.fork`` exists, this process runs one thread, handles no
+    exception, and ``PIPELINE_STEPS_STEP_LAUNCH`` is not ``exec``."""
     asked = os.environ.get(LAUNCH_ENV, "fork").strip().lower()
-    return asked != "exec" and hasattr(os, "fork") and threading.active_count() == 1
+    return (asked != "exec" and hasattr(os, "fork") and threading.active_count() == 1
+            and sys.exc_info()[1] is None)
 
 
 def warm(modules: Sequence[str] = WARM_MODULES) -> None:

@@ -176,6 +176,27 @@ def test_steps_are_forked_unless_threads_run_or_exec_is_asked_for(capfd: pytest.
         other.join()
 
 
+def test_a_step_started_while_the_parent_handles_an_exception_does_not_inherit_it(
+        capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo stops its platform in a ``finally`` after a failure or a Ctrl-C: a forked child would carry
+    the parent's exception as the context of its own (its traceback then shows the parent's error)."""
+    monkeypatch.delenv(LAUNCH_ENV, raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    seen = []
+    for how in (exec_cli, run_cli):
+        try:
+            try:
+                raise KeyboardInterrupt("the parent's own")
+            finally:
+                seen.append((how(["raise"], ENV, module=PROBE), *capfd.readouterr()))
+        except KeyboardInterrupt:
+            pass
+    new, launched = seen
+    assert launched[0] == new[0] == 1
+    assert _without_frames(launched[2]) == _without_frames(new[2])
+    assert "the parent's own" not in launched[2]
+
+
 def test_every_warm_module_still_imports() -> None:
     warm()
     assert all(name in sys.modules for name in WARM_MODULES)
