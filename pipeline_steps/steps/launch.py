@@ -7,7 +7,7 @@ verdict. A new interpreter pays start-up and imports for every step: 0.11-0.32 s
 CLI 30 ms in all), about 5.5 s of the demo's 34 processes. A child forked from a parent that has
 imported those modules once (``warm``) starts in a few milliseconds and runs the same command the
 same way: ``python -m pipeline_steps ARGV`` is ``runpy.run_module("pipeline_steps")`` with
-``sys.argv`` set, which is what the child does. ``bench/step_launch.py`` measures both.
+``sys.argv`` set, which is what the child does. ``bench/demo_runs.py --exec-runs`` measures both.
 
 What the forked child sees is what a new process sees (``_child``):
 
@@ -33,7 +33,7 @@ What the forked child sees is what a new process sees (``_child``):
 
 Fork is used only where it is safe: on POSIX, when the parent runs one thread, and unless
 ``PIPELINE_STEPS_STEP_LAUNCH=exec`` asks for a new interpreter per step (to rule the fork out when
-something looks odd, and for ``bench/step_launch.py``). ``fork`` copies
+something looks odd, and for ``bench/demo_runs.py --exec-runs``). ``fork`` copies
 only the calling thread, so a lock another thread holds stays locked in the child for ever
 (POSIX fork(2): "the child process shall be created with a single thread"); and a child forked
 while the parent handles an exception (the demo's ``finally`` after a failure or a Ctrl-C) would
