@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -107,23 +108,35 @@ def _gone(pid_file: Path) -> bool:
     return False
 
 
-def test_a_ctrl_c_as_the_child_is_forked_still_ends_it(tmp_path: Path, capfd: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+FORK_THEN_CTRL_C = """
+import os, signal, sys
+from pipeline_steps.steps.launch import fork_cli
+fork = os.fork
+
+def fork_then_ctrl_c():
+    pid = fork()
+    if pid:
+        os.kill(os.getpid(), signal.SIGINT)
+    return pid
+
+os.fork = fork_then_ctrl_c
+try:
+    fork_cli(["sleep", sys.argv[1]], {"LAUNCH_PROBE": "seen"}, module="tests.steps.launch_probe")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_a_ctrl_c_as_the_child_is_forked_still_ends_it(tmp_path: Path) -> None:
     """A SIGINT that comes while ``fork`` runs reaches the parent only (Linux restarts the fork after the
-    handler), and raised ``KeyboardInterrupt`` before the parent waited: the step ran on unwatched."""
-    pid_file = tmp_path / "pid"
-    fork = os.fork
-
-    def fork_then_ctrl_c() -> int:
-        pid = fork()
-        if pid:
-            os.kill(os.getpid(), signal.SIGINT)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        fork_cli(["sleep", str(pid_file)], ENV, module=PROBE)
-    monkeypatch.undo()
+    handler), and raised ``KeyboardInterrupt`` before the parent waited: the step ran on unwatched. In a
+    process of its own, with one thread as ``can_fork`` requires (pytest's may run servers' threads, and a
+    process-directed signal goes to a thread that does not block it)."""
+    pid_file, script = tmp_path / "pid", tmp_path / "fork_then_ctrl_c.py"
+    script.write_text(FORK_THEN_CTRL_C, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(pid_file)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.stdout.splitlines()[-1:] == ["interrupted"], done.stderr
     assert _gone(pid_file), "the child went on running after the parent was interrupted"
 
 
