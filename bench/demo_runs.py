@@ -7,7 +7,9 @@ trees alternate, so a busy moment of a shared machine hits both alike. Printed p
 passed (exit 0, the demo checks its own story), wall time median / max, the CPU time of the
 demo and its steps (``RUSAGE_CHILDREN``: the CLI processes it waited for, not the detached
 carts, Envoy and Prometheus), and the ratio ours/baseline. The issue's target: 10 of 10 in 30 s
-or less each. Run: python3 bench/demo_runs.py [--runs 10] [--baseline-runs 10]
+or less each. ``--exec-runs N`` adds our tree with every step in a new interpreter
+(``PIPELINE_STEPS_STEP_LAUNCH=exec``, as before steps were forked: steps/launch.py) and prints
+forked/exec. Run: python3 bench/demo_runs.py [--runs 10] [--baseline-runs 10] [--exec-runs 10]
 
 Both trees are byte-compiled first (``compileall``, into their ``__pycache__``), as ``pip install``
 does: each demo starts ~30 Python processes, and where ``PYTHONDONTWRITEBYTECODE`` is set (as on
@@ -42,6 +44,7 @@ class Runs:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         passed = sum(c == 0 for c in self.codes)
@@ -50,7 +53,7 @@ class Runs:
 
 
 def run_once(runs: Runs, workdir: Path, duration: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(runs.tree)}
+    env = {**os.environ, "PYTHONPATH": str(runs.tree), **runs.env}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with open(workdir.with_suffix(".log"), "w") as log:
@@ -79,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline-runs", type=int, default=10)
+    parser.add_argument("--exec-runs", type=int, default=10, help="our tree with a new interpreter per step")
     parser.add_argument("--test-duration", default="5")
     parser.add_argument("--keep-logs", type=Path, default=None, help="copy the run logs here")
     parser.add_argument("--no-compile", action="store_true", help="do not byte-compile the trees first")
@@ -86,22 +90,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="demo-runs-") as tmp:
         root = Path(tmp)
         ours, base = Runs("ours", ROOT), Runs(f"main@{BASELINE}", baseline_tree(root) if args.baseline_runs else root)
+        execs = Runs("ours, exec", ROOT, env={"PIPELINE_STEPS_STEP_LAUNCH": "exec"})
         for runs, count in ((ours, args.runs), (base, args.baseline_runs)) if not args.no_compile else ():
             if not count:
                 continue
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(runs.tree / "pipeline_steps")], check=True)
-        for i in range(max(args.runs, args.baseline_runs)):
-            for runs, limit in ((base, args.baseline_runs), (ours, args.runs)):
+        for i in range(max(args.runs, args.baseline_runs, args.exec_runs)):
+            for runs, limit in ((base, args.baseline_runs), (execs, args.exec_runs), (ours, args.runs)):
                 if i < limit:
-                    run_once(runs, root / f"{runs.label.split('@')[0]}-{i}", args.test_duration)
+                    run_once(runs, root / f"{runs.label.split('@')[0].replace(', ', '-')}-{i}", args.test_duration)
         if args.keep_logs:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
             for log in root.glob("*.log"):
                 (args.keep_logs / log.name).write_bytes(log.read_bytes())
     print(f"\npipeline-steps demo --test-duration {args.test_duration}; load average now {os.getloadavg()[0]:.1f}")
-    for runs in (base, ours):
+    for runs in (base, execs, ours):
         if runs.codes:
             print(runs.line())
+    if execs.codes and ours.codes:
+        print(f"ratio forked/exec steps: wall median {statistics.median(ours.walls) / statistics.median(execs.walls):.2f}, "
+              f"CPU median {statistics.median(ours.cpus) / statistics.median(execs.cpus):.2f}")
     if base.codes and ours.codes:
         rates = [sum(c == 0 for c in r.codes) / len(r.codes) for r in (ours, base)]
         print(f"ratio ours/main: wall median {statistics.median(ours.walls) / statistics.median(base.walls):.2f}, "

@@ -17,9 +17,6 @@ Per stage:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ from pipeline_steps.documents.shipyard import Shipyard, Stage
 from pipeline_steps.documents.vocabulary import Action
 from pipeline_steps.errors import ExitCode
 from pipeline_steps.files import read_document, under, write_json
+from pipeline_steps.steps.launch import run_cli
 
 Runner = Callable[[Sequence[str], dict[str, str]], int]
 """Runs one ``pipeline-steps`` command (argv after the program name) with extra env; returns its exit code."""
@@ -37,12 +35,6 @@ Runner = Callable[[Sequence[str], dict[str, str]], int]
 Printer = Callable[[str], None]
 Asker = Callable[[str, str], str]
 """Asked (stage, reason) when a manual approval is required; returns ``approve`` or ``reject``."""
-
-
-def run_cli(argv: Sequence[str], env: dict[str, str]) -> int:
-    """Run ``python -m pipeline_steps ARGV`` with its output on our terminal (progress stays live)."""
-    full_env = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-m", "pipeline_steps", *argv], env=full_env, check=False).returncode
 
 
 @dataclass(frozen=True)

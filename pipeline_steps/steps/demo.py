@@ -20,10 +20,7 @@ and a ``--test-duration`` shorter than two scrape intervals is refused before an
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +36,7 @@ from pipeline_steps.files import read_json
 from pipeline_steps.platforms.local.monitoring import MIN_INTERVALS_PER_WINDOW
 from pipeline_steps.platforms.local.platform import AUTO_PROMETHEUS_ENV, LocalPlatform
 from pipeline_steps.platforms.local.prometheus_server import duration_seconds
+from pipeline_steps.steps.launch import run_cli
 
 Printer = Callable[[str], None]
 
@@ -207,8 +205,7 @@ def _stage_status(state: Path, stage: str) -> dict[str, Any]:
 
 def _cli(argv: list[str], check: bool = True, env: dict[str, str] | None = None) -> int:
     started = time.monotonic()
-    code = subprocess.run([sys.executable, "-m", "pipeline_steps", *argv], env={**os.environ, **(env or {})},
-                          check=False).returncode
+    code = run_cli(argv, env or {})
     if check and code != 0:
         raise InfrastructureError("demo", f"pipeline-steps {' '.join(argv[:2])} failed with exit {code} "
                                           f"after {time.monotonic() - started:.0f}s")
