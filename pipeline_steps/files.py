@@ -336,11 +336,27 @@ def under(base: str | Path, *parts: str, source: str = "path", field: str | None
 # --- writing ------------------------------------------------------------------------------------
 
 
+def write_target(path: str | Path) -> Path:
+    """The file a write to ``path`` replaces: ``path``, or the file a symbolic link points to (the link
+    stays, as ``open`` writes through it). ``BadInputError`` naming ``path`` when that is a folder,
+    a device, a FIFO or a socket: a rename would put a file in its place (``report --out /dev/full``
+    run as root replaced the device with a regular file)."""
+    path = Path(path)
+    target = path.resolve() if path.is_symlink() else path
+    if target.is_dir():
+        raise BadInputError(str(path), None, "is a folder where this step writes a file; nothing was changed")
+    if target.exists() and not target.is_file():
+        raise BadInputError(str(path), None, "is not a regular file (a device, FIFO or socket) where this step "
+                                             "writes a file it would replace; give a file's path; nothing was changed")
+    return target
+
+
 @contextmanager
 def atomic_text(path: str | Path) -> Iterator[IO[str]]:
-    """A text file to write that replaces ``path`` only when the block ends without an error
-    (temp file in the same folder + rename); parents are created. For output streamed in pieces."""
-    path = Path(path)
+    """A text file to write that replaces ``path`` (``write_target``: through a symbolic link; never a
+    folder, device, FIFO or socket) only when the block ends without an error (temp file in the same
+    folder + rename); parents are created. For output streamed in pieces."""
+    path = write_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -360,14 +376,12 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def check_writable(paths: Iterable[str | Path]) -> None:
-    """Each path can be written as a file: it is not a folder, and no part of the way to it is a
-    file. A step calls this with every document it will write before it acts, so a folder in the
+    """Each path can be written as a file: it is not a folder, device, FIFO or socket (``write_target``),
+    and no part of the way to it is a file. A step calls this with every document it will write before it acts, so a folder in the
     way is bad input naming it, with nothing queried, stored, deployed or flipped (it used to be a
     bug's exit 4 after the history row, or after traffic had moved)."""
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            raise BadInputError(str(path), None, "is a folder where this step writes a file; nothing was changed")
+        path = write_target(raw)
         for ancestor in path.parents:
             if ancestor.exists():
                 if not ancestor.is_dir():

@@ -140,3 +140,53 @@ def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:
         files.check_writable([tmp_path / "events" / "a" / "e.json"])
     assert err.value.source == str(tmp_path / "events") and "is a file where a folder is needed" in err.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "events"]  # it creates nothing
+
+
+def _special_files(tmp_path: Path) -> dict[str, Path]:
+    """A FIFO and a listening Unix socket: files a rename would replace (a device is the same kind,
+    but a test must never risk /dev/null or /dev/full on the machine it runs on)."""
+    import os
+    import socket
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    sock.close()  # the socket file stays
+    return {"fifo": fifo, "socket": sock_path}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "fifo through a link"])
+def test_writers_never_replace_a_fifo_socket_or_device(tmp_path: Path, kind: str) -> None:
+    import stat
+
+    special = _special_files(tmp_path)
+    target = special[kind.split()[0]]
+    path = target
+    if kind.endswith("link"):
+        path = tmp_path / "link"
+        path.symlink_to(target)
+    before = target.lstat().st_mode
+    for write in (lambda: files.write_text(path, "x"), lambda: files.write_json(path, {}),
+                  lambda: files.check_writable([path])):
+        with pytest.raises(BadInputError, match=r"is not a regular file \(a device, FIFO or socket\)") as err:
+            write()
+        assert err.value.source == str(path)
+    assert target.lstat().st_mode == before and not stat.S_ISREG(target.lstat().st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_a_write_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "report.html"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    files.write_text(link, "new")
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_text(encoding="utf-8") == "new"
+    files.check_writable([link])
+    with pytest.raises(BadInputError, match="is a folder"):
+        (tmp_path / "to-dir").symlink_to(target.parent)
+        files.write_text(tmp_path / "to-dir", "x")

@@ -29,7 +29,7 @@ def report(**options: Any) -> None:
     from pipeline_steps.documents.names import check_label
     from pipeline_steps.documents.shipyard import load_shipyard
     from pipeline_steps.errors import BadInputError
-    from pipeline_steps.files import write_text
+    from pipeline_steps.files import check_writable, write_text
     from pipeline_steps.report.chart import MAX_POINTS
     from pipeline_steps.report.html import STYLESHEET, StageHistory, render_report, stylesheet
 
@@ -40,6 +40,8 @@ def report(**options: Any) -> None:
         raise BadInputError("report", "--stage", "give --stage (repeatable) or --shipyard")
     for flag, value in (("--project", project), ("--service", service), *(("--stage", n) for n in names)):
         check_label(value, "command line", flag)
+    out = Path(options["out_file"])
+    check_writable([out, out.parent / STYLESHEET])  # both, before either is written
     store = history_from_options(options)
     try:
         if not store.exists():
@@ -52,7 +54,6 @@ def report(**options: Any) -> None:
             data.append(StageHistory(name, entries, store.count(project, name, service), key, series))
     finally:
         store.close()
-    out = Path(options["out_file"])
     path = write_text(out, render_report(project, service, data))
     write_text(out.parent / STYLESHEET, stylesheet())
     count = sum(s.stored for s in data)

@@ -114,21 +114,22 @@ def play(settings: DemoSettings, printer: Printer = print) -> int:
     prometheus_url = ""
     gate_args: list[str] = []
     child_env: dict[str, str] = {}
-    if with_prometheus:
-        # every stage's ports are Prometheus targets from its start: no deployment adds a target
-        _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval,
-              "--shipyard", str(settings.shipyard), "--project", PROJECT, "--service", SERVICE], env=child_env)
-        prometheus_url = LocalPlatform(state).prometheus_url()
-        printer(f"Prometheus: {prometheus_url}, scraping every {settings.scrape_interval} "
-                "(gate: the carts perfspec of the use case)")
-    else:
-        reason = "asked for" if not settings.use_prometheus else "prometheus is not installed (apt-get install prometheus)"
-        gate = settings.testrun_gate or (settings.source.parent / "gates" / "perfspec_testrun.json")
-        gate_args = ["--gate", str(gate)]
-        child_env[AUTO_PROMETHEUS_ENV] = "off"  # no step may start one behind the story's back
-        printer(f"No Prometheus ({reason}): the gate judges the load test's own measurements ({gate.name})")
     failures: list[str] = []
     try:
+        if with_prometheus:
+            # every stage's ports are Prometheus targets from its start: no deployment adds a target; inside
+            # the try, so a local up that fails midway (a broken pipe) leaves no Prometheus running
+            _cli(["local", "up", "--state-dir", str(state), "--scrape-interval", settings.scrape_interval,
+                  "--shipyard", str(settings.shipyard), "--project", PROJECT, "--service", SERVICE], env=child_env)
+            prometheus_url = LocalPlatform(state).prometheus_url()
+            printer(f"Prometheus: {prometheus_url}, scraping every {settings.scrape_interval} "
+                    "(gate: the carts perfspec of the use case)")
+        else:
+            reason = "asked for" if not settings.use_prometheus else "prometheus is not installed (apt-get install prometheus)"
+            gate = settings.testrun_gate or (settings.source.parent / "gates" / "perfspec_testrun.json")
+            gate_args = ["--gate", str(gate)]
+            child_env[AUTO_PROMETHEUS_ENV] = "off"  # no step may start one behind the story's back
+            printer(f"No Prometheus ({reason}): the gate judges the load test's own measurements ({gate.name})")
         for version in VERSIONS:
             printer("")
             printer(f"== {version.story} ==")

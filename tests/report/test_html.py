@@ -184,3 +184,20 @@ def test_an_infinite_value_is_drawn_on_the_chart_edge(tmp_path: Path) -> None:
     assert [text.split()[0] for _, text, _ in page.cells] == ["-Inf", "0.3", "+Inf", "0.2"]
     assert [str(p) for p in page.points] == ["0.2", "inf", "0.3", "-inf"]
     assert "nan" not in (tmp_path / "r.html").read_text().lower()
+
+
+def test_a_report_out_that_is_no_regular_file_is_bad_input_and_writes_nothing(history_location: str, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    _store(history_location).close()
+    published = tmp_path / "published"
+    published.mkdir()
+    fifo = published / "report.html"  # as /dev/full or /dev/stdout would be: a rename would replace it
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(cli, ["report", "--history", history_location, "--project", "sockshop", "--service", "carts",
+                                      "--stage", "staging", "--out", str(fifo)])
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert f"error: {fifo}: is not a regular file" in result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in published.iterdir()) == ["report.html"]  # no report.css beside it, no temp file

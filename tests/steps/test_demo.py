@@ -55,3 +55,25 @@ def test_a_malformed_scrape_interval_is_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --scrape-interval: 'fast' is not a duration such as 500ms, 15s or 1m"
     assert not (tmp_path / "w").exists()
+
+
+def test_a_local_up_that_fails_is_followed_by_local_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``local up`` may have started Prometheus before it failed (a broken pipe while it printed):
+    the demo stops what it started, as after any later failure."""
+    from pipeline_steps.errors import InfrastructureError
+    from pipeline_steps.steps import demo
+
+    calls: list[list[str]] = []
+
+    def fake(argv: list[str], env: dict[str, str]) -> int:
+        calls.append(list(argv[:2]))
+        return 1 if argv[:2] == ["local", "up"] else 0
+
+    monkeypatch.setattr(demo, "run_cli", fake)
+    monkeypatch.setattr(demo.shutil, "which", lambda name: f"/usr/bin/{name}")  # local up runs where Prometheus is
+    examples = examples_dir()
+    settings = DemoSettings(workdir=tmp_path / "demo", source=examples / "carts", shipyard=examples / "shipyard.yaml",
+                            test_duration=5)
+    with pytest.raises(InfrastructureError, match="local up failed"):
+        demo.play(settings, printer=lambda _: None)
+    assert calls == [["local", "up"], ["local", "down"]]
