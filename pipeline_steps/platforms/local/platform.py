@@ -53,8 +53,9 @@ def _url(port: int) -> str:
 def _same_port_if_free(port: Any, pick: Callable[[], int]) -> int:
     """A colour keeps its port (or takes the one reserved for it) across deployments, so Prometheus keeps
     one target and one series per colour (see ``monitoring``); a new one from ``pick`` only when
-    another program took it meanwhile."""
-    return int(port) if isinstance(port, int) and procs.port_is_free(port) else pick()
+    another program took it meanwhile (``procs.wait_port_free``: the stopped colour's own connections
+    may hold it a moment longer)."""
+    return int(port) if isinstance(port, int) and procs.wait_port_free(port) else pick()
 
 
 AUTO_PROMETHEUS_ENV = "PIPELINE_STEPS_LOCAL_PROMETHEUS"

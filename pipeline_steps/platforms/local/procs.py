@@ -78,6 +78,27 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+PORT_RELEASE_S = 2.0
+"""How long a just-stopped server's port may stay unbindable (``wait_port_free``)."""
+
+
+def wait_port_free(port: int, timeout_s: float = PORT_RELEASE_S) -> bool:
+    """True once a server could bind ``port`` (``port_is_free``), polled every 20 ms for ``timeout_s``.
+
+    Why wait: a server stopped while clients held keep-alive connections (Envoy's upstream pool,
+    Prometheus' scrape) leaves its side of each in FIN_WAIT until the client closes its own, and
+    until then Linux refuses the bind even with ``SO_REUSEADDR`` (measured on 6.18: False at once,
+    True within milliseconds of the clients' close, when those sockets reach TIME_WAIT). Checked at
+    once, a colour's port looked taken in 1 of 5 demos and moved, so Prometheus had a new target
+    to discover (a 5 s wait in ``wait_available``) and the colour a new series."""
+    deadline = time.monotonic() + timeout_s
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` and its missing parents with mode 0700 (existing folders are left as they are)."""
     missing = []

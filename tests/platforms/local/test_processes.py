@@ -147,3 +147,43 @@ def test_a_started_service_carries_none_of_the_jenkins_steps_kill_cookies(tmp_pa
     finally:
         processes.stop(started.to_dict())
     assert not pid_alive(started.pid)
+
+
+def test_a_stopped_servers_port_is_bindable_again_once_its_keep_alive_clients_close(tmp_path: Path) -> None:
+    """A colour stopped while Envoy and Prometheus hold keep-alive connections: its side of each stays in
+    FIN_WAIT until they close theirs, and Linux may refuse the bind meanwhile (a window of milliseconds
+    the kernel times: an immediate check failed in 1 of 3 runs here, and in 1 of 5 demos). ``wait_port_free``
+    returns once the port binds (the colour keeps its port, Prometheus its target); a port someone
+    listens on stays taken."""
+    import socket
+    import threading
+
+    from pipeline_steps.platforms.local import procs
+
+    port = procs.stable_port()
+    carts = Path(__file__).resolve().parents[3] / "examples" / "carts" / "app.py"
+    server = subprocess.Popen([sys.executable, str(carts), "--port", str(port)], cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients: list[socket.socket] = []
+    try:
+        procs.wait_http(f"http://127.0.0.1:{port}/health", timeout_s=15, what="carts", proc=server)
+        for _ in range(5):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: carts\r\n\r\n")  # answered; the connection stays open
+            clients.append(client)
+        time.sleep(0.3)
+    finally:
+        procs.stop_pid(server.pid)
+    closer = threading.Timer(0.3, lambda: [c.close() for c in clients])
+    closer.start()
+    try:
+        assert procs.wait_port_free(port, timeout_s=10.0)
+    finally:
+        closer.cancel()
+        for client in clients:
+            client.close()
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not procs.wait_port_free(listener.getsockname()[1], timeout_s=0.1)
